@@ -1,0 +1,77 @@
+"""The one exception tree of the harness.
+
+Every error a user can cause derives from :class:`HarnessError`; the CLI prints
+those without a traceback and maps them to exit codes::
+
+    HarnessError                 exit 2 (bad input or config) unless stated
+    ├── SuiteError               a suite / dataset / template problem, with file:line
+    ├── ProviderError            a model call failed
+    │   ├── PermanentProviderError   401/403/400/404: retrying cannot help
+    │   │   └── AuthError
+    │   └── TransientProviderError   429/5xx/timeouts/dropped connections/bad JSON
+    │       └── RateLimitError       429, may carry Retry-After
+    ├── ScorerError              a scorer was misconfigured or could not score
+    └── StoreError               the results store or a run id is wrong
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class HarnessError(Exception):
+    """Base of every error the harness raises on purpose."""
+
+    exit_code: int = 2
+
+
+class SuiteError(HarnessError):
+    """A problem in a suite, dataset or template, located at ``path:line``."""
+
+    def __init__(self, message: str, path: str | Path | None = None, line: int | None = None):
+        self.message = message
+        self.path = str(path) if path is not None else None
+        self.line = line
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = self.path or ""
+        if self.path and self.line:
+            where = f"{self.path}:{self.line}"
+        return f"{where}: {self.message}" if where else self.message
+
+
+class ProviderError(HarnessError):
+    """A model call failed. ``status`` is the HTTP status where there was one."""
+
+    def __init__(self, message: str, status: int | None = None):
+        self.status = status
+        super().__init__(message)
+
+
+class PermanentProviderError(ProviderError):
+    """Retrying cannot help (bad request, unknown model, ...): fail fast."""
+
+
+class AuthError(PermanentProviderError):
+    """The API key is missing, wrong or not allowed to use the model."""
+
+
+class TransientProviderError(ProviderError):
+    """Worth retrying with backoff: 5xx, timeouts, dropped connections, malformed replies."""
+
+    def __init__(self, message: str, status: int | None = None, retry_after: float | None = None):
+        self.retry_after = retry_after
+        super().__init__(message, status)
+
+
+class RateLimitError(TransientProviderError):
+    """HTTP 429; ``retry_after`` holds the server's Retry-After in seconds when given."""
+
+
+class ScorerError(HarnessError):
+    """A scorer is unknown, misconfigured, or could not score this output."""
+
+
+class StoreError(HarnessError):
+    """The results store cannot be read or written, or a run id does not exist."""

@@ -1,0 +1,107 @@
+"""The results store: one SQLite file holding runs and their case results.
+
+Each finished case is committed on its own (WAL mode), so a crash or ``kill -9``
+loses nothing that had finished. Records are stored as the JSON of their pydantic
+models (schema-versioned) beside a few columns for quick queries.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
+
+from harness.errors import StoreError
+from harness.results.models import CaseResult, RunRecord
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    suite_hash TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    record TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS results (
+    run_id TEXT NOT NULL REFERENCES runs(run_id),
+    case_id TEXT NOT NULL,
+    errored INTEGER NOT NULL,
+    record TEXT NOT NULL,
+    PRIMARY KEY (run_id, case_id)
+);
+"""
+
+
+class ResultStore:
+    """Runs and case results in ``path`` (created with its folder on first use)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as e:
+            raise StoreError(f"cannot open the results store {self.path}: {e}") from None
+
+    def close(self) -> None:
+        self._db.close()
+
+    def save_run(self, run: RunRecord) -> None:
+        with self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?)",
+                (run.run_id, run.suite_hash, run.created_at.isoformat(), run.model_dump_json()),
+            )
+
+    def add_result(self, result: CaseResult) -> None:
+        """Commit one finished case at once (a later attempt of the same case replaces it)."""
+        with self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?)",
+                (result.run_id, result.case_id, result.error is not None, result.model_dump_json()),
+            )
+
+    def get_run(self, run_id: str) -> RunRecord:
+        """The run with this id, or with this unique id prefix."""
+        rows = self._db.execute(
+            "SELECT record FROM runs WHERE run_id = ? OR run_id LIKE ? ORDER BY run_id = ? DESC",
+            (run_id, f"{run_id}%", run_id),
+        ).fetchall()
+        if not rows:
+            raise StoreError(f"no run '{run_id}' in {self.path}; `harness runs` lists the runs")
+        if len(rows) > 1 and RunRecord.model_validate_json(rows[0][0]).run_id != run_id:
+            raise StoreError(f"'{run_id}' matches {len(rows)} runs; give more of the id")
+        return RunRecord.model_validate_json(rows[0][0])
+
+    def list_runs(self) -> list[RunRecord]:
+        rows = self._db.execute("SELECT record FROM runs ORDER BY created_at DESC").fetchall()
+        return [RunRecord.model_validate_json(r[0]) for r in rows]
+
+    def latest_unfinished(self, suite_hash: str) -> RunRecord | None:
+        """The newest run of exactly these cases that did not complete: re-running resumes it."""
+        row = self._db.execute(
+            "SELECT record FROM runs WHERE suite_hash = ? ORDER BY created_at DESC LIMIT 1",
+            (suite_hash,),
+        ).fetchone()
+        if row is None:
+            return None
+        run = RunRecord.model_validate_json(row[0])
+        return None if run.status == "complete" else run
+
+    def finished_case_ids(self, run_id: str) -> set[str]:
+        """Cases with an output; errored ones are tried again on resume."""
+        rows = self._db.execute(
+            "SELECT case_id FROM results WHERE run_id = ? AND errored = 0", (run_id,)
+        )
+        return {r[0] for r in rows}
+
+    def iter_results(self, run_id: str) -> Iterator[CaseResult]:
+        with closing(self._db.execute("SELECT record FROM results WHERE run_id = ?", (run_id,))) as c:
+            for (record,) in c:
+                yield CaseResult.model_validate_json(record)
+
+    def results(self, run_id: str) -> list[CaseResult]:
+        return list(self.iter_results(run_id))

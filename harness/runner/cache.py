@@ -1,0 +1,43 @@
+"""The response cache: request key -> generation, in SQLite.
+
+The key (see :func:`harness.cases.request_key`) covers the provider's identity and
+the full request, and nothing operational or secret, so a re-run of a finished
+suite makes zero requests. Entries are written the moment a response arrives,
+before scoring, so a crash never makes anyone pay for the same call twice.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from harness.errors import StoreError
+from harness.providers.base import Generation
+
+
+class ResponseCache:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, generation TEXT)"
+            )
+        except (OSError, sqlite3.Error) as e:
+            raise StoreError(f"cannot open the response cache {self.path}: {e}") from None
+
+    def get(self, key: str) -> Generation | None:
+        row = self._db.execute("SELECT generation FROM responses WHERE key = ?", (key,)).fetchone()
+        return Generation.model_validate_json(row[0]) if row else None
+
+    def put(self, key: str, generation: Generation) -> None:
+        with self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO responses VALUES (?, ?)", (key, generation.model_dump_json())
+            )
+
+    def close(self) -> None:
+        self._db.close()

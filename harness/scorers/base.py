@@ -1,0 +1,52 @@
+"""The scorer contract.
+
+A scorer is built once per assertion by a factory (``factory(**params) -> Scorer``)
+and then called on every output. It declares whether higher is better and how its
+values aggregate, so comparisons know what a regression is, and returns a rich
+:class:`ScoreValue` (value, extracted answer, explanation) that reports and
+bad-case sets can show.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, Field
+
+
+class ScoreValue(BaseModel):
+    """What one scorer says about one output. ``value`` is in [0, 1] unless documented."""
+
+    value: float
+    answer: str | None = None
+    explanation: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class Scorer(ABC):
+    """One configured assertion type. Subclasses set the class attributes."""
+
+    #: Registry name, e.g. ``"rougeL"``.
+    name: ClassVar[str]
+    #: Bumped when the scorer's numbers change; stored with every score.
+    version: ClassVar[str] = "1"
+    higher_is_better: ClassVar[bool] = True
+    aggregation: ClassVar[Literal["mean"]] = "mean"
+    #: Pass threshold used when the suite gives none.
+    default_threshold: ClassVar[float] = 1.0
+    #: True when the scorer cannot work without an expected answer.
+    needs_expected: ClassVar[bool] = False
+
+    @property
+    def version_string(self) -> str:
+        """``name@version`` plus library versions/signatures where a library computes it."""
+        return f"{self.name}@{self.version}"
+
+    @abstractmethod
+    def score(self, output: str, expected: Sequence[str], vars: Mapping[str, Any]) -> ScoreValue:
+        """Score ``output`` against the acceptable answers ``expected`` (may be empty)."""
+
+    def passes(self, value: float, threshold: float) -> bool:
+        return value >= threshold if self.higher_is_better else value <= threshold

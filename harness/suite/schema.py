@@ -1,0 +1,235 @@
+"""The suite file format, as pydantic models.
+
+Every model forbids unknown keys, so a typo is an error with a "did you mean"
+rather than a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class GenerationParams(_Strict):
+    """Sampling parameters; every field is part of the cache key."""
+
+    temperature: float | None = Field(default=None, ge=0)
+    max_tokens: int | None = Field(default=None, gt=0)
+    top_p: float | None = Field(default=None, gt=0, le=1)
+    stop: list[str] | None = None
+    seed: int | None = None
+    #: Extra provider-specific request fields (e.g. ``{"top_k": 20}`` for vLLM).
+    extra_body: dict[str, Any] | None = None
+
+    @field_validator("stop", mode="before")
+    @classmethod
+    def _stop_as_list(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+    def merged_over(self, base: GenerationParams | None) -> GenerationParams:
+        """These params, falling back to ``base`` for every unset field."""
+        if base is None:
+            return self
+        return base.model_copy(update=self.model_dump(exclude_unset=True))
+
+
+class Prices(_Strict):
+    """US dollars per one million tokens."""
+
+    input_per_1m: float = Field(ge=0)
+    output_per_1m: float = Field(ge=0)
+
+
+class _ProviderBase(_Strict):
+    id: str = Field(min_length=1)
+    model: str = Field(min_length=1)
+    params: GenerationParams = Field(default_factory=GenerationParams)
+    #: Requests in flight at once for this provider (None: the runner's default).
+    concurrency: int | None = Field(default=None, gt=0)
+
+
+class OpenAIProviderConfig(_ProviderBase):
+    """OpenAI and every OpenAI-compatible server (vLLM, Ollama, llama.cpp, DeepSeek, Qwen...)."""
+
+    type: Literal["openai"]
+    base_url: str | None = None
+    #: Name of the environment variable holding the key; the key itself is never stored.
+    api_key_env: str | None = "OPENAI_API_KEY"
+    endpoint: Literal["chat", "completions"] = "chat"
+    timeout: float = Field(default=60.0, gt=0)
+    max_retries: int = Field(default=6, ge=0)
+    #: Requests and tokens per minute this provider may use (None: unlimited).
+    rpm: int | None = Field(default=None, gt=0)
+    tpm: int | None = Field(default=None, gt=0)
+    prices: Prices | None = None
+
+
+class HFProviderConfig(_ProviderBase):
+    """A local transformers checkpoint folder, a GGUF file, or a known alias."""
+
+    type: Literal["hf"]
+    device: str = "auto"
+    dtype: str = "auto"
+    batch_size: int = Field(default=8, gt=0)
+    #: GGUF file name inside ``model`` when it is a folder holding one.
+    gguf_file: str | None = None
+    #: Use the tokenizer's chat template when it has one.
+    chat_template: bool = True
+
+
+class OutputsProviderConfig(_Strict):
+    """Outputs produced elsewhere: a column of the case rows, or a JSONL file of outputs."""
+
+    type: Literal["outputs"]
+    id: str = Field(min_length=1)
+    model: str = "precomputed"
+    #: Row column holding the output.
+    column: str | None = None
+    #: JSONL file with one ``{key_field: ..., output_field: ...}`` object per line.
+    file: str | None = None
+    key_field: str = "id"
+    output_field: str = "output"
+    #: The case variable that matches ``key_field`` in the file.
+    key_var: str = "id"
+
+    @model_validator(mode="after")
+    def _one_source(self) -> OutputsProviderConfig:
+        if (self.column is None) == (self.file is None):
+            raise ValueError("give exactly one of 'column' or 'file'")
+        return self
+
+
+ProviderConfig = Annotated[
+    OpenAIProviderConfig | HFProviderConfig | OutputsProviderConfig,
+    Field(discriminator="type"),
+]
+
+
+class PromptVersion(_Strict):
+    """One version of the prompt under test."""
+
+    id: str = Field(min_length=1)
+    system: str | None = None
+    template: str | None = None
+    #: A template file, relative to the suite file.
+    file: str | None = None
+    description: str | None = None
+
+    @model_validator(mode="after")
+    def _one_template(self) -> PromptVersion:
+        if (self.template is None) == (self.file is None):
+            raise ValueError("give exactly one of 'template' or 'file'")
+        return self
+
+
+class AssertSpec(BaseModel):
+    """One scorer and its pass threshold; every other key is a scorer parameter."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(min_length=1)
+    threshold: float | None = None
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+Expected = str | list[str] | None
+
+
+class CaseSpec(_Strict):
+    """One inline case."""
+
+    id: str | None = None
+    description: str | None = None
+    vars: dict[str, Any] = Field(default_factory=dict)
+    expected: Expected = None
+    tags: list[str] = Field(default_factory=list)
+    assert_: list[AssertSpec] = Field(default_factory=list, alias="assert")
+    #: Where a bad case came from (run, date, model, the bad output...).
+    provenance: dict[str, Any] | None = None
+
+
+class DatasetSpec(_Strict):
+    """Cases read from a CSV / JSONL / YAML file, with a column mapping."""
+
+    file: str
+    #: Case variable name -> column name. Unmapped columns are still vars under their own name.
+    vars: dict[str, str] = Field(default_factory=dict)
+    expected: str | None = None
+    id: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    #: Column holding extra tags (a list, or a comma-separated string).
+    tags_column: str | None = None
+    limit: int | None = Field(default=None, gt=0)
+    assert_: list[AssertSpec] = Field(default_factory=list, alias="assert")
+
+
+class BadCaseSet(_Strict):
+    """Failures collected from real use, kept so they never come back."""
+
+    name: str = Field(min_length=1)
+    file: str
+    source: str | None = None
+    collected: str | None = None
+    description: str | None = None
+
+
+class Defaults(_Strict):
+    """Applied to every case/provider that does not say otherwise."""
+
+    assert_: list[AssertSpec] = Field(default_factory=list, alias="assert")
+    params: GenerationParams | None = None
+    tags: list[str] = Field(default_factory=list)
+
+
+def _cases_kind(v: Any) -> str:
+    return "dataset" if isinstance(v, dict | DatasetSpec) else "inline"
+
+
+Cases = Annotated[
+    Annotated[list[CaseSpec], Tag("inline")] | Annotated[DatasetSpec, Tag("dataset")],
+    Discriminator(_cases_kind),
+]
+
+
+class Suite(_Strict):
+    """A whole suite file."""
+
+    name: str = Field(min_length=1)
+    description: str | None = None
+    prompts: list[PromptVersion] = Field(min_length=1)
+    providers: list[ProviderConfig] = Field(min_length=1)
+    cases: Cases | None = None
+    bad_cases: list[BadCaseSet] = Field(default_factory=list)
+    defaults: Defaults = Field(default_factory=Defaults)
+    #: Requests in flight at once across the run.
+    concurrency: int = Field(default=8, gt=0)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> Suite:
+        for what, ids in (
+            ("prompt", [p.id for p in self.prompts]),
+            ("provider", [p.id for p in self.providers]),
+            ("bad-case set", [b.name for b in self.bad_cases]),
+        ):
+            dupes = sorted({i for i in ids if ids.count(i) > 1})
+            if dupes:
+                raise ValueError(f"duplicate {what} id(s): {', '.join(dupes)}")
+        if self.cases is None and not self.bad_cases:
+            raise ValueError("a suite needs 'cases' or 'bad_cases'")
+        return self
