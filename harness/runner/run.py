@@ -73,7 +73,10 @@ class Runner:
         width = getattr(config, "concurrency", None) or provider.default_concurrency
         width = min(width or self.default_concurrency, len(pending))
         limiter = RateLimiter(getattr(config, "rpm", None), getattr(config, "tpm", None))
-        policy = RetryPolicy(max_retries=getattr(config, "max_retries", 0))
+        policy = RetryPolicy(
+            max_retries=getattr(config, "max_retries", 0),
+            base_delay=getattr(config, "backoff", RetryPolicy.base_delay),
+        )
         queue = iter(pending)
         for _ in range(width):
             group.create_task(self._worker(queue, limiter, policy))

@@ -71,6 +71,8 @@ class OpenAIProviderConfig(_ProviderBase):
     endpoint: Literal["chat", "completions"] = "chat"
     timeout: float = Field(default=60.0, gt=0)
     max_retries: int = Field(default=6, ge=0)
+    #: First retry waits up to this many seconds; each later one doubles it (full jitter).
+    backoff: float = Field(default=0.5, gt=0)
     #: Requests and tokens per minute this provider may use (None: unlimited).
     rpm: int | None = Field(default=None, gt=0)
     tpm: int | None = Field(default=None, gt=0)
