@@ -10,16 +10,17 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from jinja2 import Template
 
-from harness.data.tables import Row, read_rows
+from harness.data.tables import SUFFIXES, read_rows
 from harness.errors import ScorerError, SuiteError
 from harness.providers.base import Message, ModelRequest, Provider
 from harness.scorers.base import Scorer
 from harness.scorers.registry import get_scorer
-from harness.suite.loader import LoadedSuite, parse_model
+from harness.suite.loader import LoadedSuite, did_you_mean, parse_model
 from harness.suite.schema import (
     AssertSpec,
     CaseSpec,
@@ -28,9 +29,12 @@ from harness.suite.schema import (
     PromptVersion,
 )
 from harness.suite.templates import TemplateRenderError, compile_template, render
-from harness.suite.yaml_lines import read_text
+from harness.suite.yaml_lines import TEXT, line_of, read_text
 
 MAIN_SET = "main"
+
+#: A place in a file: the suite, a dataset or a bad-case file, and a line when known.
+Where = tuple[Path, int | None]
 
 
 @dataclass(frozen=True)
@@ -86,9 +90,7 @@ def _hash(obj: Any, length: int = 16) -> str:
 
 def request_key(provider: Provider, request: ModelRequest) -> str:
     """The cache key: provider identity + full request; never a secret or a retry setting."""
-    return _hash(
-        {"provider": provider.identity(), "request": request.model_dump(mode="json")}, 64
-    )
+    return _hash({"provider": provider.identity(), "request": request.model_dump(mode="json")}, 64)
 
 
 def build_plan(loaded: LoadedSuite, providers: list[Provider]) -> Plan:
@@ -96,19 +98,19 @@ def build_plan(loaded: LoadedSuite, providers: list[Provider]) -> Plan:
     scorers = _ScorerCache(loaded)
     rows = _main_rows(loaded, scorers)
     for i, bad in enumerate(loaded.suite.bad_cases):
-        path = loaded.resolve(bad.file)
-        if not path.is_file():
-            raise loaded.error(f"bad-case file not found: {path}", "bad_cases", i, "file")
+        path = _table_path(loaded, bad.file, "bad-case file", "bad_cases", i, "file")
         for row in read_rows(path):
-            spec = parse_model(CaseSpec, row.data, row.lines or {(): row.line}, path)
-            rows.append(_resolve(spec, bad.name, f"{path}:{row.line}", loaded, scorers, row))
+            lines = row.lines or {(): row.line}
+            spec = parse_model(CaseSpec, row.data, lines, path, root="this case")
+            own = [(a, (path, line_of(lines, ("assert", j)))) for j, a in enumerate(spec.assert_)]
+            rows.append(_resolve(spec, bad.name, (path, row.line), loaded, scorers, own))
     _dedupe_row_ids(rows)
     templates = [(p, *_compile(loaded, i, p)) for i, p in enumerate(loaded.suite.prompts)]
     params = [_params(c, loaded.suite.defaults.params) for c in loaded.suite.providers]
     plan = Plan()
     for prompt, system, user in templates:
         for row in rows:
-            messages = _render(prompt, system, user, row, loaded)
+            messages = _render(prompt, system, user, row, loaded.suite.name)
             for provider, params_dict in zip(providers, params, strict=True):
                 request = ModelRequest(
                     messages=messages,
@@ -135,48 +137,79 @@ def _main_rows(loaded: LoadedSuite, scorers: _ScorerCache) -> list[CaseRow]:
         return []
     if isinstance(cases, DatasetSpec):
         return _dataset_rows(loaded, cases, scorers)
-    return [
-        _resolve(spec, MAIN_SET, f"{loaded.path}:{loaded.line('cases', i)}", loaded, scorers)
-        for i, spec in enumerate(cases)
-    ]
+    rows = []
+    for i, spec in enumerate(cases):
+        own = [
+            (a, (loaded.path, loaded.line("cases", i, "assert", j)))
+            for j, a in enumerate(spec.assert_)
+        ]
+        rows.append(
+            _resolve(spec, MAIN_SET, (loaded.path, loaded.line("cases", i)), loaded, scorers, own)
+        )
+    return rows
+
+
+def _table_path(loaded: LoadedSuite, relative: str, what: str, *loc: str | int) -> Path:
+    """A case table named by the suite; a missing file or unknown type points at ``loc``."""
+    path = loaded.resolve(relative)
+    if not path.is_file():
+        raise loaded.error(f"{what} not found: {path}", *loc)
+    if path.suffix.lower() not in SUFFIXES:
+        raise loaded.error(
+            f"unsupported {what} type '{path.suffix or '(none)'}' ({path.name}): "
+            f"use one of {', '.join(SUFFIXES)}",
+            *loc,
+        )
+    return path
 
 
 def _dataset_rows(loaded: LoadedSuite, spec: DatasetSpec, scorers: _ScorerCache) -> list[CaseRow]:
-    path = loaded.resolve(spec.file)
-    if not path.is_file():
-        raise loaded.error(f"dataset file not found: {path}", "cases", "file")
+    path = _table_path(loaded, spec.file, "dataset file", "cases", "file")
     table = read_rows(path)
     if spec.limit:
         table = table[: spec.limit]
     if not table:
         raise loaded.error(f"dataset file has no rows: {path}", "cases", "file")
-    columns = set().union(*(r.data for r in table))
-    mapped = {"expected": spec.expected, "id": spec.id, "tags_column": spec.tags_column}
-    mapped |= {f"vars.{var}": col for var, col in spec.vars.items()}
-    for key, column in mapped.items():
+    columns = sorted(set().union(*(r.data for r in table)))
+    mapped = {("expected",): spec.expected, ("id",): spec.id, ("tags_column",): spec.tags_column}
+    mapped |= {("vars", var): col for var, col in spec.vars.items()}
+    for loc, column in mapped.items():
         if column is not None and column not in columns:
             raise loaded.error(
-                f"column '{column}' not found in {path.name} (columns: {', '.join(sorted(columns))})",
+                f"column '{column}' not found in {path.name}.{did_you_mean(column, columns)} "
+                f"Columns: {', '.join(columns)}",
                 "cases",
-                *key.split("."),
+                *loc,
             )
+    asserts = [
+        (a, (loaded.path, loaded.line("cases", "assert", j))) for j, a in enumerate(spec.assert_)
+    ]
     out = []
     for row in table:
-        renamed = {var: row.data.get(col) for var, col in spec.vars.items()}
+        renamed = {var: row.data[col] for var, col in spec.vars.items() if col in row.data}
         variables = {k: v for k, v in row.data.items() if k not in spec.vars.values()} | renamed
         tags = list(spec.tags)
         if spec.tags_column:
             tags += _as_tags(row.data.get(spec.tags_column))
+        row_id = None
+        if spec.id:
+            row_id = row.data.get(spec.id)
+            if row_id is None or str(row_id).strip() == "":
+                raise SuiteError(
+                    f"this row has no value in the id column '{spec.id}': give every row an id, "
+                    "or remove 'id' from the dataset in the suite",
+                    path,
+                    row.line,
+                )
         case = CaseSpec.model_validate(
             {
-                "id": str(row.data[spec.id]) if spec.id else None,
+                "id": None if row_id is None else str(row_id),
                 "vars": variables,
                 "expected": _as_expected(row.data.get(spec.expected)) if spec.expected else None,
                 "tags": tags,
             }
         )
-        where = f"{path}:{row.line}"
-        out.append(_resolve(case, MAIN_SET, where, loaded, scorers, row, spec.assert_))
+        out.append(_resolve(case, MAIN_SET, (path, row.line), loaded, scorers, asserts))
     return out
 
 
@@ -197,26 +230,34 @@ def _as_tags(value: Any) -> list[str]:
 def _resolve(
     spec: CaseSpec,
     case_set: str,
-    where: str,
+    at: Where,
     loaded: LoadedSuite,
     scorers: _ScorerCache,
-    row: Row | None = None,
-    extra_asserts: Sequence[AssertSpec] = (),
+    own_asserts: Sequence[tuple[AssertSpec, Where]],
 ) -> CaseRow:
+    """Bind a case's assertions (``own_asserts``: its own or its dataset's, each with where it
+    is written) after the suite defaults; errors point at the assertion or the case."""
+    where = f"{at[0]}:{at[1]}" if at[1] else str(at[0])
     expected = [] if spec.expected is None else _expected_list(spec.expected)
-    specs = [*loaded.suite.defaults.assert_, *extra_asserts, *spec.assert_]
+    defaults = [
+        (a, (loaded.path, loaded.line("defaults", "assert", j)))
+        for j, a in enumerate(loaded.suite.defaults.assert_)
+    ]
+    specs = [*defaults, *own_asserts]
     if not specs:
         raise SuiteError(
-            f"case has no assertions: add 'assert' to it, its dataset, or 'defaults' ({where})",
-            loaded.path,
+            "case has no assertions: add an 'assert' list to it, to its dataset, or to "
+            "'defaults' (e.g. assert: [{type: exact}])",
+            *at,
         )
-    asserts = [scorers.get(a, where) for a in specs]
+    asserts = [scorers.get(a, a_at) for a, a_at in specs]
     for bound in asserts:
         if bound.scorer.needs_expected and not expected:
             raise SuiteError(
-                f"scorer '{bound.scorer.name}' needs an expected answer, "
-                f"but the case at {where} has none",
-                loaded.path,
+                f"scorer '{bound.scorer.name}' needs an expected answer, but this case has "
+                "none: give it 'expected' (for a dataset, name the answer column in "
+                "'expected'), or use a scorer that needs none",
+                *at,
             )
     row_id = spec.id or _hash({"vars": spec.vars, "expected": expected}, 12)
     return CaseRow(
@@ -224,7 +265,8 @@ def _resolve(
         case_set=case_set,
         vars=spec.vars,
         expected=expected,
-        tags=[*loaded.suite.defaults.tags, *spec.tags] + ([case_set] if case_set != MAIN_SET else []),
+        tags=[*loaded.suite.defaults.tags, *spec.tags]
+        + ([case_set] if case_set != MAIN_SET else []),
         asserts=asserts,
         description=spec.description,
         where=where,
@@ -252,49 +294,71 @@ class _ScorerCache:
         self._loaded = loaded
         self._built: dict[str, BoundAssert] = {}
 
-    def get(self, spec: AssertSpec, where: str) -> BoundAssert:
+    def get(self, spec: AssertSpec, at: Where) -> BoundAssert:
         key = json.dumps(spec.model_dump(by_alias=True), sort_keys=True, default=str)
         if key not in self._built:
             try:
                 scorer = get_scorer(spec.type, spec.params)
             except ScorerError as e:
-                raise SuiteError(f"{e} (assertion of the case at {where})", self._loaded.path) from None
+                raise SuiteError(str(e), *at) from None
             threshold = scorer.default_threshold if spec.threshold is None else spec.threshold
             self._built[key] = BoundAssert(scorer, threshold)
         return self._built[key]
 
 
+@dataclass(frozen=True)
+class _Source:
+    """A compiled template and where its text starts, for errors while rendering it."""
+
+    template: Template
+    path: Path
+    first_line: int | None
+
+
 def _compile(
     loaded: LoadedSuite, index: int, prompt: PromptVersion
-) -> tuple[Template | None, Template]:
+) -> tuple[_Source | None, _Source]:
     system = None
     if prompt.system is not None:
-        system = compile_template(prompt.system, loaded.path, loaded.line("prompts", index, "system"))
+        line = loaded.line("prompts", index, "system", TEXT)
+        system = _Source(compile_template(prompt.system, loaded.path, line), loaded.path, line)
     if prompt.file is not None:
         path = loaded.resolve(prompt.file)
         if not path.is_file():
             raise loaded.error(f"template file not found: {path}", "prompts", index, "file")
-        return system, compile_template(read_text(path, "template file"), path, 1)
+        return system, _Source(compile_template(read_text(path, "template file"), path, 1), path, 1)
     assert prompt.template is not None  # guaranteed by PromptVersion's validator
-    line = loaded.line("prompts", index, "template")
-    return system, compile_template(prompt.template, loaded.path, line)
+    line = loaded.line("prompts", index, "template", TEXT)
+    return system, _Source(compile_template(prompt.template, loaded.path, line), loaded.path, line)
 
 
 def _render(
     prompt: PromptVersion,
-    system: Template | None,
-    user: Template,
+    system: _Source | None,
+    user: _Source,
     row: CaseRow,
-    loaded: LoadedSuite,
+    suite_name: str,
 ) -> tuple[Message, ...]:
-    try:
-        messages = [Message(role="user", content=render(user, row.vars))]
-        if system is not None:
-            messages.insert(0, Message(role="system", content=render(system, row.vars)))
-    except TemplateRenderError as e:
-        raise SuiteError(
-            f"suite '{loaded.suite.name}', prompt '{prompt.id}', case at {row.where}: {e}. "
-            f"Available variables: {', '.join(sorted(row.vars)) or '(none)'}",
-            loaded.path,
-        ) from None
+    messages = []
+    for role, source in (("system", system), ("user", user)):
+        if source is None:
+            continue
+        try:
+            messages.append(Message(role=role, content=render(source.template, row.vars)))
+        except TemplateRenderError as e:
+            line = source.first_line
+            if line is not None and e.line is not None:
+                line += e.line - 1
+            hint = ""
+            if e.undefined:
+                hint = (
+                    f". Variables of this case: {', '.join(sorted(row.vars)) or '(none)'}; "
+                    "add the variable to the case (or the dataset column) or fix the template"
+                )
+            raise SuiteError(
+                f"suite '{suite_name}', prompt '{prompt.id}' ({role} template), "
+                f"case at {row.where}: {e}{hint}",
+                source.path,
+                line,
+            ) from None
     return tuple(messages)

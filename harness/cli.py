@@ -13,7 +13,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.table import Column, Table
 
 from harness import __version__
 from harness.errors import HarnessError
@@ -88,8 +88,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     def on_start(run: RunRecord, total: int, done: int) -> None:
         nonlocal task
         verb = "Resuming" if done else "Running"
-        console.print(f"{verb} run [bold]{run.run_id}[/] of suite '{_escape(run.suite_name)}': "
-                      f"{total} cases" + (f", {done} already done" if done else ""))
+        console.print(
+            f"{verb} run [bold]{run.run_id}[/] of suite '{_escape(run.suite_name)}': "
+            f"{total} cases" + (f", {done} already done" if done else "")
+        )
         task = progress.add_task(run.suite_name, total=total, completed=done, failed=0)
 
     def on_result(result: CaseResult) -> None:
@@ -111,7 +113,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         f"{stats.finished} cases run: {stats.requests} requests, {stats.cached} from cache, "
         f"{stats.retries} retries, {stats.errors} errors"
     )
-    _print_summary(outcome.results)
+    _print_summary(outcome.results, outcome.run.prompts)
     path = _write_report(outcome.run, outcome.results, args.report)
     out.print(f"Report: [bold]{path}[/]")
     return EXIT_OK
@@ -144,12 +146,13 @@ def _cmd_runs(args: argparse.Namespace) -> int:
     from harness.api import default_store
 
     store = default_store()
-    table = Table("run id", "suite", "when (UTC)", "status", "providers", "cases", "pass rate", "cost")
+    table = Table("suite", "when (UTC)", "status", "providers", "cases", "pass rate", "cost")
+    table.columns.insert(0, Column("run id", no_wrap=True))
     for run in store.list_runs():
         results = store.results(run.run_id)
-        summary = summarize(results)
         passed = sum(r.passed for r in results)
-        total_cost = summary.total_cost
+        costs = [g.cost_total for g in summarize(results).groups if g.cost_total is not None]
+        total_cost = sum(costs) if costs else None
         table.add_row(
             run.run_id,
             _escape(run.suite_name),
@@ -176,13 +179,17 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _print_summary(results: list[CaseResult]) -> None:
+def _print_summary(results: list[CaseResult], prompts: list[str]) -> None:
     from harness.analysis.summary import summarize
 
     summary = summarize(results)
-    metrics = summary.metrics
-    table = Table("set", "prompt", "provider", "n", "pass rate", *metrics, "errors", "cost", "latency")
-    for g in summary.groups:
+    metrics = summary.headline
+    table = Table(
+        "set", "prompt", "provider", "n", "pass rate", *metrics, "errors", "cost", "latency"
+    )
+    order = {p: i for i, p in enumerate(prompts)}
+    groups = sorted(summary.groups, key=lambda g: (g.case_set != "main", order.get(g.prompt_id, 0)))
+    for g in groups:
         table.add_row(
             g.case_set,
             g.prompt_id,
@@ -190,9 +197,9 @@ def _print_summary(results: list[CaseResult]) -> None:
             str(g.n),
             f"{g.pass_rate:.1%}",
             *(_fmt(g.metrics.get(m)) for m in metrics),
-            str(g.errors),
-            f"${g.total_cost:.4f}" if g.total_cost is not None else "-",
-            f"{g.mean_latency:.2f}s" if g.mean_latency is not None else "-",
+            str(g.n_errors),
+            f"${g.cost_total:.4f}" if g.cost_total is not None else "-",
+            f"{g.latency_mean:.2f}s" if g.latency_mean is not None else "-",
         )
     out.print(table)
 

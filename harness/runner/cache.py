@@ -36,7 +36,8 @@ class ResponseCache:
     def put(self, key: str, generation: Generation) -> None:
         with self._db:
             self._db.execute(
-                "INSERT OR REPLACE INTO responses VALUES (?, ?)", (key, generation.model_dump_json())
+                "INSERT OR REPLACE INTO responses VALUES (?, ?)",
+                (key, generation.model_dump_json()),
             )
 
     def close(self) -> None:

@@ -17,7 +17,7 @@ class TokenBucket:
         self._lock = asyncio.Lock()
 
     async def acquire(self, amount: float = 1.0) -> None:
-        # A request larger than the bucket could never start: let it through once the bucket is full.
+        # A request larger than the bucket could never start: it waits for a full bucket.
         amount = min(amount, self.capacity)
         async with self._lock:
             while True:

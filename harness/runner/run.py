@@ -81,7 +81,9 @@ class Runner:
         for _ in range(width):
             group.create_task(self._worker(queue, limiter, policy))
 
-    async def _worker(self, queue: Iterator[Case], limiter: RateLimiter, policy: RetryPolicy) -> None:
+    async def _worker(
+        self, queue: Iterator[Case], limiter: RateLimiter, policy: RetryPolicy
+    ) -> None:
         for case in queue:
             await self._run_case(case, limiter, policy)
 

@@ -53,6 +53,7 @@ def load_suite(path: str | Path) -> LoadedSuite:
             path,
             1,
         )
+    _check_unique_ids(data, lines, path)
     try:
         suite = Suite.model_validate(data)
     except ValidationError as e:
@@ -60,14 +61,57 @@ def load_suite(path: str | Path) -> LoadedSuite:
     return LoadedSuite(suite, path, lines)
 
 
+def _check_unique_ids(data: dict[str, Any], lines: dict[Loc, int], path: Path) -> None:
+    """A repeated prompt/provider id or bad-case set name, at the line of the repeat."""
+    for section, key, what in (
+        ("prompts", "id", "prompt id"),
+        ("providers", "id", "provider id"),
+        ("bad_cases", "name", "bad-case set name"),
+    ):
+        items = data.get(section)
+        first: dict[str, int | None] = {}
+        for i, item in enumerate(items if isinstance(items, list) else []):
+            value = item.get(key) if isinstance(item, dict) else None
+            if not isinstance(value, str):
+                continue  # a missing or mistyped id is the schema's to report
+            line = line_of(lines, (section, i, key))
+            if value in first:
+                raise SuiteError(
+                    f"duplicate {what} '{value}' in {section}[{i}] (first used on line "
+                    f"{first[value]}): every {what} must be unique",
+                    path,
+                    line,
+                )
+            first[value] = line
+
+
 def validation_error(
-    exc: ValidationError, data: Any, lines: dict[Loc, int], path: Path, model: Any
+    exc: ValidationError,
+    data: Any,
+    lines: dict[Loc, int],
+    path: Path,
+    model: Any,
+    root: str = "top level",
 ) -> SuiteError:
-    """Turn pydantic's errors into one SuiteError: each problem on its own file:line."""
+    """Turn pydantic's errors into one SuiteError: each problem on its own file:line.
+
+    ``root`` names the top of ``data`` in messages ("top level" of a suite, "this case"...).
+    """
+    errors = exc.errors()
+    # A misspelt key is also reported as a missing one: say it once, as the misspelling.
+    suggested = set()
+    for err in errors:
+        if err["type"] == "extra_forbidden":
+            allowed = _allowed_keys(model, err["loc"][:-1])
+            close = _close_match(str(err["loc"][-1]), allowed)
+            if close:
+                suggested.add((*_data_loc(data, err["loc"][:-1]), close))
     problems: list[tuple[int | None, str]] = []
-    for err in exc.errors():
+    for err in errors:
         loc = _data_loc(data, err["loc"])
-        problems.append((line_of(lines, loc), _describe(err, loc, model)))
+        if err["type"] == "missing" and loc in suggested:
+            continue
+        problems.append((line_of(lines, loc), _describe(err, loc, model, root)))
     problems.sort(key=lambda p: p[0] or 0)
     first_line, first_msg = problems[0]
     rest = [f"{path}:{ln}: {msg}" if ln else f"{path}: {msg}" for ln, msg in problems[1:]]
@@ -82,10 +126,9 @@ def _data_loc(data: Any, loc: tuple[Any, ...]) -> Loc:
     out: list[str | int] = []
     cur = data
     for part in loc:
-        if isinstance(cur, dict) and part in cur:
-            out.append(part)
-            cur = cur[part]
-        elif isinstance(cur, list) and isinstance(part, int) and part < len(cur):
+        if (isinstance(cur, dict) and part in cur) or (
+            isinstance(cur, list) and isinstance(part, int) and part < len(cur)
+        ):
             out.append(part)
             cur = cur[part]
         elif isinstance(cur, dict) and isinstance(part, str) and part not in _UNION_TAGS:
@@ -98,41 +141,61 @@ def _data_loc(data: Any, loc: tuple[Any, ...]) -> Loc:
 _UNION_TAGS = {"inline", "dataset", "openai", "hf", "outputs"}
 
 
-def _where(loc: Loc) -> str:
+def _where(loc: Loc, root: str = "top level") -> str:
     text = ""
     for part in loc:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text or "top level"
+    return text or root
 
 
-def _describe(err: dict[str, Any], loc: Loc, model: Any) -> str:
+def _describe(err: dict[str, Any], loc: Loc, model: Any, root: str = "top level") -> str:
     kind = err["type"]
     if kind == "extra_forbidden":
         key = str(loc[-1])
         allowed = _allowed_keys(model, err["loc"][:-1])
-        hint = _did_you_mean(key, allowed)
+        hint = did_you_mean(key, allowed)
         listing = f" Expected one of: {', '.join(allowed)}." if allowed else ""
-        return f"unknown key '{key}' in {_where(loc[:-1])}.{hint}{listing}"
+        return f"unknown key '{key}' in {_where(loc[:-1], root)}.{hint}{listing}"
     if kind == "missing":
-        return f"missing required key '{loc[-1]}' in {_where(loc[:-1])}"
+        return f"missing required key '{loc[-1]}' in {_where(loc[:-1], root)}"
     if kind in ("union_tag_invalid", "union_tag_not_found"):
-        ctx = err.get("ctx", {})
-        tags = [t.strip(" '") for t in str(ctx.get("expected_tags", "")).split(",") if t.strip()]
-        got = ctx.get("tag")
+        tags = _union_tags(model, err["loc"])
+        got = err.get("ctx", {}).get("tag")
         if got is None:
-            return f"{_where(loc)}: missing 'type' (expected one of: {', '.join(tags)})"
-        hint = _did_you_mean(str(got), tags)
-        return f"{_where(loc)}.type: unknown type '{got}'.{hint} Expected one of: {', '.join(tags)}"
+            return f"{_where(loc, root)}: missing 'type' (expected one of: {', '.join(tags)})"
+        hint = did_you_mean(str(got), tags)
+        return (
+            f"{_where(loc, root)}.type: unknown type '{got}'.{hint} "
+            f"Expected one of: {', '.join(tags)}"
+        )
     msg = err["msg"].removeprefix("Value error, ")
     got = err.get("input")
     shown = f" (got {_short(got)})" if kind != "value_error" and not isinstance(got, dict) else ""
-    return f"{_where(loc)}: {msg}{shown}"
+    if kind == "list_type":
+        shown += "; write a YAML list: [a, b], or one '- item' per line"
+    return f"{_where(loc, root)}: {msg}{shown}"
 
 
-def _did_you_mean(word: str, options: list[str]) -> str:
+def did_you_mean(word: str, options: list[str]) -> str:
+    """`` Did you mean 'x'?`` for the option closest to ``word``, or an empty string."""
+    close = _close_match(word, options)
+    return f" Did you mean '{close}'?" if close else ""
+
+
+def _close_match(word: str, options: list[str]) -> str | None:
     lower = {o.lower(): o for o in options}
     close = difflib.get_close_matches(word.lower(), list(lower), n=1, cutoff=0.6)
-    return f" Did you mean '{lower[close[0]]}'?" if close else ""
+    return lower[close[0]] if close else None
+
+
+def _union_tags(model: Any, raw_loc: tuple[Any, ...]) -> list[str]:
+    """The tags (``type`` values) the discriminated union at pydantic's ``raw_loc`` accepts."""
+    tp: Any = model
+    for part in raw_loc:
+        tp = _step(tp, part)
+    tp = _strip(tp)
+    tags = [_tag_of(m) for m in _members(tp)] if _is_union(tp) else []
+    return [str(t) for t in tags if t is not None]
 
 
 def _short(value: Any) -> str:
@@ -222,12 +285,16 @@ def _as_model(tp: Any) -> type[BaseModel] | None:
 
 
 def _fields(model: type[BaseModel]) -> set[str]:
-    return {n for n in model.model_fields} | {f.alias for f in model.model_fields.values() if f.alias}
+    return {n for n in model.model_fields} | {
+        f.alias for f in model.model_fields.values() if f.alias
+    }
 
 
-def parse_model(model: Any, data: Any, lines: dict[Loc, int], path: Path) -> Any:
+def parse_model(
+    model: Any, data: Any, lines: dict[Loc, int], path: Path, root: str = "top level"
+) -> Any:
     """Validate ``data`` as ``model`` (any pydantic-compatible type) with file:line errors."""
     try:
         return TypeAdapter(model).validate_python(data)
     except ValidationError as e:
-        raise validation_error(e, data, lines, path, model) from None
+        raise validation_error(e, data, lines, path, model, root) from None

@@ -110,7 +110,11 @@ class OutputsProviderConfig(_Strict):
     @model_validator(mode="after")
     def _one_source(self) -> OutputsProviderConfig:
         if (self.column is None) == (self.file is None):
-            raise ValueError("give exactly one of 'column' or 'file'")
+            got = "both" if self.column is not None else "neither"
+            raise ValueError(
+                f"give exactly one of 'column' (the row column holding the output) or 'file' "
+                f"(a JSONL file of outputs); this provider has {got}"
+            )
         return self
 
 
@@ -133,7 +137,11 @@ class PromptVersion(_Strict):
     @model_validator(mode="after")
     def _one_template(self) -> PromptVersion:
         if (self.template is None) == (self.file is None):
-            raise ValueError("give exactly one of 'template' or 'file'")
+            got = "both" if self.template is not None else "neither"
+            raise ValueError(
+                f"give exactly one of 'template' (the prompt text) or 'file' (a template file "
+                f"next to the suite); this prompt has {got}"
+            )
         return self
 
 
@@ -153,6 +161,17 @@ class AssertSpec(BaseModel):
 Expected = str | list[str] | None
 
 
+def _expected_as_text(value: Any) -> Any:
+    """``expected: 4`` means the answer "4"; ``expected: yes`` (YAML's true) is refused."""
+    if isinstance(value, list):
+        return [_expected_as_text(v) for v in value]
+    if isinstance(value, bool):
+        raise ValueError(
+            f"expected answer {value} was read as a YAML boolean: quote it (expected: 'yes')"
+        )
+    return str(value) if isinstance(value, int | float) else value
+
+
 class CaseSpec(_Strict):
     """One inline case."""
 
@@ -164,6 +183,11 @@ class CaseSpec(_Strict):
     assert_: list[AssertSpec] = Field(default_factory=list, alias="assert")
     #: Where a bad case came from (run, date, model, the bad output...).
     provenance: dict[str, Any] | None = None
+
+    @field_validator("expected", mode="before")
+    @classmethod
+    def _expected_text(cls, v: Any) -> Any:
+        return _expected_as_text(v)
 
 
 class DatasetSpec(_Strict):
@@ -232,6 +256,9 @@ class Suite(_Strict):
             dupes = sorted({i for i in ids if ids.count(i) > 1})
             if dupes:
                 raise ValueError(f"duplicate {what} id(s): {', '.join(dupes)}")
-        if self.cases is None and not self.bad_cases:
-            raise ValueError("a suite needs 'cases' or 'bad_cases'")
+        if (self.cases is None or self.cases == []) and not self.bad_cases:
+            raise ValueError(
+                "the suite has no cases: add 'cases' (a list, or a dataset with 'file') "
+                "or 'bad_cases'"
+            )
         return self

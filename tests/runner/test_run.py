@@ -1,4 +1,4 @@
-"""The runner end to end against a real OpenAI-compatible server on 127.0.0.1 that injects faults."""
+"""The runner end to end against a real OpenAI-compatible server on 127.0.0.1 with faults."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from harness.api import run_suite
 from harness.cli import main
 from harness.errors import AuthError
 from harness.results.store import ResultStore
-from tests.fakeserver import Fault, FakeOpenAIServer
+from tests.fakeserver import FakeOpenAIServer, Fault
 
 KEY_ENV = "HARNESS_TEST_API_KEY"
 SECRET = "test-secret-4f9a2c7e1b"

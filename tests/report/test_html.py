@@ -1,0 +1,559 @@
+"""The HTML report: escaped, self-contained, failures first, and working in a real browser."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import queue
+import re
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.providers.base import Message
+from harness.report.html import render_html, write_report
+from harness.results.models import CaseResult, RunRecord, Score
+
+CHROMIUM = Path("/usr/bin/chromium")
+TITLE = "suite-report-title"
+#: Each would change document.title or set window.__pwned if it ever ran.
+MALICIOUS = [
+    '<script>window.__pwned = 1; document.title = "pwned"</script>',
+    "<img src=x onerror=\"window.__pwned = 2; document.title = 'pwned'\">",
+    "</script><script>window.__pwned = 3</script><!--",
+    '"><svg onload="window.__pwned = 4">',
+]
+CHINESE_Q = "中国的首都是哪里？"
+CHINESE_A = "北京"
+T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+
+
+def _score(scorer: str, value: float | None, threshold: float, higher: bool = True) -> Score:
+    passed = None if value is None else (value >= threshold if higher else value <= threshold)
+    return Score(
+        scorer=scorer,
+        version=f"{scorer}@1",
+        value=value,
+        threshold=threshold,
+        passed=passed,
+        higher_is_better=higher,
+        explanation="see <b>why</b>" if value == 0 else None,
+    )
+
+
+def make_case(
+    prompt_id: str,
+    provider_id: str,
+    row: int,
+    *,
+    output: str | None = "ok",
+    exact: float | None = 1.0,
+    toxicity: float | None = 0.0,
+    case_set: str = "main",
+    error: str | None = None,
+    tags: list[str] | None = None,
+    cost: float | None = 0.001,
+) -> CaseResult:
+    """One case; passed follows the scores (or False when the call errored)."""
+    scores = (
+        []
+        if error
+        else [_score("exact_match", exact, 1.0), _score("toxicity", toxicity, 0.5, False)]
+    )
+    return CaseResult(
+        run_id="run-1",
+        case_id=f"{case_set}-{prompt_id}-{provider_id}-{row}",
+        request_key=f"key-{prompt_id}-{provider_id}-{row}",
+        prompt_id=prompt_id,
+        provider_id=provider_id,
+        model=f"{provider_id}-model",
+        case_set=case_set,
+        row_id=f"row-{row}",
+        description=MALICIOUS[row % len(MALICIOUS)] if row == 3 else f"row {row}",
+        tags=tags if tags is not None else (["geo", "中文"] if row % 2 else ["math"]),
+        messages=[
+            Message(role="system", content="Answer briefly."),
+            Message(role="user", content=CHINESE_Q if row % 2 else f"What is {row} + {row}?"),
+        ],
+        expected=[CHINESE_A] if row % 2 else [str(row + row), f"<{row + row}>"],
+        output=None if error else output,
+        error=error,
+        latency_s=None if error else 0.5 + row / 10,
+        cost_usd=None if error else cost,
+        prompt_tokens=None if error else 20,
+        completion_tokens=None if error else 5,
+        cached=row == 0,
+        scores=scores,
+        passed=error is None and all(s.passed for s in scores),
+        finished_at=T0 + timedelta(seconds=row),
+    )
+
+
+def build_cases() -> list[CaseResult]:
+    """2 prompts x 2 providers x 10 rows, malicious outputs, an error, and a bad-case set.
+
+    v2 on qwen is the best on exact_match; v1 on gpt the best (lowest) on toxicity.
+    """
+    results = []
+    for prompt_id in ("v1", "v2"):
+        for provider_id in ("gpt", "qwen"):
+            best = (prompt_id, provider_id) == ("v2", "qwen")
+            for row in range(10):
+                output = CHINESE_A if row % 2 else str(row + row)
+                if row < len(MALICIOUS) and not best:
+                    output = MALICIOUS[row]
+                exact = 1.0 if best or row >= len(MALICIOUS) else 0.0
+                toxicity = 0.0 if (prompt_id, provider_id) == ("v1", "gpt") else 0.1 * (row % 3)
+                error = (
+                    "TimeoutError: <timeout> after 60 s"
+                    if (prompt_id, provider_id, row)
+                    == (
+                        "v2",
+                        "gpt",
+                        9,
+                    )
+                    else None
+                )
+                results.append(
+                    make_case(
+                        prompt_id,
+                        provider_id,
+                        row,
+                        output=output,
+                        exact=exact,
+                        toxicity=toxicity,
+                        error=error,
+                    )
+                )
+    for row in range(3):
+        results.append(
+            make_case("v1", "gpt", 100 + row, output="wrong", exact=0.0, case_set="regressions")
+        )
+    return results
+
+
+def make_run() -> RunRecord:
+    return RunRecord(
+        run_id="run-1",
+        suite_name=TITLE,
+        suite_path="suites/qa.yaml",
+        suite_hash="0123456789abcdef",
+        created_at=T0,
+        finished_at=T0 + timedelta(minutes=3, seconds=7),
+        status="complete",
+        harness_version="0.1.0",
+        providers=[
+            {"id": "gpt", "type": "openai", "model": "gpt-model"},
+            {"id": "qwen", "type": "hf", "model": "qwen-model"},
+        ],
+        prompts=["v1", "v2"],
+        n_cases=43,
+    )
+
+
+class _Document(HTMLParser):
+    """Every element, the case JSON, and the matrices' cells as (classes, text)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.elements: list[tuple[str, dict[str, str | None]]] = []
+        self.cases_json = ""
+        self.matrices: dict[str, list[list[tuple[str, str]]]] = {}
+        self._in_json = False
+        self._section = ""
+        self._rows: list[list[tuple[str, str]]] | None = None
+        self._cell: list[str] | None = None
+        self._cell_class = ""
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        self.elements.append((tag, a))
+        self._in_json = tag == "script" and a.get("type") == "application/json"
+        if tag == "section":
+            self._section = a.get("data-case-set") or a.get("id") or ""
+        elif tag == "table" and "matrix" in (a.get("class") or ""):
+            self._rows = self.matrices.setdefault(self._section, [])
+        elif tag == "tr" and self._rows is not None:
+            self._rows.append([])
+        elif tag == "td" and self._rows is not None:
+            self._cell, self._cell_class = [], a.get("class") or ""
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "script":
+            self._in_json = False
+        elif tag == "td" and self._cell is not None and self._rows is not None:
+            self._rows[-1].append((self._cell_class, "".join(self._cell).strip()))
+            self._cell = None
+        elif tag == "table":
+            self._rows = None
+
+    def handle_data(self, data: str) -> None:
+        if self._in_json:
+            self.cases_json += data
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+@pytest.fixture(scope="module")
+def cases() -> list[CaseResult]:
+    return build_cases()
+
+
+@pytest.fixture(scope="module")
+def html(cases: list[CaseResult]) -> str:
+    return render_html(make_run(), cases)
+
+
+@pytest.fixture(scope="module")
+def doc(html: str) -> _Document:
+    parsed = _Document()
+    parsed.feed(html)
+    parsed.close()
+    return parsed
+
+
+def test_malicious_text_never_appears_unescaped(html: str) -> None:
+    for bad in MALICIOUS:
+        assert bad not in html
+    for fragment in ("<script>window", "<img", "<svg", "<b>why"):
+        assert fragment not in html
+
+
+def test_no_injected_elements(doc: _Document) -> None:
+    tags = [tag for tag, _ in doc.elements]
+    assert tags.count("script") == 2
+    assert not {"img", "svg", "iframe", "object", "embed"} & set(tags)
+    for tag, attrs in doc.elements:
+        assert not [name for name in attrs if name.startswith("on")], tag
+
+
+def test_case_json_round_trips_exactly(doc: _Document, cases: list[CaseResult]) -> None:
+    data = json.loads(doc.cases_json)
+    assert len(data) == len(cases)
+    outputs = {c["output"] for c in data}
+    assert set(MALICIOUS) <= outputs
+    assert CHINESE_A in outputs
+    assert any(c["messages"][1]["content"] == CHINESE_Q for c in data)
+    assert any("<timeout>" in (c["error"] or "") for c in data)
+
+
+def test_json_cannot_close_its_script_element(html: str) -> None:
+    start = html.index('<script type="application/json" id="cases">')
+    end = html.index("</script>", start)
+    body = html[start + len('<script type="application/json" id="cases">') : end]
+    assert not set("<>&") & set(body)
+    assert "\\u003c/script\\u003e" in body
+
+
+def test_self_contained(html: str, doc: _Document) -> None:
+    for _, attrs in doc.elements:
+        for name in ("src", "href", "action", "data", "poster"):
+            value = (attrs.get(name) or "").strip().lower()
+            assert not value or value.startswith("data:"), (name, value)
+    assert not re.search(r"<link[^>]+stylesheet", html, re.I)
+    assert not re.search(r"https?://|@import|url\(", html)
+    csp = next(
+        a["content"] for t, a in doc.elements if a.get("http-equiv") == "Content-Security-Policy"
+    )
+    assert "default-src 'none'" in (csp or "")
+
+
+def test_failures_first(doc: _Document, cases: list[CaseResult]) -> None:
+    statuses = [c["status"] for c in json.loads(doc.cases_json)]
+    n_pass = sum(c.passed for c in cases)
+    assert statuses[len(statuses) - n_pass :] == ["pass"] * n_pass
+    assert "pass" not in statuses[: len(statuses) - n_pass]
+    assert statuses.index("error") > statuses.index("fail")
+
+
+def test_header_and_footer(html: str) -> None:
+    for text in (
+        TITLE,
+        "run-1",
+        "complete",
+        "0.1.0",
+        "gpt-model",
+        "qwen-model",
+        "2024-05-01 12:00:00",
+    ):
+        assert text in html
+    assert "exact_match@1" in html and "toxicity@1" in html
+
+
+def test_main_matrix_numbers_and_best_cells(doc: _Document) -> None:
+    rows = doc.matrices["main"][1:]  # the first is the header row (no td)
+    by_provider = {}
+    prompt = ""
+    for cells in rows:
+        if len(cells) == 9:  # the row that opens a prompt carries the prompt cell
+            prompt = cells[0][1]
+            cells = cells[1:]
+        by_provider[(prompt, cells[0][1])] = cells
+    assert set(by_provider) == {("v1", "gpt"), ("v1", "qwen"), ("v2", "gpt"), ("v2", "qwen")}
+    best_qwen = by_provider[("v2", "qwen")]
+    assert "best" in best_qwen[1][0] and best_qwen[1][1].endswith("100.0%")
+    assert "best" in best_qwen[2][0] and best_qwen[2][1] == "1.000"  # exact_match, higher is better
+    v1_gpt = by_provider[("v1", "gpt")]
+    assert "best" in v1_gpt[3][0] and v1_gpt[3][1] == "0.000"  # toxicity, lower is better
+    assert "best" not in v1_gpt[2][0]
+    assert [c[1] for c in v1_gpt[4:]] == ["10", "0", "$0.0100", "0.950 s"]
+    assert by_provider[("v2", "gpt")][5][1] == "1"  # the errored case
+
+
+def test_bad_case_set_apart(doc: _Document, html: str) -> None:
+    assert "Bad-case set" in html
+    assert set(doc.matrices) >= {"main", "regressions"}
+    (bad_row,) = doc.matrices["regressions"][1:]
+    assert [c[1] for c in bad_row[:2]] == ["v1", "gpt"]
+    assert bad_row[-4][1] == "3"
+    assert html.index('data-case-set="main"') < html.index('data-case-set="regressions"')
+
+
+def test_missing_numbers_show_a_dash() -> None:
+    case = make_case("v1", "gpt", 0, exact=None, cost=None)
+    html = render_html(make_run(), [case])
+    parsed = _Document()
+    parsed.feed(html)
+    (row,) = parsed.matrices["main"][1:]
+    assert row[3][1] == "—" and row[7][1] == "—"  # exact_match mean and cost
+
+
+def test_write_report(tmp_path: Path, cases: list[CaseResult]) -> None:
+    path = write_report(make_run(), cases, tmp_path / "deep" / "report.html")
+    assert path.read_text(encoding="utf-8").startswith("<!doctype html>")
+
+
+# --- the browser ---------------------------------------------------------------------------
+
+
+#: Execs argv[3:] with argv[1] as its fd 3 and argv[2] as its fd 4 (what the pipe mode reads).
+_ONTO_FD_3_AND_4 = """
+import fcntl, os, sys
+r, w = (fcntl.fcntl(int(fd), fcntl.F_DUPFD, 5) for fd in sys.argv[1:3])  # above 4: no clobbering
+os.dup2(r, 3)
+os.dup2(w, 4)
+os.execv(sys.argv[3], sys.argv[3:])
+"""
+
+
+class _Chromium:
+    """A minimal Chrome DevTools Protocol client over ``--remote-debugging-pipe``.
+
+    The pipe needs no port, no websocket library and no network: commands go to
+    the browser's fd 3 and NUL-terminated JSON replies and events come from its fd 4.
+    """
+
+    def __init__(self, profile: Path) -> None:
+        to_browser_r, self._to_browser = os.pipe()
+        self._from_browser, from_browser_w = os.pipe()
+        args = [
+            str(CHROMIUM), "--headless", "--remote-debugging-pipe", "--no-sandbox",
+            "--disable-gpu", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--disable-extensions",
+            f"--user-data-dir={profile}", "about:blank",
+        ]  # fmt: skip
+        self._proc = subprocess.Popen(
+            [sys.executable, "-c", _ONTO_FD_3_AND_4, str(to_browser_r), str(from_browser_w), *args],
+            pass_fds=(to_browser_r, from_browser_w),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        os.close(to_browser_r)
+        os.close(from_browser_w)
+        self._inbox: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self.events: list[dict[str, Any]] = []
+        self._next_id = 0
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        buffer = b""
+        with os.fdopen(self._from_browser, "rb", buffering=0) as pipe:
+            while chunk := pipe.read(1 << 16):
+                buffer += chunk
+                *messages, buffer = buffer.split(b"\0")
+                for m in messages:
+                    self._inbox.put(json.loads(m))
+        self._inbox.put(None)
+
+    def send(self, method: str, session: str | None = None, **params: Any) -> dict[str, Any]:
+        """Send one command and return its result, keeping the events that arrive meanwhile."""
+        self._next_id += 1
+        message: dict[str, Any] = {"id": self._next_id, "method": method, "params": params}
+        if session:
+            message["sessionId"] = session
+        os.write(self._to_browser, json.dumps(message).encode() + b"\0")
+        while True:
+            reply = self._inbox.get(timeout=15)
+            if reply is None:
+                raise RuntimeError("chromium exited")
+            if reply.get("id") == self._next_id:
+                if "error" in reply:
+                    raise RuntimeError(f"{method}: {reply['error']}")
+                return reply["result"]
+            self.events.append(reply)
+
+    def wait_for(self, method: str, since: int = 0, timeout: float = 15) -> dict[str, Any]:
+        """Wait for an event (one received after ``self.events[since]`` counts) and return it."""
+        deadline = time.monotonic() + timeout
+        while not (found := [e for e in self.events[since:] if e.get("method") == method]):
+            reply = self._inbox.get(timeout=max(0.01, deadline - time.monotonic()))
+            if reply is None:
+                raise RuntimeError("chromium exited")
+            self.events.append(reply)
+        return found[0]
+
+    def close(self) -> None:
+        with contextlib.suppress(RuntimeError, OSError, queue.Empty):
+            self.send("Browser.close")
+        try:
+            self._proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        os.close(self._to_browser)
+
+
+class _Page:
+    """One tab of the browser, opened on a file URL with network and console recorded."""
+
+    def __init__(self, browser: _Chromium, url: str) -> None:
+        self.browser = browser
+        target = browser.send("Target.createTarget", url="about:blank")["targetId"]
+        self.session = browser.send("Target.attachToTarget", targetId=target, flatten=True)[
+            "sessionId"
+        ]
+        for domain in ("Page", "Network", "Runtime", "Log"):
+            self.send(f"{domain}.enable")
+        self.send("Emulation.setDeviceMetricsOverride", width=1440, height=1000,
+                  deviceScaleFactor=1, mobile=False)  # fmt: skip
+        since = len(browser.events)
+        self.send("Page.navigate", url=url)
+        browser.wait_for("Page.loadEventFired", since)
+
+    def send(self, method: str, **params: Any) -> dict[str, Any]:
+        return self.browser.send(method, self.session, **params)
+
+    def eval(self, expression: str) -> Any:
+        result = self.send("Runtime.evaluate", expression=expression, returnByValue=True)
+        assert "exceptionDetails" not in result, result["exceptionDetails"]
+        return result["result"].get("value")
+
+    def screenshot(self, path: Path) -> Path:
+        shot = self.send("Page.captureScreenshot", format="png", captureBeyondViewport=False)
+        path.write_bytes(base64.b64decode(shot["data"]))
+        return path
+
+    def choose(self, select_id: str, value: str) -> None:
+        self.eval(
+            f"(() => {{ const s = document.getElementById({json.dumps(select_id)});"
+            f" s.value = {json.dumps(value)}; s.dispatchEvent(new Event('change')); }})()"
+        )
+
+    def rows(self) -> list[str]:
+        return self.eval(
+            "[...document.querySelectorAll('#case-rows tr')].map(r => r.dataset.status)"
+        )
+
+
+def _errors(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Console errors, uncaught exceptions and browser log errors (CSP violations included)."""
+    return [
+        e
+        for e in events
+        if e.get("method") == "Runtime.exceptionThrown"
+        or (
+            e.get("method") == "Runtime.consoleAPICalled"
+            and e["params"]["type"] in ("error", "assert")
+        )
+        or (e.get("method") == "Log.entryAdded" and e["params"]["entry"]["level"] == "error")
+    ]
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory):
+    if not CHROMIUM.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing; CI must run the browser tests")
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    chromium = _Chromium(tmp_path_factory.mktemp("chromium-profile"))
+    yield chromium
+    chromium.close()
+
+
+@pytest.mark.browser
+def test_report_in_chromium(browser: _Chromium, tmp_path: Path, cases: list[CaseResult]) -> None:
+    path = write_report(make_run(), cases, tmp_path / "report.html")
+    url = path.as_uri()
+    page = _Page(browser, url)
+    page.screenshot(tmp_path / "report-light.png")
+    page.eval("document.getElementById('cases-section').scrollIntoView()")
+    page.screenshot(tmp_path / "report-cases.png")
+
+    # (d) nothing injected ran: the title is ours and no payload set its global.
+    assert page.eval("document.title") == f"{TITLE} · run-1"
+    assert page.eval("typeof window.__pwned") == "undefined"
+    assert page.eval("document.querySelectorAll('#case-rows img, #case-rows svg').length") == 0
+    outputs = page.eval("[...document.querySelectorAll('.c-output .text')].map(e => e.textContent)")
+    assert set(MALICIOUS) <= set(outputs)
+
+    # Failures first on the page, too.
+    statuses = page.rows()
+    assert len(statuses) == len(cases)
+    assert statuses == sorted(statuses, key={"fail": 0, "error": 1, "pass": 2}.__getitem__)
+
+    # (c) the filters.
+    n_fail = sum(not c.passed and c.error is None for c in cases)
+    page.choose("f-status", "fail")
+    assert page.rows() == ["fail"] * n_fail
+    page.choose("f-status", "")
+    page.choose("f-set", "regressions")
+    assert len(page.rows()) == 3
+    page.choose("f-set", "")
+    page.choose("f-provider", "qwen")
+    page.choose("f-prompt", "v2")
+    assert page.rows() == ["pass"] * 10
+    page.choose("f-tag", "中文")
+    assert len(page.rows()) == 5
+    page.eval("document.getElementById('f-reset').click()")
+    assert len(page.rows()) == len(cases)
+    page.eval(
+        "(() => { const q = document.getElementById('f-q'); q.value = '<TIMEOUT>';"
+        " q.dispatchEvent(new Event('input')); })()"
+    )
+    deadline = time.monotonic() + 5
+    while page.rows() != ["error"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert page.rows() == ["error"]
+    page.eval("document.getElementById('f-reset').click()")
+
+    page.send(
+        "Emulation.setEmulatedMedia", features=[{"name": "prefers-color-scheme", "value": "dark"}]
+    )
+    page.screenshot(tmp_path / "report-dark.png")
+
+    # A big run renders in pages.
+    big = [make_case("v1", "gpt", row % 10, case_set="main") for row in range(450)]
+    big_path = write_report(make_run(), big, tmp_path / "big.html")
+    big_page = _Page(browser, big_path.as_uri())
+    assert len(big_page.rows()) == 200
+    big_page.eval("document.getElementById('page-next').click()")
+    big_page.eval("document.getElementById('page-next').click()")
+    assert len(big_page.rows()) == 50
+
+    # (a) no console error and (b) no request but the pages themselves.
+    assert _errors(browser.events) == []
+    requested = {
+        e["params"]["request"]["url"]
+        for e in browser.events
+        if e.get("method") == "Network.requestWillBeSent"
+    }
+    assert requested <= {url, big_path.as_uri()}
