@@ -64,11 +64,16 @@ def _read_csv(path: Path) -> list[Row]:
         except StopIteration:
             break
         except csv.Error as e:
-            raise SuiteError(f"CSV error: {e}", path, start) from None
+            hint = "; a quoted value that starts on this row is never closed"
+            hint = hint if "end of data" in str(e) else ""
+            raise SuiteError(f"CSV error: {e}{hint}", path, start) from None
         if record and any(cell.strip() for cell in record):
             if len(record) != len(header):
                 raise SuiteError(
-                    f"row has {len(record)} fields, the header has {len(header)}", path, start
+                    f"row has {len(record)} fields, the header has {len(header)} "
+                    f"({', '.join(header)}); quote values that contain a comma",
+                    path,
+                    start,
                 )
             rows.append(Row(path, start, dict(zip(header, record, strict=True))))
         start = reader.line_num + 1
@@ -77,7 +82,8 @@ def _read_csv(path: Path) -> list[Row]:
 
 def _read_jsonl(path: Path) -> list[Row]:
     rows: list[Row] = []
-    for number, line in enumerate(read_text(path, "JSONL file").splitlines(), start=1):
+    # split("\n"), not splitlines(): JSON strings may hold U+2028 and other line breaks.
+    for number, line in enumerate(read_text(path, "JSONL file").split("\n"), start=1):
         if not line.strip():
             continue
         try:
@@ -86,7 +92,10 @@ def _read_jsonl(path: Path) -> list[Row]:
             raise SuiteError(f"invalid JSON: {e.msg} (column {e.colno})", path, number) from None
         if not isinstance(data, dict):
             raise SuiteError(
-                f"each line must be a JSON object, got {type(data).__name__}", path, number
+                f'each line must be a JSON object ({{"column": value, ...}}), '
+                f"got {type(data).__name__}",
+                path,
+                number,
             )
         rows.append(Row(path, number, data))
     return rows

@@ -28,7 +28,9 @@ class OutputsProvider(Provider):
             self._by_key = _read_outputs(Path(config.file), config.key_field, config.output_field)
 
     def identity(self) -> dict[str, str]:
-        source = f"column:{self.config.column}" if self.config.column else f"file:{self.config.file}"
+        source = (
+            f"column:{self.config.column}" if self.config.column else f"file:{self.config.file}"
+        )
         return {"type": "outputs", "model": self.config.model, "source": source}
 
     async def generate(self, request: ModelRequest) -> Generation:

@@ -99,7 +99,9 @@ class ResultStore:
         return {r[0] for r in rows}
 
     def iter_results(self, run_id: str) -> Iterator[CaseResult]:
-        with closing(self._db.execute("SELECT record FROM results WHERE run_id = ?", (run_id,))) as c:
+        with closing(
+            self._db.execute("SELECT record FROM results WHERE run_id = ?", (run_id,))
+        ) as c:
             for (record,) in c:
                 yield CaseResult.model_validate_json(record)
 

@@ -1,0 +1,658 @@
+"""Malformed suites and data files: each one must fail in ``prepare()`` with a SuiteError
+that names the right file and line and says what was expected.
+
+Every case writes its files to ``tmp_path``. The expected line is given as a piece of text
+(``at``): the test finds the line holding it, so the assertion is about where the problem
+really is, not about a number copied from the current output.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from harness.api import prepare
+from harness.cli import main
+from harness.errors import HarnessError, SuiteError
+
+PROMPT = """\
+name: demo
+prompts:
+  - id: p1
+    template: "Q: {{ question }}"
+providers:
+  - type: outputs
+    id: stored
+    column: out
+"""
+
+CASES = """\
+cases:
+  - id: c1
+    vars: {question: "2+2?", out: "4"}
+    expected: "4"
+    assert:
+      - type: exact
+"""
+
+BASE = PROMPT + CASES
+
+
+def edit(text: str, old: str, new: str) -> str:
+    """``text`` with ``old`` (which must be there) replaced once by ``new``."""
+    assert old in text, f"{old!r} not in the base text"
+    return text.replace(old, new, 1)
+
+
+def dataset(spec: str) -> str:
+    """The prompt part of the suite plus a dataset ``cases:`` mapping."""
+    return PROMPT + "cases:\n" + spec
+
+
+CSV = "question,out,answer\nWhat is 2+2?,4,4\nCapital of France?,Paris,Paris\n"
+DATASET_OK = "  file: data.csv\n  expected: answer\n  assert:\n    - type: exact\n"
+
+
+@dataclass
+class Bad:
+    """One malformed input: the files, where the error must point, what it must say."""
+
+    id: str
+    files: dict[str, str | bytes]
+    at: str | int
+    words: list[str]
+    file: str = "suite.yaml"
+
+
+def suite_only(id: str, text: str, at: str | int, words: list[str]) -> Bad:
+    return Bad(id, {"suite.yaml": text}, at, words)
+
+
+MALFORMED = [
+    # --- YAML syntax -------------------------------------------------------------------
+    suite_only(
+        "yaml-bad-indentation",
+        edit(BASE, '    template: "Q: {{ question }}"\n', '    template: "Q"\n   description: x\n'),
+        "   description: x",
+        ["YAML syntax error", "indentation"],
+    ),
+    suite_only(
+        "yaml-unclosed-quote",
+        edit(BASE, "name: demo", 'name: "demo'),
+        'name: "demo',
+        ["YAML syntax error", "starts on line 1 runs on to line 4", "closing quote missing"],
+    ),
+    suite_only(
+        "yaml-unclosed-quote-at-end",
+        BASE + "description: 'a suite\n",
+        "description: 'a suite",
+        ["YAML syntax error", "never closed", "closing quote"],
+    ),
+    suite_only(
+        "yaml-tab-indent",
+        edit(BASE, "    id: stored", "\tid: stored"),
+        "\tid: stored",
+        ["YAML syntax error", "tab", "spaces"],
+    ),
+    suite_only(
+        "yaml-unquoted-template",
+        edit(BASE, '"Q: {{ question }}"', "{{ question }}"),
+        "template: {{ question }}",
+        ["YAML syntax error", "quote the template"],
+    ),
+    suite_only(
+        "yaml-unclosed-flow-mapping",
+        edit(BASE, 'vars: {question: "2+2?", out: "4"}', 'vars: {question: "2+2?", out: "4"'),
+        'vars: {question: "2+2?", out: "4"',
+        ["YAML syntax error", "not closed"],
+    ),
+    suite_only("empty-file", "", 1, ["suite file is empty"]),
+    suite_only("comments-only", "# a suite, some day\n\n", 1, ["suite file is empty"]),
+    suite_only(
+        "top-level-list",
+        "- name: demo\n- prompts: []\n",
+        1,
+        ["must be a mapping", "name, prompts, providers", "got a list"],
+    ),
+    # --- unknown keys ------------------------------------------------------------------
+    suite_only(
+        "unknown-top-level-key",
+        edit(BASE, "prompts:", "promts:"),
+        "promts:",
+        ["unknown key 'promts'", "Did you mean 'prompts'?", "Expected one of: name,"],
+    ),
+    suite_only(
+        "unknown-prompt-key",
+        edit(BASE, "  - id: p1\n", "  - id: p1\n    sytem: be brief\n"),
+        "sytem:",
+        ["unknown key 'sytem' in prompts[0]", "Did you mean 'system'?"],
+    ),
+    suite_only(
+        "unknown-provider-key",
+        edit(BASE, "    column: out\n", "    column: out\n    colum: x\n"),
+        "colum: x",
+        ["unknown key 'colum' in providers[0]", "Did you mean 'column'?"],
+    ),
+    suite_only(
+        "unknown-openai-provider-key",
+        edit(
+            BASE,
+            "  - type: outputs\n    id: stored\n    column: out\n",
+            "  - type: openai\n    id: gpt\n    model: gpt-4o-mini\n    base_ur1: http://x\n",
+        ),
+        "base_ur1:",
+        ["unknown key 'base_ur1' in providers[0]", "Did you mean 'base_url'?", "api_key_env"],
+    ),
+    suite_only(
+        "unknown-case-key",
+        edit(BASE, '    expected: "4"', '    expect: "4"'),
+        "expect:",
+        ["unknown key 'expect' in cases[0]", "Did you mean 'expected'?"],
+    ),
+    suite_only(
+        "unknown-defaults-key",
+        BASE + "defaults:\n  asserts:\n    - type: exact\n",
+        "asserts:",
+        ["unknown key 'asserts' in defaults", "Did you mean 'assert'?"],
+    ),
+    Bad(
+        "unknown-dataset-key",
+        {"suite.yaml": dataset(edit(DATASET_OK, "expected:", "expect:")), "data.csv": CSV},
+        "expect: answer",
+        ["unknown key 'expect' in cases", "Did you mean 'expected'?", "tags_column"],
+    ),
+    suite_only(
+        "unknown-params-key",
+        BASE + "defaults:\n  params:\n    temprature: 0\n",
+        "temprature:",
+        ["unknown key 'temprature' in defaults.params", "Did you mean 'temperature'?"],
+    ),
+    suite_only(
+        "duplicate-yaml-key",
+        edit(BASE, "providers:", "name: again\nproviders:"),
+        "name: again",
+        ["duplicate key 'name'", "first given on line 1"],
+    ),
+    # --- wrong types and values ----------------------------------------------------------
+    suite_only(
+        "concurrency-not-a-number",
+        BASE + "concurrency: many\n",
+        "concurrency: many",
+        ["concurrency", "valid integer", "'many'"],
+    ),
+    suite_only(
+        "tags-a-string",
+        edit(BASE, '    expected: "4"\n', '    expected: "4"\n    tags: smoke\n'),
+        "tags: smoke",
+        ["cases[0].tags", "valid list", "'smoke'", "[a, b]"],
+    ),
+    suite_only(
+        "temperature-negative",
+        BASE + "defaults:\n  params:\n    temperature: -1\n",
+        "temperature: -1",
+        ["defaults.params.temperature", "greater than or equal to 0", "-1"],
+    ),
+    suite_only(
+        "max-tokens-zero",
+        BASE + "defaults:\n  params:\n    max_tokens: 0\n",
+        "max_tokens: 0",
+        ["defaults.params.max_tokens", "greater than 0", "(got 0)"],
+    ),
+    suite_only(
+        "expected-yaml-boolean",
+        edit(BASE, 'expected: "4"', "expected: yes"),
+        "expected: yes",
+        ["cases[0].expected", "YAML boolean", "quote it"],
+    ),
+    suite_only(
+        "prompts-a-mapping",
+        edit(BASE, '  - id: p1\n    template: "Q: {{ question }}"', '  id: p1\n  template: "Q"'),
+        "prompts:",
+        ["prompts", "valid list", "'- item'"],
+    ),
+    suite_only(
+        "threshold-not-a-number",
+        edit(BASE, "      - type: exact\n", "      - type: exact\n        threshold: high\n"),
+        "threshold: high",
+        ["cases[0].assert[0].threshold", "valid number", "'high'"],
+    ),
+    # --- missing required keys -----------------------------------------------------------
+    suite_only(
+        "missing-prompts",
+        "name: demo\nproviders:\n  - type: outputs\n    id: stored\n    column: out\n" + CASES,
+        1,
+        ["missing required key 'prompts' in top level"],
+    ),
+    suite_only(
+        "missing-providers",
+        "name: demo\nprompts:\n  - id: p1\n    template: x\n" + CASES,
+        1,
+        ["missing required key 'providers' in top level"],
+    ),
+    suite_only(
+        "missing-provider-model",
+        edit(
+            BASE,
+            "  - type: outputs\n    id: stored\n    column: out\n",
+            "  - type: openai\n    id: gpt\n",
+        ),
+        "- type: openai",
+        ["missing required key 'model' in providers[0]"],
+    ),
+    suite_only(
+        "missing-prompt-id",
+        edit(BASE, "  - id: p1\n    template:", "  - template:"),
+        "  - template:",
+        ["missing required key 'id' in prompts[0]"],
+    ),
+    suite_only(
+        "missing-assert-type",
+        edit(BASE, "- type: exact", "- threshold: 1"),
+        "- threshold: 1",
+        ["missing required key 'type' in cases[0].assert[0]"],
+    ),
+    suite_only(
+        "no-cases",
+        edit(BASE, CASES, "cases: []\n"),
+        1,
+        ["has no cases", "'cases'", "'bad_cases'"],
+    ),
+    # --- providers -------------------------------------------------------------------------
+    suite_only(
+        "unknown-provider-type",
+        edit(BASE, "type: outputs", "type: openia"),
+        "type: openia",
+        ["unknown type 'openia'", "Did you mean 'openai'?", "openai, hf, outputs"],
+    ),
+    suite_only(
+        "provider-without-type",
+        edit(BASE, "  - type: outputs\n    id: stored", "  - id: stored"),
+        "- id: stored",
+        ["missing 'type'", "openai, hf, outputs"],
+    ),
+    suite_only(
+        "outputs-provider-column-and-file",
+        edit(BASE, "    column: out\n", "    column: out\n    file: outputs.jsonl\n"),
+        "- type: outputs",
+        ["providers[0]", "exactly one of 'column'", "'file'", "has both"],
+    ),
+    suite_only(
+        "duplicate-provider-id",
+        edit(BASE, "cases:", "  - id: stored  # again\n    type: outputs\n    column: out\ncases:"),
+        "- id: stored  # again",
+        ["duplicate provider id 'stored'", "first used on line 7"],
+    ),
+    # --- prompts and templates -------------------------------------------------------------
+    suite_only(
+        "template-and-file",
+        edit(BASE, "    template:", "    file: prompt.j2\n    template:"),
+        "- id: p1",
+        ["prompts[0]", "exactly one of 'template'", "'file'", "has both"],
+    ),
+    suite_only(
+        "neither-template-nor-file",
+        edit(BASE, '    template: "Q: {{ question }}"\n', "    system: be brief\n"),
+        "- id: p1",
+        ["prompts[0]", "exactly one of 'template'", "has neither"],
+    ),
+    suite_only(
+        "template-file-missing",
+        edit(BASE, 'template: "Q: {{ question }}"', "file: prompts/missing.j2"),
+        "file: prompts/missing.j2",
+        ["template file not found", "missing.j2"],
+    ),
+    suite_only(
+        "template-syntax-error-inline",
+        edit(
+            BASE,
+            'template: "Q: {{ question }}"',
+            "template: |\n      Answer briefly.\n      Q: {{ question }\n      A:",
+        ),
+        "Q: {{ question }\n",
+        ["template syntax error", "unexpected '}'"],
+    ),
+    Bad(
+        "template-syntax-error-in-file",
+        {
+            "suite.yaml": edit(BASE, 'template: "Q: {{ question }}"', "file: prompt.j2"),
+            "prompt.j2": "Answer briefly.\n\n{% for x in question %}\n{{ x }\n{% endfor %}\n",
+        },
+        "{{ x }\n",
+        ["template syntax error"],
+        file="prompt.j2",
+    ),
+    suite_only(
+        "undefined-template-variable",
+        edit(
+            BASE,
+            'template: "Q: {{ question }}"',
+            "template: |\n      Answer briefly.\n      Q: {{ questoin }}",
+        ),
+        "Q: {{ questoin }}",
+        [
+            "suite 'demo'",
+            "prompt 'p1'",
+            "suite.yaml:12",
+            "'questoin' is undefined",
+            "out, question",
+        ],
+    ),
+    Bad(
+        "undefined-variable-in-template-file",
+        {
+            "suite.yaml": edit(BASE, 'template: "Q: {{ question }}"', "file: prompt.j2"),
+            "prompt.j2": "Answer briefly.\n{% if question %}\n"
+            "Context: {{ context }}\n{% endif %}\n",
+        },
+        "Context: {{ context }}",
+        ["prompt 'p1'", "'context' is undefined", "suite.yaml:10"],
+        file="prompt.j2",
+    ),
+    suite_only(
+        "undefined-variable-in-system",
+        edit(BASE, "    template:", '    system: "You are {{ persona }}."\n    template:'),
+        "system:",
+        ["prompt 'p1' (system template)", "'persona' is undefined"],
+    ),
+    suite_only(
+        "template-sandbox-escape",
+        edit(BASE, '"Q: {{ question }}"', "\"{{ ''.__class__.__mro__ }}\""),
+        "template:",
+        ["prompt 'p1'", "refused by the template sandbox", "__class__"],
+    ),
+    suite_only(
+        "template-runtime-error",
+        edit(BASE, '"Q: {{ question }}"', "|\n      {{ question }}\n      {{ 1 / 0 }}"),
+        "{{ 1 / 0 }}",
+        ["prompt 'p1'", "ZeroDivisionError"],
+    ),
+    suite_only(
+        "duplicate-prompt-id",
+        edit(BASE, "providers:", "  - id: p1  # again\n    template: other\nproviders:"),
+        "- id: p1  # again",
+        ["duplicate prompt id 'p1'", "first used on line 3"],
+    ),
+    # --- datasets ------------------------------------------------------------------------
+    suite_only(
+        "dataset-file-missing",
+        dataset(edit(DATASET_OK, "data.csv", "nope.csv")),
+        "file: nope.csv",
+        ["dataset file not found", "nope.csv"],
+    ),
+    Bad(
+        "dataset-unsupported-suffix",
+        {"suite.yaml": dataset(edit(DATASET_OK, "data.csv", "data.txt")), "data.txt": CSV},
+        "file: data.txt",
+        ["unsupported dataset file type '.txt'", ".csv, .jsonl, .yaml, .yml"],
+    ),
+    Bad(
+        "csv-expected-column-missing",
+        {
+            "suite.yaml": dataset(edit(DATASET_OK, "expected: answer", "expected: answr")),
+            "data.csv": CSV,
+        },
+        "expected: answr",
+        ["column 'answr' not found in data.csv", "Did you mean 'answer'?", "answer, out, question"],
+    ),
+    Bad(
+        "csv-vars-column-missing",
+        {
+            "suite.yaml": dataset(DATASET_OK + "  vars:\n    question: prompt_text\n"),
+            "data.csv": CSV,
+        },
+        "question: prompt_text",
+        ["column 'prompt_text' not found", "Columns: answer, out, question"],
+    ),
+    Bad(
+        "csv-ragged-row",
+        {
+            "suite.yaml": dataset(DATASET_OK),
+            "data.csv": 'question,out,answer\n"Two\nlines",4,4\nWhat, now?,x,x\n',
+        },
+        "What, now?",
+        ["row has 4 fields, the header has 3", "question, out, answer", "quote"],
+        file="data.csv",
+    ),
+    Bad(
+        "csv-empty",
+        {"suite.yaml": dataset(DATASET_OK), "data.csv": ""},
+        1,
+        ["CSV file is empty", "header"],
+        file="data.csv",
+    ),
+    Bad(
+        "csv-unclosed-quote",
+        {
+            "suite.yaml": dataset(DATASET_OK),
+            "data.csv": 'question,out,answer\nq,a,a\n"open,b,b\nq,c,c\n',
+        },
+        '"open',
+        ["CSV error", "never closed"],
+        file="data.csv",
+    ),
+    Bad(
+        "jsonl-invalid-json",
+        {
+            "suite.yaml": dataset(edit(DATASET_OK, "data.csv", "data.jsonl")),
+            "data.jsonl": '{"question": "a", "out": "b", "answer": "b"}\n'
+            '\n{"question": "a" "out": "b"}\n',
+        },
+        '{"question": "a" "out"',
+        ["invalid JSON", "Expecting ','"],
+        file="data.jsonl",
+    ),
+    Bad(
+        "jsonl-line-not-an-object",
+        {
+            "suite.yaml": dataset(edit(DATASET_OK, "data.csv", "data.jsonl")),
+            "data.jsonl": '{"question": "a", "out": "b", "answer": "b"}\n["a", "b"]\n',
+        },
+        '["a", "b"]',
+        ["each line must be a JSON object", "got list"],
+        file="data.jsonl",
+    ),
+    Bad(
+        "jsonl-row-without-id",
+        {
+            "suite.yaml": dataset(edit(DATASET_OK, "data.csv", "data.jsonl") + "  id: key\n"),
+            "data.jsonl": '{"key": "k1", "question": "a", "out": "b", "answer": "b"}\n'
+            '{"question": "c", "out": "d", "answer": "d"}\n',
+        },
+        '{"question": "c"',
+        ["no value in the id column 'key'"],
+        file="data.jsonl",
+    ),
+    Bad(
+        "yaml-cases-file-not-a-list",
+        {
+            "suite.yaml": dataset(edit(DATASET_OK, "data.csv", "data.yaml")),
+            "data.yaml": "question: a\nout: b\n",
+        },
+        1,
+        ["expected a list of cases", "'cases' list"],
+        file="data.yaml",
+    ),
+    Bad(
+        "yaml-cases-item-not-a-mapping",
+        {
+            "suite.yaml": dataset(edit(DATASET_OK, "data.csv", "data.yaml")),
+            "data.yaml": "- {question: a, out: b, answer: b}\n- just a string\n",
+        },
+        "- just a string",
+        ["each case must be a mapping", "got str"],
+        file="data.yaml",
+    ),
+    Bad(
+        "non-utf8-csv",
+        {
+            "suite.yaml": dataset(DATASET_OK),
+            "data.csv": "question,out,answer\nq,a,a\ncaf\xe9,b,b\n".encode("latin-1"),
+        },
+        "caf",
+        ["CSV file is not valid UTF-8", "0xe9", "save it with UTF-8"],
+        file="data.csv",
+    ),
+    suite_only(
+        "non-utf8-suite",
+        edit(BASE, "2+2?", "caf\udce9").encode("utf-8", "surrogateescape"),
+        "vars:",
+        ["suite file is not valid UTF-8", "0xe9"],
+    ),
+    # --- bad cases -----------------------------------------------------------------------
+    suite_only(
+        "bad-case-file-missing",
+        BASE + "bad_cases:\n  - name: prod\n    file: bad/prod.yaml\n",
+        "file: bad/prod.yaml",
+        ["bad-case file not found", "prod.yaml"],
+    ),
+    Bad(
+        "bad-case-row-unknown-key",
+        {
+            "suite.yaml": BASE + "bad_cases:\n  - name: prod\n    file: bad.yaml\n",
+            "bad.yaml": "- vars: {question: a, out: b}\n  expected: b\n  assert: [{type: exact}]\n"
+            "- vars: {question: c, out: d}\n  expeted: d\n  assert: [{type: exact}]\n",
+        },
+        "expeted:",
+        ["unknown key 'expeted' in this case", "Did you mean 'expected'?"],
+        file="bad.yaml",
+    ),
+    Bad(
+        "bad-case-jsonl-unknown-key",
+        {
+            "suite.yaml": BASE + "defaults:\n  assert: [{type: exact}]\n"
+            "bad_cases:\n  - name: prod\n    file: bad.jsonl\n",
+            "bad.jsonl": '{"vars": {"question": "a", "out": "b"}, "expected": "b"}\n'
+            '{"vars": {"question": "a", "out": "b"}, "answer": "b"}\n',
+        },
+        '"answer": "b"',
+        ["unknown key 'answer' in this case", "Expected one of: id, description, vars"],
+        file="bad.jsonl",
+    ),
+    suite_only(
+        "duplicate-bad-case-set",
+        BASE + "bad_cases:\n  - name: prod\n    file: a.yaml\n"
+        "  - name: prod  # again\n    file: b.yaml\n",
+        "name: prod  # again",
+        ["duplicate bad-case set name 'prod'"],
+    ),
+    # --- scorers and assertions ----------------------------------------------------------
+    suite_only(
+        "unknown-scorer",
+        edit(BASE, "- type: exact", "- type: exakt"),
+        "- type: exakt",
+        ["Unknown scorer 'exakt'", "Did you mean 'exact'?", "contains"],
+    ),
+    suite_only(
+        "unknown-scorer-in-defaults",
+        edit(BASE, "    assert:\n      - type: exact\n", "")
+        + "defaults:\n  assert:\n    - type: exact\n    - type: contians\n",
+        "- type: contians",
+        ["Unknown scorer 'contians'", "Did you mean 'contains'?"],
+    ),
+    suite_only(
+        "unknown-scorer-parameter",
+        edit(BASE, "      - type: exact\n", "      - type: exact\n        normalise: lower\n"),
+        "- type: exact",
+        ["no parameter 'normalise'", "Did you mean 'normalize'?"],
+    ),
+    suite_only(
+        "bad-scorer-parameter-value",
+        edit(BASE, "      - type: exact\n", "      - type: exact\n        normalize: upper\n"),
+        "- type: exact",
+        ["parameter 'normalize' must be one of", "'upper'"],
+    ),
+    suite_only(
+        "scorer-needs-expected",
+        edit(BASE, '    expected: "4"\n', ""),
+        "- id: c1",
+        ["scorer 'exact' needs an expected answer", "give it 'expected'"],
+    ),
+    Bad(
+        "dataset-scorer-needs-expected",
+        {"suite.yaml": dataset(edit(DATASET_OK, "  expected: answer\n", "")), "data.csv": CSV},
+        "What is 2+2?",
+        ["scorer 'exact' needs an expected answer", "answer column"],
+        file="data.csv",
+    ),
+    suite_only(
+        "case-without-assertions",
+        edit(BASE, "    assert:\n      - type: exact\n", ""),
+        "- id: c1",
+        ["case has no assertions", "'assert'", "'defaults'"],
+    ),
+]
+
+#: Cases also run through ``harness validate`` (exit 2, ``error: file:line``, no traceback).
+CLI_IDS = {
+    "yaml-unclosed-quote",
+    "unknown-top-level-key",
+    "undefined-template-variable",
+    "csv-ragged-row",
+    "unknown-scorer",
+    "non-utf8-suite",
+}
+
+
+def _write(tmp_path: Path, bad: Bad) -> Path:
+    for name, content in bad.files.items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content, encoding="utf-8", newline="")
+    return tmp_path / "suite.yaml"
+
+
+def _expected_line(tmp_path: Path, bad: Bad) -> int:
+    if isinstance(bad.at, int):
+        return bad.at
+    text = (tmp_path / bad.file).read_bytes().decode("utf-8", errors="replace")
+    hits = [n for n, line in enumerate(text.split("\n"), start=1) if bad.at in line + "\n"]
+    assert hits, f"{bad.at!r} is not in {bad.file}"
+    assert len(hits) == 1, f"{bad.at!r} is on several lines of {bad.file}: {hits}"
+    return hits[0]
+
+
+def test_enough_distinct_cases() -> None:
+    ids = [b.id for b in MALFORMED]
+    assert len(ids) == len(set(ids))
+    assert len(ids) >= 30
+
+
+@pytest.mark.parametrize("bad", MALFORMED, ids=[b.id for b in MALFORMED])
+def test_malformed_suite(tmp_path: Path, bad: Bad) -> None:
+    suite = _write(tmp_path, bad)
+    with pytest.raises(HarnessError) as info:
+        prepare(suite)
+    err = info.value
+    assert isinstance(err, SuiteError), f"{type(err).__name__}: {err}"
+    assert err.path is not None
+    assert Path(err.path).resolve() == (tmp_path / bad.file).resolve(), str(err)
+    assert err.line == _expected_line(tmp_path, bad), str(err)
+    for word in bad.words:
+        assert word in err.message, f"{word!r} not in: {err.message}"
+    # The first line of str(err) is what an editor or a terminal jumps to.
+    assert str(err).startswith(f"{err.path}:{err.line}: ")
+
+
+@pytest.mark.parametrize("bad", [b for b in MALFORMED if b.id in CLI_IDS], ids=lambda b: b.id)
+def test_cli_validate_reports_file_and_line(
+    tmp_path: Path, bad: Bad, capsys: pytest.CaptureFixture[str]
+) -> None:
+    suite = _write(tmp_path, bad)
+    assert main(["validate", str(suite)]) == 2
+    captured = capsys.readouterr()
+    # rich wraps long lines for a non-terminal (at a space, or inside a long path):
+    # compare with all whitespace removed.
+    stderr = "".join(captured.err.split())
+    assert stderr.startswith("error:")
+    line = _expected_line(tmp_path, bad)
+    assert f"{(tmp_path / bad.file).resolve()}:{line}:" in stderr or (
+        f"{tmp_path / bad.file}:{line}:" in stderr
+    ), stderr
+    assert "".join(bad.words[0].split()) in stderr
+    assert "Traceback" not in captured.err + captured.out
+    assert "ok:" not in captured.out
