@@ -1,3 +1,50 @@
-"""harness: LLM evaluation and prompt-regression harness."""
+"""harness: LLM evaluation and prompt-regression harness.
+
+The public Python API; everything else is internal and may change::
+
+    from harness import run_suite
+    outcome = run_suite("suites/demo.yaml")
+    print(outcome.run.run_id, sum(r.passed for r in outcome.results))
+"""
 
 __version__ = "0.1.0"
+
+from harness.api import RunOutcome, prepare, run_suite  # noqa: E402
+from harness.errors import (  # noqa: E402
+    AuthError,
+    HarnessError,
+    PermanentProviderError,
+    ProviderError,
+    RateLimitError,
+    ScorerError,
+    StoreError,
+    SuiteError,
+    TransientProviderError,
+)
+from harness.results.models import CaseResult, RunRecord, Score  # noqa: E402
+from harness.results.store import ResultStore  # noqa: E402
+from harness.scorers import Scorer, ScoreValue, available_scorers, get_scorer  # noqa: E402
+
+__all__ = [
+    "AuthError",
+    "CaseResult",
+    "HarnessError",
+    "PermanentProviderError",
+    "ProviderError",
+    "RateLimitError",
+    "ResultStore",
+    "RunOutcome",
+    "RunRecord",
+    "Score",
+    "ScoreValue",
+    "Scorer",
+    "ScorerError",
+    "StoreError",
+    "SuiteError",
+    "TransientProviderError",
+    "__version__",
+    "available_scorers",
+    "get_scorer",
+    "prepare",
+    "run_suite",
+]

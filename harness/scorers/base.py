@@ -15,6 +15,8 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field
 
+from harness.errors import ScorerError
+
 
 class ScoreValue(BaseModel):
     """What one scorer says about one output. ``value`` is in [0, 1] unless documented."""
@@ -36,8 +38,9 @@ class Scorer(ABC):
     aggregation: ClassVar[Literal["mean"]] = "mean"
     #: Pass threshold used when the suite gives none.
     default_threshold: ClassVar[float] = 1.0
-    #: True when the scorer cannot work without an expected answer.
-    needs_expected: ClassVar[bool] = False
+    #: True when the scorer cannot work without an expected answer (checked when the suite
+    #: loads); an instance may set it from its parameters.
+    needs_expected: bool = False
 
     @property
     def version_string(self) -> str:
@@ -47,6 +50,12 @@ class Scorer(ABC):
     @abstractmethod
     def score(self, output: str, expected: Sequence[str], vars: Mapping[str, Any]) -> ScoreValue:
         """Score ``output`` against the acceptable answers ``expected`` (may be empty)."""
+
+    def require_expected(self, expected: Sequence[str]) -> Sequence[str]:
+        """``expected``, or a :class:`ScorerError` when this scorer got none."""
+        if not expected:
+            raise ScorerError(f"Scorer {self.name!r} needs an expected answer; the case has none")
+        return expected
 
     def passes(self, value: float, threshold: float) -> bool:
         return value >= threshold if self.higher_is_better else value <= threshold

@@ -25,7 +25,6 @@ from typing import Any
 
 from harness.errors import ScorerError
 from harness.scorers.base import Scorer, ScoreValue
-from harness.scorers.registry import require_expected
 
 # ``{L}`` is replaced by a named group matching one allowed letter (either case).
 _OPEN = r"[\s*(\[【\"'“‘]*"
@@ -109,7 +108,7 @@ class ChoiceScorer(Scorer):
 
     def _expected_letters(self, expected: Sequence[str]) -> set[str]:
         letters = set()
-        for text in require_expected(self, expected):
+        for text in self.require_expected(expected):
             match = _EXPECTED.match(unicodedata.normalize("NFKC", text))
             if match is None or match.group(1).upper() not in self._choices:
                 raise ScorerError(

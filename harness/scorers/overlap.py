@@ -17,7 +17,6 @@ from rouge_score import rouge_scorer
 
 from harness.scorers.base import Scorer, ScoreValue
 from harness.scorers.cjk import CJKTokenizer
-from harness.scorers.registry import require_expected
 
 _MEASURES = {"f": "fmeasure", "p": "precision", "r": "recall"}
 
@@ -41,7 +40,7 @@ class _RougeScorer(Scorer):
         return f"{super().version_string}+rouge-score-{package_version('rouge-score')}+cjk"
 
     def score(self, output: str, expected: Sequence[str], vars: Mapping[str, Any]) -> ScoreValue:
-        references = list(require_expected(self, expected))
+        references = list(self.require_expected(expected))
         best = self._scorer.score_multi(references, output)[self.rouge_type]
         return ScoreValue(
             value=float(getattr(best, self._measure)),

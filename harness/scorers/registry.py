@@ -14,7 +14,7 @@ import importlib
 import inspect
 import types
 import typing
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any, Literal
 
 from harness.errors import ScorerError
@@ -53,13 +53,6 @@ def get_scorer(type_name: str, params: dict[str, Any]) -> Scorer:
     factory: type[Scorer] = getattr(importlib.import_module(module_name), attr)
     _check_params(type_name, factory, params)
     return factory(**params)
-
-
-def require_expected(scorer: Scorer, expected: Sequence[str]) -> Sequence[str]:
-    """``expected``, or a :class:`ScorerError` when a scorer that needs it got none."""
-    if not expected:
-        raise ScorerError(f"Scorer {scorer.name!r} needs an expected answer but the case has none")
-    return expected
 
 
 def _did_you_mean(word: str, candidates: Iterable[str]) -> str:

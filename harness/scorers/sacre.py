@@ -20,7 +20,6 @@ from sacrebleu.metrics.base import Metric
 from harness.errors import ScorerError
 from harness.scorers.base import Scorer, ScoreValue
 from harness.scorers.cjk import has_cjk
-from harness.scorers.registry import require_expected
 
 
 def _unit(score: float) -> float:
@@ -72,7 +71,7 @@ class _SacreScorer(Scorer):
         return f"{super().version_string}+sacrebleu[{signature}]"
 
     def score(self, output: str, expected: Sequence[str], vars: Mapping[str, Any]) -> ScoreValue:
-        references = list(require_expected(self, expected))
+        references = list(self.require_expected(expected))
         metric = self._metric([output, *references], corpus=False)
         result = metric.sentence_score(output, references)
         return ScoreValue(

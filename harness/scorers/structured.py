@@ -20,7 +20,6 @@ from referencing.exceptions import Unresolvable
 
 from harness.errors import ScorerError
 from harness.scorers.base import Scorer, ScoreValue
-from harness.scorers.registry import require_expected
 
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL | re.IGNORECASE)
 _UNSET: Any = object()
@@ -67,12 +66,13 @@ class EqualsJsonScorer(Scorer):
 
     def __init__(self, *, value: Any = _UNSET):
         self._value = value
+        self.needs_expected = value is _UNSET
 
     def _targets(self, expected: Sequence[str]) -> list[Any]:
         if self._value is not _UNSET:
             return [self._value]
         targets = []
-        for text in require_expected(self, expected):
+        for text in self.require_expected(expected):
             try:
                 targets.append(json.loads(text))
             except ValueError as e:

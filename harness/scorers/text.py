@@ -10,7 +10,6 @@ from typing import Any, Literal
 
 from harness.errors import ScorerError
 from harness.scorers.base import Scorer, ScoreValue
-from harness.scorers.registry import require_expected
 
 _PUNCTUATION = frozenset(string.punctuation)
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
@@ -58,7 +57,7 @@ class ExactScorer(Scorer):
 
     def score(self, output: str, expected: Sequence[str], vars: Mapping[str, Any]) -> ScoreValue:
         answer = self._normalize(output)
-        targets = [self._normalize(e) for e in require_expected(self, expected)]
+        targets = [self._normalize(e) for e in self.require_expected(expected)]
         if answer in targets:
             return ScoreValue(value=1.0, answer=answer)
         return ScoreValue(
@@ -80,7 +79,7 @@ class F1Scorer(Scorer):
     default_threshold = 0.5
 
     def score(self, output: str, expected: Sequence[str], vars: Mapping[str, Any]) -> ScoreValue:
-        scores = [squad_f1(output, e) for e in require_expected(self, expected)]
+        scores = [squad_f1(output, e) for e in self.require_expected(expected)]
         best = max(range(len(scores)), key=scores.__getitem__)
         return ScoreValue(
             value=scores[best],
@@ -98,6 +97,7 @@ class ContainsScorer(Scorer):
 
     def __init__(self, *, value: str | list[str] | None = None, ignore_case: bool = False):
         self._required = [value] if isinstance(value, str) else value
+        self.needs_expected = value is None
         self._fold: Callable[[str], str] = str.casefold if ignore_case else (lambda s: s)
 
     def score(self, output: str, expected: Sequence[str], vars: Mapping[str, Any]) -> ScoreValue:
@@ -107,7 +107,7 @@ class ContainsScorer(Scorer):
             if missing:
                 return ScoreValue(value=0.0, explanation=f"missing {missing!r}")
             return ScoreValue(value=1.0)
-        found = [e for e in require_expected(self, expected) if self._fold(e) in text]
+        found = [e for e in self.require_expected(expected) if self._fold(e) in text]
         if found:
             return ScoreValue(value=1.0, answer=found[0])
         return ScoreValue(value=0.0, explanation=f"contains none of {list(expected)!r}")

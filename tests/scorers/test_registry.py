@@ -44,12 +44,16 @@ def test_every_scorer_builds_with_defaults_and_scores(name):
 
 
 NEED_EXPECTED = ["bleu", "choice", "chrf", "exact", "f1", "rouge1", "rouge2", "rougeL", "rougeLsum"]
+#: Need an expected answer only when no `value` parameter is given.
+NEED_EXPECTED_WITHOUT_VALUE = ["contains", "equals_json"]
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_needs_expected_is_declared_and_enforced(name):
     scorer = get_scorer(name, REQUIRED.get(name, {}))
-    assert scorer.needs_expected is (name in NEED_EXPECTED)
+    assert scorer.needs_expected is (name in NEED_EXPECTED + NEED_EXPECTED_WITHOUT_VALUE)
+    if name in NEED_EXPECTED_WITHOUT_VALUE:
+        assert get_scorer(name, {"value": "x"}).needs_expected is False
     if scorer.needs_expected:
         with pytest.raises(ScorerError, match=f"Scorer '{name}' needs an expected answer"):
             scorer.score("B", [], {})
