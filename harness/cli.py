@@ -10,6 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -19,10 +20,16 @@ from harness import __version__
 from harness.errors import HarnessError
 from harness.results.models import CaseResult, RunRecord
 
+if TYPE_CHECKING:
+    from harness.ci.junit import GateOutcome
+    from harness.compare import Comparison, GateResult, RecordSet
+    from harness.results.store import ResultStore
+
 EXIT_OK, EXIT_GATE, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 console = Console(stderr=True, highlight=False, soft_wrap=True)
-out = Console(highlight=False)
+#: Piped output (CI logs, files) is not cut to 80 columns.
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -49,6 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", metavar="RUN_ID", help="complete this unfinished run")
     run.add_argument("--concurrency", type=int, metavar="N", help="requests in flight per provider")
     run.add_argument("--report", type=Path, metavar="PATH", help="HTML report path")
+    _add_ci_options(run)
     run.set_defaults(func=_cmd_run)
 
     validate = sub.add_parser("validate", help="check a suite and count its cases; calls no model")
@@ -68,6 +76,8 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--format", default="csv", choices=["csv", "jsonl", "parquet"])
     export.add_argument("-o", "--output", type=Path, metavar="PATH")
     export.set_defaults(func=_cmd_export)
+    _add_badcases_parser(sub)
+    _add_compare_parsers(sub)
     return parser
 
 
@@ -116,7 +126,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     _print_summary(outcome.results, outcome.run.prompts)
     path = _write_report(outcome.run, outcome.results, args.report)
     out.print(f"Report: [bold]{path}[/]")
-    return EXIT_OK
+    gates = _check_gates(args.suite, outcome.run, outcome.results)
+    _write_ci_outputs(args, outcome.run, outcome.results, gates)
+    return EXIT_GATE if any(not g.passed for g in gates) else EXIT_OK
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -219,6 +231,285 @@ def _escape(text: str) -> str:
     from rich.markup import escape
 
     return escape(text)
+
+
+# --- CI outputs and the bad-case loop (harness.ci) ---
+
+
+def _add_ci_options(run: argparse.ArgumentParser) -> None:
+    run.add_argument(
+        "--junit-xml", type=Path, metavar="PATH", help="JUnit XML: one testcase per case and gate"
+    )
+    run.add_argument(
+        "--summary-md",
+        type=Path,
+        metavar="PATH",
+        help="Markdown summary for a PR comment; also appended to $GITHUB_STEP_SUMMARY when set",
+    )
+
+
+def _write_ci_outputs(
+    args: argparse.Namespace,
+    run: RunRecord,
+    results: list[CaseResult],
+    gates: Sequence[GateOutcome] = (),
+) -> None:
+    """The files ``--junit-xml`` and ``--summary-md`` ask for (gates: one testcase each)."""
+    if args.junit_xml is not None:
+        from harness.ci.junit import write_junit
+
+        path = write_junit(run, results, args.junit_xml, gates)
+        out.print(f"JUnit XML: [bold]{_escape(str(path))}[/]", soft_wrap=True)
+    if args.summary_md is not None:
+        from harness.ci.summary_md import write_summary_md
+
+        for path in write_summary_md(run, results, args.summary_md, gates):
+            out.print(f"Summary: [bold]{_escape(str(path))}[/]", soft_wrap=True)
+
+
+def _add_badcases_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    badcases = sub.add_parser("badcases", help="keep failures as bad cases that run every time")
+    actions = badcases.add_subparsers(required=True, metavar="ACTION")
+    harvest = actions.add_parser(
+        "harvest",
+        help="append a run's failed cases to the suite's bad-case set, with provenance",
+        description="Append the failed cases of a run to a bad-case file, with provenance "
+        "(run, date, model, prompt version, the bad output, the failing scores); cases whose "
+        "vars and expected answers are already in one of the suite's bad-case files are "
+        "skipped.",
+    )
+    harvest.add_argument("run_id", metavar="RUN_ID")
+    harvest.add_argument(
+        "--suite", type=Path, metavar="PATH", help="the run's suite file (default: as recorded)"
+    )
+    harvest.add_argument(
+        "--into",
+        type=Path,
+        metavar="PATH",
+        help="bad-case file to append to (default: the suite's only bad-case set, or "
+        "SUITE.badcases.yaml beside the suite)",
+    )
+    harvest.add_argument("--set", dest="set_name", metavar="NAME", help="the bad-case set to use")
+    harvest.add_argument(
+        "--interactive",
+        action="store_true",
+        help="accept, reject or correct the expected answer of each case",
+    )
+    harvest.add_argument(
+        "--include-errors", action="store_true", help="also keep cases whose model call errored"
+    )
+    harvest.add_argument("--dry-run", action="store_true", help="show the cases; write nothing")
+    harvest.set_defaults(func=_cmd_badcases_harvest)
+
+
+def _cmd_badcases_harvest(args: argparse.Namespace) -> int:
+    import os
+
+    import yaml
+
+    from harness.api import default_store
+    from harness.ci.badcases import harvest
+
+    report = harvest(
+        default_store(),
+        args.run_id,
+        args.suite,
+        into=args.into,
+        set_name=args.set_name,
+        interactive=args.interactive,
+        include_errors=args.include_errors,
+        dry_run=args.dry_run,
+    )
+    if args.dry_run and report.added:
+        print(yaml.safe_dump({"cases": report.added}, sort_keys=False, allow_unicode=True))
+    verb = "Would add" if args.dry_run else "Added"
+    noun = "case" if len(report.added) == 1 else "cases"
+    skipped = f"{report.already_there} already kept"
+    if report.rejected:
+        skipped += f", {report.rejected} rejected"
+    try:
+        shown = report.path.resolve().relative_to(Path.cwd())
+    except ValueError:
+        shown = report.path
+    out.print(
+        f"{verb} {len(report.added)} bad {noun} to [bold]{_escape(str(shown))}[/] ({skipped})",
+        soft_wrap=True,
+    )
+    if report.added and not report.in_suite:
+        console.print(
+            "[yellow]note:[/] the suite does not run this file yet; add it to the suite:\n"
+            f"bad_cases:\n  - name: {_escape(report.set_name)}\n"
+            f"    file: {_escape(os.path.relpath(report.path, report.suite.parent))}"
+        )
+    return EXIT_OK
+
+
+# --- comparisons, baselines and gates (harness.compare) ---
+
+
+def _add_compare_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    compare = sub.add_parser(
+        "compare",
+        help="compare two runs case by case, or a run's prompt versions or providers",
+        description="Paired comparison: per metric and tag, both means, the difference with a "
+        "bootstrap CI and a paired test; regressions and fixes with word diffs; an HTML report.",
+    )
+    compare.add_argument("run_a", metavar="RUN_A", help="the reference run (or a baseline file)")
+    compare.add_argument("run_b", metavar="RUN_B", nargs="?", help="the run compared with it")
+    within = compare.add_mutually_exclusive_group()
+    within.add_argument("--prompts", metavar="REF", help="each prompt version of RUN_A vs REF")
+    within.add_argument("--providers", metavar="REF", help="each provider of RUN_A vs REF")
+    compare.add_argument(
+        "--metric", action="append", metavar="NAME", help="only this scorer (repeatable)"
+    )
+    compare.add_argument("-o", "--output", type=Path, metavar="PATH", help="HTML report path")
+    compare.add_argument("--resamples", type=int, default=10_000, metavar="N", help="bootstrap")
+    compare.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    compare.set_defaults(func=_cmd_compare)
+
+    baseline = sub.add_parser("baseline", help="save a run as the baseline that gates compare with")
+    actions = baseline.add_subparsers(required=True, metavar="ACTION")
+    save = actions.add_parser("save", help="write a run's per-case results to a baseline file")
+    save.add_argument("run_id", metavar="RUN_ID")
+    save.add_argument("-o", "--output", type=Path, metavar="PATH")
+    save.set_defaults(func=_cmd_baseline_save)
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from harness.api import default_store
+    from harness.compare import compare, join_prompts, join_providers, join_runs
+    from harness.errors import CompareError
+    from harness.report.compare_html import write_compare_report
+
+    if (args.run_b is None) == (args.prompts is None and args.providers is None):
+        raise CompareError(
+            "give either RUN_B (compare two runs) or --prompts REF / --providers REF "
+            "(compare inside RUN_A), not both or neither"
+        )
+    store = default_store()
+    a = _records(store, args.run_a)
+    if args.run_b is not None:
+        b = _records(store, args.run_b)
+        joins = [join_runs(a, b)]
+        higher = a.higher_is_better | b.higher_is_better
+        title = f"{b.label} vs {a.label}"
+        default = f"compare-{_slug(a.label)}-vs-{_slug(b.label)}.html"
+        runs = [r.run for r in (a, b) if r.run is not None]
+    else:
+        kind, ref = ("prompts", args.prompts) if args.prompts else ("providers", args.providers)
+        joins = join_prompts(a, ref) if kind == "prompts" else join_providers(a, ref)
+        higher, title = a.higher_is_better, f"{kind.title()} vs {ref} · {a.label}"
+        default = f"compare-{_slug(a.label)}-{kind}.html"
+        runs = [a.run] if a.run is not None else []
+    comparisons = [
+        compare(j, higher, metrics=args.metric, resamples=args.resamples, seed=args.seed)
+        for j in joins
+    ]
+    for c in comparisons:
+        _print_comparison(c)
+    path = write_compare_report(
+        comparisons, args.output or Path("reports") / default, title=title, runs=runs
+    )
+    out.print(f"Report: [bold]{_escape(str(path))}[/]")
+    return EXIT_OK
+
+
+def _cmd_baseline_save(args: argparse.Namespace) -> int:
+    from harness.api import default_store
+    from harness.compare import baseline_from, from_store, write_baseline
+
+    baseline = baseline_from(from_store(default_store(), args.run_id))
+    path = args.output or Path("baselines") / f"{_slug(baseline.suite_name)}.json"
+    write_baseline(baseline, path)
+    out.print(
+        f"Baseline of run {baseline.run_id} ({len(baseline.cases)} cases) written to "
+        f"[bold]{_escape(str(path))}[/]. Commit it, and gate on it in the suite:\n"
+        f"gates:\n  - baseline: {_escape(str(path))}  # relative to the suite file\n"
+        f"    max_drop: 0.02\n    significance: 0.05"
+    )
+    return EXIT_OK
+
+
+def _records(store: ResultStore, ref: str) -> RecordSet:
+    """A stored run's records, or a baseline file's when ``ref`` names a .json file."""
+    from harness.compare import baseline_records, from_store, load_baseline
+
+    if ref.endswith(".json") and Path(ref).is_file():
+        return baseline_records(load_baseline(ref), ref)
+    return from_store(store, ref)
+
+
+def _print_comparison(c: Comparison) -> None:
+    from harness.compare import ALL
+
+    out.print(f"\n[bold]{_escape(c.label_b)}[/] vs [bold]{_escape(c.label_a)}[/]")
+    table = Table("metric", "A", "B", "B - A", f"{c.confidence:.0%} CI", "p", "test", "n")
+    notes = []
+    for m in c.metrics:
+        s = c.stats(m.name, ALL)
+        assert s is not None
+        pct = m.name == "pass"
+        moved = s.diff is not None and s.diff != 0 and s.significant(c.alpha)
+        worse = moved and s.diff is not None and (s.diff < 0) == m.higher_is_better
+        style = "red" if worse else "green" if moved else "default"
+        table.add_row(
+            m.name,
+            _mean(s.mean_a, pct),
+            _mean(s.mean_b, pct),
+            f"[{style}]{_delta(s.diff, pct)}[/]",
+            "-" if s.ci_low is None else f"{_delta(s.ci_low, pct)} .. {_delta(s.ci_high, pct)}",
+            "-" if s.p_value is None else f"{s.p_value:.3g}",
+            s.test or "-",
+            str(s.n),
+        )
+        if s.note:
+            notes.append(f"[yellow]note:[/] {m.name}: {_escape(s.note)}")
+    out.print(table)
+    for note in notes:
+        out.print(note, soft_wrap=True)
+    if note := c.joined.unmatched_note():
+        out.print(f"[yellow]note:[/] {_escape(note)}")
+    out.print(f"[red]{len(c.regressions)} regressions[/], [green]{len(c.fixes)} fixes[/]")
+    for p in c.regressions[:10]:
+        where = f"{p.b.prompt_id} · {p.b.provider_id}"
+        out.print(f"  [red]-[/] {_escape(p.b.row_id)} ({_escape(where)})")
+    if len(c.regressions) > 10:
+        out.print(f"  ... and {len(c.regressions) - 10} more in the report")
+
+
+def _mean(x: float | None, pct: bool) -> str:
+    return "-" if x is None else f"{x:.1%}" if pct else f"{x:.3f}"
+
+
+def _delta(x: float | None, pct: bool) -> str:
+    return "-" if x is None else f"{x * 100:+.1f}pp" if pct else f"{x:+.3f}"
+
+
+def _check_gates(suite: Path, run: RunRecord, results: list[CaseResult]) -> list[GateResult]:
+    """Evaluate the suite's gates on the finished run and print each verdict."""
+    from harness.compare import evaluate_gates, from_results
+    from harness.suite.loader import load_suite
+
+    loaded = load_suite(suite)
+    if not loaded.suite.gates:
+        return []
+    gates = evaluate_gates(loaded, from_results(results, run.run_id, run))
+    for g in gates:
+        mark = "[green]PASS[/]" if g.passed else "[bold red]FAIL[/]"
+        out.print(f"{mark} {_escape(g.name)}: {_escape(g.message)}", soft_wrap=True)
+        if g.details and not g.passed:
+            for line in g.details.splitlines():
+                out.print(f"     {_escape(line)}", soft_wrap=True)
+    failed = sum(not g.passed for g in gates)
+    if failed:
+        console.print(f"[bold red]{failed} of {len(gates)} gate check(s) failed[/]")
+    return gates
+
+
+def _slug(text: str) -> str:
+    import re
+
+    return re.sub(r"[^\w.-]+", "-", Path(text).stem if text.endswith(".json") else text).strip("-")
 
 
 if __name__ == "__main__":
