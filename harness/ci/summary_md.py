@@ -1,0 +1,169 @@
+"""A short Markdown summary of a run, for a pull-request comment or a GitHub job summary.
+
+The suite's own cases and each bad-case set are shown in separate tables, so a fixed
+bad case never hides inside the headline pass rate; gates (when given) get a verdict
+line each; the first failed cases are listed in a collapsed block.
+
+When ``$GITHUB_STEP_SUMMARY`` is set (inside a GitHub Actions job) the summary is also
+appended to that file, which GitHub renders on the run's page.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from harness.analysis.summary import GroupSummary, summarize
+from harness.ci._format import case_label, failure_summary
+from harness.ci.junit import GateOutcome
+from harness.results.models import CaseResult, RunRecord
+
+#: Failed cases listed at most (the rest are counted).
+MAX_FAILURES = 10
+_CONTROL = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
+
+
+def summary_markdown(
+    run: RunRecord,
+    results: Sequence[CaseResult],
+    gates: Sequence[GateOutcome] = (),
+    *,
+    max_failures: int = MAX_FAILURES,
+) -> str:
+    """The Markdown summary of one run."""
+    results = list(results)
+    summary = summarize(results)
+    verdict = ""
+    if gates:
+        verdict = "✅ " if all(g.passed for g in gates) else "❌ "
+    lines = [f"### {verdict}harness: {_cell(run.suite_name)}", ""]
+    passed = sum(r.passed for r in results)
+    lines.append(
+        f"Run `{run.run_id}` · {len(results)} cases · {passed} passed · "
+        f"{sum(r.error is not None for r in results)} errors · status {run.status}"
+    )
+    order = {p: i for i, p in enumerate(run.prompts)}
+    groups = sorted(summary.groups, key=lambda g: order.get(g.prompt_id, len(order)))
+    main = [g for g in groups if g.case_set == "main"]
+    bad = sorted((g for g in groups if g.case_set != "main"), key=lambda g: g.case_set)
+    if main:
+        lines += ["", *_main_table(main, summary.headline)]
+    if bad:
+        lines += ["", "**Bad-case sets** (earlier failures kept as tests; shown apart)", ""]
+        lines += _bad_table(bad)
+    if gates:
+        lines += ["", "**Gates**", "", "| | gate | result |", "|---|---|---|"]
+        for g in gates:
+            mark = "✅" if g.passed else "❌"
+            lines.append(f"| {mark} | {_cell(g.name)} | {_cell(g.message, 300)} |")
+    failed = [r for r in results if not r.passed]
+    if failed:
+        lines += ["", *_failures(failed, max_failures)]
+    return "\n".join(lines) + "\n"
+
+
+def write_summary_md(
+    run: RunRecord,
+    results: Sequence[CaseResult],
+    path: str | Path | None = None,
+    gates: Sequence[GateOutcome] = (),
+) -> list[Path]:
+    """Write the summary to ``path`` (replacing it) and append it to ``$GITHUB_STEP_SUMMARY``
+    when that is set; return the files written."""
+    text = summary_markdown(run, results, gates)
+    written = []
+    if path is not None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+    step_summary = github_step_summary_path()
+    if step_summary is not None:
+        with step_summary.open("a", encoding="utf-8") as f:
+            f.write(text + "\n")
+        written.append(step_summary)
+    return written
+
+
+def github_step_summary_path() -> Path | None:
+    """``$GITHUB_STEP_SUMMARY`` as a path, or None outside GitHub Actions."""
+    value = os.environ.get("GITHUB_STEP_SUMMARY", "").strip()
+    return Path(value) if value else None
+
+
+def _main_table(groups: list[GroupSummary], metrics: list[str]) -> list[str]:
+    head = ["prompt", "provider", "n", "pass rate", *metrics, "errors", "cost"]
+    lines = [_row(head), "|" + "|".join(["---"] * 2 + ["---:"] * (len(head) - 2)) + "|"]
+    for g in groups:
+        cost = f"${g.cost_total:.4f}" if g.cost_total is not None else "-"
+        lines.append(
+            _row(
+                [
+                    _cell(g.prompt_id),
+                    _cell(g.provider_id),
+                    str(g.n),
+                    f"{g.pass_rate:.1%}",
+                    *(_num(g.metrics.get(m)) for m in metrics),
+                    str(g.n_errors),
+                    cost,
+                ]
+            )
+        )
+    return lines
+
+
+def _bad_table(groups: list[GroupSummary]) -> list[str]:
+    lines = [_row(["set", "prompt", "provider", "passed", "pass rate"]), "|---|---|---|---:|---:|"]
+    for g in groups:
+        n_passed = round(g.pass_rate * g.n)
+        lines.append(
+            _row(
+                [
+                    _cell(g.case_set),
+                    _cell(g.prompt_id),
+                    _cell(g.provider_id),
+                    f"{n_passed}/{g.n}",
+                    f"{g.pass_rate:.1%}",
+                ]
+            )
+        )
+    return lines
+
+
+def _failures(failed: list[CaseResult], limit: int) -> list[str]:
+    noun = "case" if len(failed) == 1 else "cases"
+    lines = [
+        f"<details><summary>{len(failed)} failed {noun}</summary>",
+        "",
+        "| case | why | output |",
+        "|---|---|---|",
+    ]
+    for r in failed[:limit]:
+        output = r.output if r.error is None else ""
+        lines.append(
+            _row([_cell(case_label(r)), _cell(failure_summary(r), 200), _cell(output or "", 120)])
+        )
+    if len(failed) > limit:
+        lines += ["", f"…and {len(failed) - limit} more."]
+    lines += ["", "</details>"]
+    return lines
+
+
+def _row(cells: list[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def _cell(text: str, limit: int = 80) -> str:
+    """Text made safe for one table cell: one line, no HTML, pipes escaped, cut to ``limit``."""
+    text = _CONTROL.sub("", " ".join(text.split()))
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    for raw, safe in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("|", "\\|")):
+        text = text.replace(raw, safe)
+    return text.replace("`", "\\`") or " "
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"

@@ -1,0 +1,371 @@
+"""Local transformers models, with requests micro-batched onto one worker thread.
+
+The runner calls :meth:`HFProvider.generate` concurrently, as for an API. Each call queues
+its request; a worker takes up to ``batch_size`` queued requests with the same generation
+parameters and runs one left-padded ``model.generate`` for them on a dedicated thread, so
+the event loop stays free and the model is only ever used by one thread. Torch and
+transformers are imported when the model is first loaded, not when a suite is checked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from harness.errors import PermanentProviderError, ProviderError
+from harness.providers.base import Generation, ModelRequest, Provider
+from harness.providers.hf_models import DTYPES, ModelSource, load, resolve
+from harness.suite.schema import GenerationParams, HFProviderConfig
+
+if TYPE_CHECKING:
+    import torch
+
+#: ``max_new_tokens`` when a suite sets no ``max_tokens``.
+DEFAULT_MAX_TOKENS = 128
+
+
+@dataclass(eq=False)
+class _Job:
+    request: ModelRequest
+    params: GenerationParams
+    future: asyncio.Future[Generation]
+
+    @cached_property
+    def key(self) -> str:
+        """Requests batch together only when every generation parameter is the same."""
+        return json.dumps(self.params.model_dump(), sort_keys=True, default=str)
+
+    @property
+    def solo(self) -> bool:
+        """Seeded sampling runs alone: a row's random draws would depend on its batch."""
+        return self.params.seed is not None and bool(self.params.temperature)
+
+
+class HFProvider(Provider):
+    """A checkpoint folder, a GGUF file or an alias (see :mod:`harness.providers.hf_models`)."""
+
+    type_name = "hf"
+    config: HFProviderConfig
+
+    def __init__(self, config: HFProviderConfig) -> None:
+        super().__init__(config)
+        self._runtime: _Model | None = None
+        self._load_error: ProviderError | None = None
+        self._pending: list[_Job] = []
+        self._wakeup: asyncio.Event | None = None
+        self._worker: asyncio.Task[None] | None = None
+        self._executor: ThreadPoolExecutor | None = None
+
+    def __repr__(self) -> str:
+        return f"HFProvider(id={self.id!r}, model={self.model!r})"
+
+    @cached_property
+    def source(self) -> ModelSource:
+        return resolve(self.config.model, self.config.gguf_file)
+
+    @cached_property
+    def _revision(self) -> str:
+        return self.source.fingerprint()
+
+    @property
+    def default_concurrency(self) -> int:
+        # Twice the batch, so a full batch is already queued when the running one ends.
+        return self.config.batch_size * 2
+
+    def check(self) -> None:
+        """Fail before the run on a model path or dtype that cannot work (loads nothing)."""
+        self.source  # noqa: B018 - resolving is the check
+        if self.config.dtype != "auto" and self.config.dtype not in DTYPES:
+            raise PermanentProviderError(
+                f"hf provider '{self.id}': unknown dtype '{self.config.dtype}'; "
+                f"expected auto or one of {', '.join(DTYPES)}"
+            )
+
+    def identity(self) -> dict[str, str]:
+        return {"type": self.type_name, "model": self.source.name, "revision": self._revision}
+
+    async def generate(self, request: ModelRequest) -> Generation:
+        loop = asyncio.get_running_loop()
+        job = _Job(request, self._params(request), loop.create_future())
+        self._ensure_worker(loop)
+        assert self._wakeup is not None
+        self._pending.append(job)
+        self._wakeup.set()
+        return await job.future
+
+    async def aclose(self) -> None:
+        """Stop the worker, fail what is still queued, and free the model."""
+        if self._worker is not None:
+            self._worker.cancel()
+            await asyncio.gather(self._worker, return_exceptions=True)
+            self._worker = None
+        _fail(self._pending, PermanentProviderError("hf provider closed"))
+        self._pending = []
+        if self._executor is not None:
+            await asyncio.to_thread(self._executor.shutdown, True)  # let a running batch end
+            self._executor = None
+        if self._runtime is not None:
+            self._runtime.release()
+            self._runtime = None
+
+    def _params(self, request: ModelRequest) -> GenerationParams:
+        given = {k: v for k, v in request.params.items() if v is not None}
+        try:
+            return GenerationParams.model_validate(given).merged_over(self.config.params)
+        except ValidationError as e:
+            raise PermanentProviderError(f"hf provider '{self.id}': bad params: {e}") from None
+
+    def _ensure_worker(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._worker is not None and not self._worker.done() and self._worker.get_loop() is loop:
+            return
+        self._wakeup = asyncio.Event()
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"hf-{self.id}")
+        self._worker = loop.create_task(self._work(), name=f"hf-batcher-{self.id}")
+
+    async def _work(self) -> None:
+        assert self._wakeup is not None and self._executor is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while batch := self._take_batch():
+                try:
+                    results = await loop.run_in_executor(self._executor, self._run_batch, batch)
+                except asyncio.CancelledError:  # aclose(): the batch's callers must not hang
+                    _fail(batch, PermanentProviderError("hf provider closed"))
+                    raise
+                except Exception as e:  # nor on a bug here
+                    results = [e] * len(batch)
+                for job, result in zip(batch, results, strict=True):
+                    if job.future.done():
+                        continue
+                    if isinstance(result, Exception):
+                        job.future.set_exception(result)
+                    else:
+                        job.future.set_result(result)
+
+    def _take_batch(self) -> list[_Job]:
+        """The oldest live request plus up to ``batch_size - 1`` others with its params."""
+        live = [job for job in self._pending if not job.future.done()]
+        if not live:
+            self._pending = []
+            return []
+        first = live[0]
+        limit = 1 if first.solo else self.config.batch_size
+        batch = [job for job in live if job.key == first.key][:limit]
+        taken = set(map(id, batch))
+        self._pending = [job for job in live if id(job) not in taken]
+        return batch
+
+    def _run_batch(self, batch: list[_Job]) -> list[Generation | Exception]:
+        """On the worker thread: load the model once, then generate for the batch."""
+        if self._runtime is None:
+            if self._load_error is not None:
+                return [self._load_error] * len(batch)
+            try:
+                self.check()
+                self._runtime = _Model.load(self.source, self.config)
+            except ProviderError as e:
+                self._load_error = e
+                return [e] * len(batch)
+        return self._runtime.generate([job.request for job in batch], batch[0].params)
+
+
+def _fail(jobs: list[_Job], error: Exception) -> None:
+    for job in jobs:
+        if not job.future.done():
+            job.future.set_exception(error)
+
+
+class _Model:
+    """A loaded model and tokenizer; only ever used from the provider's worker thread."""
+
+    def __init__(self, model: Any, tokenizer: Any, chat_template: bool) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        tokenizer.padding_side = "left"
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        eos = model.generation_config.eos_token_id
+        eos = tokenizer.eos_token_id if eos is None else eos
+        self.eos_ids = {e for e in (eos if isinstance(eos, list) else [eos]) if e is not None}
+        self.templated = chat_template and bool(tokenizer.chat_template)
+
+    @classmethod
+    def load(cls, source: ModelSource, config: HFProviderConfig) -> _Model:
+        try:
+            import torch
+        except ImportError:
+            raise PermanentProviderError(
+                "hf providers need torch and transformers: pip install 'harness[local]'"
+            ) from None
+        device, dtype = _device_and_dtype(torch, config)
+        model, tokenizer = load(source, device, dtype)
+        if tokenizer.pad_token_id is None and tokenizer.eos_token_id is None:
+            raise PermanentProviderError(
+                f"hf model {source.name}: the tokenizer has neither a pad nor an eos token"
+            )
+        return cls(model, tokenizer, config.chat_template)
+
+    def render(self, request: ModelRequest) -> str:
+        """The prompt text: the chat template applied, or the messages joined."""
+        if not self.templated:
+            return request.as_prompt()
+        messages = [m.model_dump() for m in request.messages]
+        return self.tokenizer.apply_chat_template(
+            messages, add_generation_prompt=True, tokenize=False
+        )
+
+    def generate(
+        self, requests: list[ModelRequest], params: GenerationParams
+    ) -> list[Generation | Exception]:
+        """One ``model.generate`` for every request whose prompt renders."""
+        import torch
+        from transformers import StoppingCriteriaList
+
+        rendered = [self._render_or_error(request) for request in requests]
+        prompts = [p for p in rendered if isinstance(p, str)]
+        if not prompts:
+            return [p for p in rendered if isinstance(p, Exception)]
+        enc = self.tokenizer(
+            prompts, return_tensors="pt", padding=True, add_special_tokens=not self.templated
+        ).to(self.model.device)
+        width = enc["input_ids"].shape[1]
+        stops = [s for s in params.stop or [] if s]
+        kwargs = self._generate_kwargs(params)
+        if stops:
+            kwargs["stopping_criteria"] = StoppingCriteriaList(
+                [_StopOnText(self.tokenizer, stops, width)]
+            )
+        try:
+            with torch.inference_mode():
+                if kwargs["do_sample"] and params.seed is not None:
+                    torch.manual_seed(params.seed)
+                out = self.model.generate(**enc, **kwargs)
+        except Exception as e:
+            error = PermanentProviderError(f"hf generation failed: {type(e).__name__}: {e}")
+            return [error] * len(requests)
+        rows = iter(
+            zip(out[:, width:].tolist(), enc["attention_mask"].sum(dim=1).tolist(), strict=True)
+        )
+        return [self._finish(*next(rows), stops) if isinstance(p, str) else p for p in rendered]
+
+    def _render_or_error(self, request: ModelRequest) -> str | Exception:
+        """A template that rejects one request's messages fails that request, not the batch."""
+        try:
+            return self.render(request)
+        except Exception as e:
+            return PermanentProviderError(f"chat template failed: {type(e).__name__}: {e}")
+
+    def _generate_kwargs(self, params: GenerationParams) -> dict[str, Any]:
+        sampled = bool(params.temperature)
+        kwargs: dict[str, Any] = {
+            "max_new_tokens": params.max_tokens or DEFAULT_MAX_TOKENS,
+            "do_sample": sampled,
+            "pad_token_id": self.tokenizer.pad_token_id,
+            "eos_token_id": sorted(self.eos_ids),
+        }
+        if sampled:
+            # What the suite leaves unset comes from the checkpoint's generation_config, as in
+            # vLLM; but not transformers' global top_k=50, which no API applies.
+            kwargs["temperature"] = params.temperature
+            kwargs["top_k"] = self.model.generation_config.top_k or 0
+            if params.top_p is not None:
+                kwargs["top_p"] = params.top_p
+        kwargs.update(params.extra_body or {})
+        return kwargs
+
+    def _finish(self, tokens: list[int], prompt_tokens: int, stops: list[str]) -> Generation:
+        """Text and accounting for one row: cut at eos, then at the first stop string."""
+        end = next((i for i, t in enumerate(tokens) if t in self.eos_ids), None)
+        body = tokens if end is None else tokens[:end]
+        pad = self.tokenizer.pad_token_id
+        while body and body[-1] == pad:  # a row that stopped early, when pad is not eos
+            body = body[:-1]
+        text = self._decode(body)
+        cut = _first_stop(text, stops)
+        if cut is not None:
+            text, used, reason = text[:cut], self._tokens_until_stop(body, stops), "stop"
+        elif end is not None:
+            used, reason = end + 1, "stop"  # the eos token counts, as with vLLM
+        else:
+            used, reason = len(body), "length"
+        return Generation(
+            text=text, prompt_tokens=prompt_tokens, completion_tokens=used, finish_reason=reason
+        )
+
+    def _tokens_until_stop(self, body: list[int], stops: list[str]) -> int:
+        """The fewest tokens whose text holds a stop string (binary search: it only grows)."""
+        lo, hi = 1, len(body)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if _first_stop(self._decode(body[:mid]), stops) is None:
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo
+
+    def _decode(self, tokens: list[int]) -> str:
+        return self.tokenizer.decode(tokens, skip_special_tokens=True)
+
+    def release(self) -> None:
+        """Free the weights now, not at some later garbage collection."""
+        import torch
+
+        on_cuda = self.model.device.type == "cuda"
+        del self.model, self.tokenizer
+        gc.collect()
+        if on_cuda:
+            torch.cuda.empty_cache()
+
+
+class _StopOnText:
+    """Stops a row once its completion's text holds a stop string.
+
+    It decodes with the same tokenizer call as the final text, so the stop point agrees
+    with the truncation for any tokenizer. Only the last tokens are decoded: enough for
+    the longest stop string even at four byte-tokens per character.
+    """
+
+    def __init__(self, tokenizer: Any, stops: list[str], prompt_width: int) -> None:
+        self.tokenizer = tokenizer
+        self.stops = stops
+        self.prompt_width = prompt_width
+        self.window = 4 * max(map(len, stops)) + 4
+
+    def __call__(self, input_ids: torch.Tensor, scores: Any, **kwargs: Any) -> torch.Tensor:
+        import torch
+
+        start = max(self.prompt_width, input_ids.shape[1] - self.window)
+        tails = self.tokenizer.batch_decode(input_ids[:, start:], skip_special_tokens=True)
+        hits = [_first_stop(text, self.stops) is not None for text in tails]
+        return torch.tensor(hits, dtype=torch.bool, device=input_ids.device)
+
+
+def _first_stop(text: str, stops: list[str]) -> int | None:
+    found = [i for i in (text.find(s) for s in stops) if i >= 0]
+    return min(found) if found else None
+
+
+def _device_and_dtype(torch: Any, config: HFProviderConfig) -> tuple[Any, Any]:
+    """``auto``: CUDA when present; float32 on CPU, bfloat16 (or float16) on CUDA."""
+    name = config.device
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(name)
+    except RuntimeError as e:
+        raise PermanentProviderError(f"hf provider '{config.id}': bad device: {e}") from None
+    if config.dtype != "auto":
+        return device, getattr(torch, DTYPES[config.dtype])
+    if device.type != "cuda":
+        return device, torch.float32
+    return device, torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16

