@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
@@ -176,7 +177,14 @@ class HFProvider(Provider):
             except ProviderError as e:
                 self._load_error = e
                 return [e] * len(batch)
-        return self._runtime.generate([job.request for job in batch], batch[0].params)
+        started = time.perf_counter()
+        results = self._runtime.generate([job.request for job in batch], batch[0].params)
+        # The batch's own compute time, not the time a request waited in the queue.
+        elapsed = time.perf_counter() - started
+        return [
+            r if isinstance(r, Exception) else r.model_copy(update={"latency_s": elapsed})
+            for r in results
+        ]
 
 
 def _fail(jobs: list[_Job], error: Exception) -> None:

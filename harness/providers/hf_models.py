@@ -179,7 +179,9 @@ def _check_checkpoint(folder: Path) -> None:
 def load(source: ModelSource, device: torch.device, dtype: torch.dtype) -> tuple[Any, Any]:
     """The model (in eval mode on ``device``) and its tokenizer."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # its bars would tear through the run's own progress bar
     folder = _dequantised(source) if source.gguf_file else source.folder
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
