@@ -11,7 +11,11 @@ those without a traceback and maps them to exit codes::
     │   └── TransientProviderError   429/5xx/timeouts/dropped connections/bad JSON
     │       └── RateLimitError       429, may carry Retry-After
     ├── ScorerError              a scorer was misconfigured or could not score
-    └── StoreError               the results store or a run id is wrong
+    ├── StoreError               the results store or a run id is wrong
+    ├── CompareError             a comparison, gate or baseline file is wrong (unknown
+    │                            prompt/provider/metric, unreadable baseline, nothing paired)
+    └── BenchError               a benchmark run is asked for wrongly (unknown benchmark or
+                                 subject, missing data folder, too few dev rows for the shots)
 """
 
 from __future__ import annotations
@@ -75,3 +79,11 @@ class ScorerError(HarnessError):
 
 class StoreError(HarnessError):
     """The results store cannot be read or written, or a run id does not exist."""
+
+
+class CompareError(HarnessError):
+    """A comparison, gate or baseline cannot be made as asked (a failed gate is not an error)."""
+
+
+class BenchError(HarnessError):
+    """``harness bench`` cannot run as asked: unknown benchmark or subject, missing files."""

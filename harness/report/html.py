@@ -9,24 +9,22 @@ script renders with ``textContent`` only.
 
 from __future__ import annotations
 
-import base64
-import functools
-import hashlib
-import json
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, PackageLoader
 from markupsafe import Markup
 
 from harness.analysis.summary import GroupSummary, RunSummary, summarize
+from harness.report.page import environment, json_island
+from harness.report.page import num as _num
+from harness.report.page import seconds as _seconds
+from harness.report.page import usd as _usd
 from harness.results.models import CaseResult, RunRecord
 
 MAIN_SET = "main"
-_MISSING = "—"
 _STATUS_ORDER = {"fail": 0, "error": 1, "pass": 2}
 
 
@@ -43,7 +41,7 @@ def render_html(run: RunRecord, results: list[CaseResult]) -> str:
         if any(g.case_set == case_set for g in summary.groups)
     ]
     main = [r for r in results if r.case_set == MAIN_SET]
-    template = _environment().get_template("report.html.j2")
+    template = environment().get_template("report.html.j2")
     return template.render(
         run=run,
         created=_date(run.created_at),
@@ -159,10 +157,7 @@ def _cases_json(results: list[CaseResult]) -> Markup:
     """The cases, failures first, as JSON safe to inline in a ``<script>`` element."""
     order = sorted(range(len(results)), key=lambda i: (_STATUS_ORDER[_status(results[i])], i))
     cases = [_case(results[i]) for i in order]
-    text = json.dumps(cases, ensure_ascii=False, separators=(",", ":"))
-    # With no <, > or & left, no text can close the element or open a comment.
-    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-    return Markup(text)
+    return json_island(cases)
 
 
 def _case(r: CaseResult) -> dict[str, Any]:
@@ -218,46 +213,6 @@ def _providers(run: RunRecord, results: list[CaseResult]) -> list[dict[str, str]
 def _ordered(first: list[str], more: Any) -> list[str]:
     """``first`` then every other value of ``more``, each once, in order of appearance."""
     return list(dict.fromkeys([*first, *more]))
-
-
-@functools.cache
-def _environment() -> Environment:
-    env = Environment(
-        loader=PackageLoader("harness.report", "templates"),
-        autoescape=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters.update(
-        pct=lambda x: _pct(x) or _MISSING,
-        num=lambda x: _num(x) or _MISSING,
-        usd=lambda x: _usd(x) or _MISSING,
-        seconds=lambda x: _seconds(x) or _MISSING,
-        csp_hash=_csp_hash,
-    )
-    return env
-
-
-def _csp_hash(script: str) -> Markup:
-    """The CSP source allowing exactly this inline script and no other."""
-    digest = hashlib.sha256(str(script).encode("utf-8")).digest()
-    return Markup(f"'sha256-{base64.b64encode(digest).decode('ascii')}'")
-
-
-def _pct(x: float | None) -> str | None:
-    return None if x is None else f"{x:.1%}"
-
-
-def _num(x: float | None) -> str | None:
-    return None if x is None else f"{x:.3f}"
-
-
-def _usd(x: float | None) -> str | None:
-    return None if x is None else f"${x:.4f}"
-
-
-def _seconds(x: float | None) -> str | None:
-    return None if x is None else f"{x:.3f} s"
 
 
 def _date(d: datetime | None) -> str | None:

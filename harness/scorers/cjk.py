@@ -9,29 +9,12 @@ own tokenizer, so text without CJK characters tokenizes exactly as by default.
 
 from __future__ import annotations
 
-import re
-
 from rouge_score import tokenizers
 
-#: One token per character of these blocks.
-_CJK_RANGES = (
-    "\u2e80-\u2fdf"  # CJK Radicals Supplement, Kangxi Radicals
-    "\u3005-\u3007"  # 々 〆 〇
-    "\u3040-\u30ff"  # Hiragana, Katakana
-    "\u31f0-\u31ff"  # Katakana Phonetic Extensions
-    "\u3400-\u4dbf"  # CJK Unified Ideographs Extension A
-    "\u4e00-\u9fff"  # CJK Unified Ideographs
-    "\uac00-\ud7af"  # Hangul Syllables
-    "\uf900-\ufaff"  # CJK Compatibility Ideographs
-    "\uff66-\uff9f"  # Halfwidth Katakana
-    "\U00020000-\U0003ffff"  # Ideographic planes: Extensions B-H, Compatibility Supplement
-)
-_CJK_CHAR = re.compile(f"([{_CJK_RANGES}])")
+from harness.scorers.cjk_chars import CJK_CHAR as _CJK_CHAR
+from harness.scorers.cjk_chars import has_cjk
 
-
-def has_cjk(text: str) -> bool:
-    """True when ``text`` contains at least one character this tokenizer splits out."""
-    return _CJK_CHAR.search(text) is not None
+__all__ = ["CJKTokenizer", "has_cjk"]
 
 
 class CJKTokenizer(tokenizers.Tokenizer):

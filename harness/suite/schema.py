@@ -223,6 +223,44 @@ class Defaults(_Strict):
     tags: list[str] = Field(default_factory=list)
 
 
+class Gate(_Strict):
+    """A check on a finished run: ``harness run`` exits 1 when one fails.
+
+    Either ``min_pass_rate`` (an absolute bar) or ``baseline`` (no worse than a saved
+    run, case by case). Each (prompt version, provider) of the run is checked on its own.
+    """
+
+    #: A scorer name; None means the case verdict (every assertion passed).
+    metric: str | None = None
+    #: The lowest share of cases that may pass (of the metric's assertion, if named).
+    min_pass_rate: float | None = Field(default=None, ge=0, le=1)
+    #: A baseline file from ``harness baseline save``, relative to the suite file.
+    baseline: str | None = None
+    #: The largest allowed drop of the mean vs the baseline, in the metric's units (a pass
+    #: rate for the verdict); for a lower-is-better metric, the largest allowed rise.
+    max_drop: float | None = Field(default=None, ge=0)
+    #: Fail only when the drop is also significant at this level (paired test); unset:
+    #: any drop beyond ``max_drop`` fails.
+    significance: float | None = Field(default=None, gt=0, lt=1)
+    #: The case set checked: "main" (the suite's cases) or a bad-case set's name.
+    case_set: str = "main"
+    #: Check only this prompt version / provider (default: each of them).
+    prompt: str | None = None
+    provider: str | None = None
+
+    @model_validator(mode="after")
+    def _one_check(self) -> Gate:
+        if (self.min_pass_rate is None) == (self.baseline is None):
+            got = "both" if self.baseline is not None else "neither"
+            raise ValueError(
+                f"give exactly one of 'min_pass_rate' (e.g. 0.9) or 'baseline' (a file from "
+                f"`harness baseline save`); this gate has {got}"
+            )
+        if self.baseline is None and (self.max_drop is not None or self.significance is not None):
+            raise ValueError("'max_drop' and 'significance' need a 'baseline' to compare with")
+        return self
+
+
 def _cases_kind(v: Any) -> str:
     return "dataset" if isinstance(v, dict | DatasetSpec) else "inline"
 
@@ -245,6 +283,8 @@ class Suite(_Strict):
     defaults: Defaults = Field(default_factory=Defaults)
     #: Requests in flight at once across the run.
     concurrency: int = Field(default=8, gt=0)
+    #: Checks on the finished run; `harness run` exits 1 when one fails.
+    gates: list[Gate] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Suite:

@@ -1,0 +1,215 @@
+"""Lean per-case records: what comparisons, gates and baselines need of a case, nothing more.
+
+Comparing two 100k-case runs must not build 200k full :class:`CaseResult` models
+(messages, score metadata, explanations): records are read from the store by SQLite's
+JSON functions, made from results already in memory, or loaded from a baseline file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.errors import CompareError
+from harness.results.models import CaseResult, RunRecord
+from harness.results.store import ResultStore
+
+#: The metric name of a case's verdict (``CaseResult.passed``: every assertion passed).
+PASS = "pass"
+
+_KEYS = (
+    "$.case_id",
+    "$.case_set",
+    "$.row_id",
+    "$.prompt_id",
+    "$.provider_id",
+    "$.tags",
+    "$.passed",
+    "$.error",
+)
+#: Scores read slot by slot (cheaper than parsing each list); a case with more goes slow.
+_SLOTS = 4
+_SCORE_PATHS = tuple(
+    f"$.scores[{i}].{key}" for i in range(_SLOTS) for key in ("scorer", "value", "passed")
+)
+
+
+@dataclass(slots=True)
+class CaseRecord:
+    """One case's identity, verdict, output and score values."""
+
+    case_id: str
+    case_set: str
+    row_id: str
+    prompt_id: str
+    provider_id: str
+    tags: tuple[str, ...]
+    passed: bool
+    error: str | None
+    output: str | None
+    expected: tuple[str, ...]
+    #: Value per scorer name; None where the scorer ran but produced no value.
+    scores: dict[str, float | None]
+    #: Per scorer name: whether its assertion passed (None: no verdict).
+    verdicts: dict[str, bool | None] = field(default_factory=dict)
+    #: Where ``output`` and ``expected`` still wait to be read (see :func:`load_texts`).
+    texts: _TextSource | None = None
+
+    def value(self, metric: str) -> float | None:
+        """The case's value of ``metric``: 1.0/0.0 for :data:`PASS`, else the scorer's value."""
+        if metric == PASS:
+            return 1.0 if self.passed else 0.0
+        return self.scores.get(metric)
+
+
+@dataclass
+class RecordSet:
+    """The records of one run (or baseline file), with what its scorers declare."""
+
+    #: How reports and messages name this side: a run id or a file path.
+    label: str
+    records: list[CaseRecord]
+    #: Per scorer name, in order of first appearance: whether a higher value is better.
+    higher_is_better: dict[str, bool] = field(default_factory=dict)
+    run: RunRecord | None = None
+
+    def ids(self, attribute: str) -> list[str]:
+        """Distinct values of ``prompt_id`` / ``provider_id`` / ``case_set``, in order seen."""
+        return list(dict.fromkeys(getattr(r, attribute) for r in self.records))
+
+
+def from_results(results: list[CaseResult], label: str, run: RunRecord | None = None) -> RecordSet:
+    """Records of results already in memory (``run_suite``'s outcome, tests)."""
+    higher: dict[str, bool] = {}
+    records = []
+    for r in results:
+        for s in r.scores:
+            higher.setdefault(s.scorer, s.higher_is_better)
+        records.append(
+            CaseRecord(
+                case_id=r.case_id,
+                case_set=r.case_set,
+                row_id=r.row_id,
+                prompt_id=r.prompt_id,
+                provider_id=r.provider_id,
+                tags=tuple(r.tags),
+                passed=r.passed,
+                error=r.error,
+                output=r.output,
+                expected=tuple(r.expected),
+                scores={s.scorer: s.value for s in r.scores},
+                verdicts={s.scorer: s.passed for s in r.scores},
+            )
+        )
+    return RecordSet(label, records, higher, run)
+
+
+def from_store(store: ResultStore, run_id: str, *, texts: ResultStore | None = None) -> RecordSet:
+    """Records of a stored run (a unique id prefix will do), read without building models.
+
+    Outputs and expected answers are left in the store (or in ``texts``, the same store
+    opened on another thread) until :func:`load_texts` asks for them: a report shows a
+    few hundred, and reading 100k of them would double the time.
+    """
+    run = store.get_run(run_id)
+    source = _TextSource(texts or store, run.run_id)
+    higher: dict[str, bool] = {}
+    records = []
+    crowded = []
+    first: dict[str, str] = {}  # scorer name -> the first case that has it
+    slots = range(len(_KEYS), len(_KEYS) + 3 * _SLOTS, 3)
+    for row in store.iter_fields(run.run_id, (*_KEYS, *_SCORE_PATHS, f"$.scores[{_SLOTS}]")):
+        scores: dict[str, float | None] = {}
+        verdicts: dict[str, bool | None] = {}
+        for i in slots:
+            name = row[i]
+            if name is None:
+                break
+            scores[name] = row[i + 1]
+            verdicts[name] = row[i + 2]
+            if name not in first:
+                first[name] = row[0]
+        # Positional, in field order: this loop runs once per case of a 100k-case run.
+        record = CaseRecord(
+            row[0], row[1] or "main", row[2], row[3], row[4], tuple(row[5] or ()),
+            row[6] is True, row[7], None, (), scores, verdicts, source,
+        )  # fmt: skip
+        records.append(record)
+        if row[-1] is not None:
+            crowded.append(record)
+    _read_whole_scores(store, run.run_id, crowded, first, higher)
+    if not records:
+        raise CompareError(f"run {run.run_id} has no case results to compare")
+    return RecordSet(run.run_id, records, higher, run)
+
+
+def read_runs(store: ResultStore, run_ids: Sequence[str]) -> list[RecordSet]:
+    """Several stored runs at once, each read on its own thread and SQLite connection.
+
+    SQLite's JSON extraction runs without the GIL, so the reads overlap where a core is
+    free. Outputs are later read through ``store``, on the caller's thread.
+    """
+    if str(store.path) == ":memory:" or len(run_ids) < 2:  # nothing to open a second time
+        return [from_store(store, run_id) for run_id in run_ids]
+
+    def read(run_id: str) -> RecordSet:
+        own = ResultStore(store.path)
+        try:
+            return from_store(own, run_id, texts=store)
+        finally:
+            own.close()
+
+    with ThreadPoolExecutor(len(run_ids)) as pool:
+        return list(pool.map(read, run_ids))
+
+
+def load_texts(records: Iterable[CaseRecord]) -> None:
+    """Read ``output`` and ``expected`` of these records from their store, where still unread."""
+    waiting: dict[int, tuple[_TextSource, dict[str, list[CaseRecord]]]] = {}
+    for r in records:
+        if r.texts is not None:
+            _, by_id = waiting.setdefault(id(r.texts), (r.texts, {}))
+            by_id.setdefault(r.case_id, []).append(r)
+    for source, by_id in waiting.values():
+        fields = ("$.case_id", "$.output", "$.expected")
+        for case_id, output, expected in source.store.iter_fields(
+            source.run_id, fields, list(by_id)
+        ):
+            for r in by_id.get(case_id, ()):
+                r.output, r.expected, r.texts = output, tuple(_texts(expected)), None
+
+
+@dataclass(frozen=True, slots=True)
+class _TextSource:
+    store: ResultStore
+    run_id: str
+
+
+def _read_whole_scores(
+    store: ResultStore,
+    run_id: str,
+    crowded: list[CaseRecord],
+    first: dict[str, str],
+    higher: dict[str, bool],
+) -> None:
+    """Parse the score lists read slot by slot no further: those of the cases with more
+    than ``_SLOTS`` scores, and of each scorer's first case (to learn its direction)."""
+    by_id = {r.case_id: r for r in crowded}
+    direction: dict[str, bool] = {}
+    wanted = list(dict.fromkeys([*first.values(), *by_id]))
+    for case_id, scores in store.iter_fields(run_id, ("$.case_id", "$.scores"), wanted):
+        r = by_id.get(case_id)
+        for s in scores:
+            name = s["scorer"]
+            direction.setdefault(name, s.get("higher_is_better") is not False)
+            if r is not None:
+                r.scores[name], r.verdicts[name] = s.get("value"), s.get("passed")
+                first.setdefault(name, case_id)
+    for name in first:
+        higher[name] = direction.get(name, True)
+
+
+def _texts(values: Any) -> list[str]:
+    return [str(x) for x in values or ()]
