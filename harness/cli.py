@@ -78,6 +78,9 @@ def _parser() -> argparse.ArgumentParser:
     export.set_defaults(func=_cmd_export)
     _add_badcases_parser(sub)
     _add_compare_parsers(sub)
+    from harness.bench.command import add_bench_parser  # harness bench (harness.bench)
+
+    add_bench_parser(sub)
     return parser
 
 
@@ -387,15 +390,15 @@ def _cmd_compare(args: argparse.Namespace) -> int:
             "(compare inside RUN_A), not both or neither"
         )
     store = default_store()
-    a = _records(store, args.run_a)
     if args.run_b is not None:
-        b = _records(store, args.run_b)
+        a, b = _records(store, [args.run_a, args.run_b])
         joins = [join_runs(a, b)]
         higher = a.higher_is_better | b.higher_is_better
         title = f"{b.label} vs {a.label}"
         default = f"compare-{_slug(a.label)}-vs-{_slug(b.label)}.html"
         runs = [r.run for r in (a, b) if r.run is not None]
     else:
+        (a,) = _records(store, [args.run_a])
         kind, ref = ("prompts", args.prompts) if args.prompts else ("providers", args.providers)
         joins = join_prompts(a, ref) if kind == "prompts" else join_providers(a, ref)
         higher, title = a.higher_is_better, f"{kind.title()} vs {ref} · {a.label}"
@@ -430,13 +433,16 @@ def _cmd_baseline_save(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _records(store: ResultStore, ref: str) -> RecordSet:
-    """A stored run's records, or a baseline file's when ``ref`` names a .json file."""
-    from harness.compare import baseline_records, from_store, load_baseline
+def _records(store: ResultStore, refs: list[str]) -> list[RecordSet]:
+    """Stored runs (read side by side), or baseline files where a ref names a .json file."""
+    from harness.compare import baseline_records, load_baseline, read_runs
 
-    if ref.endswith(".json") and Path(ref).is_file():
-        return baseline_records(load_baseline(ref), ref)
-    return from_store(store, ref)
+    is_file = [ref.endswith(".json") and Path(ref).is_file() for ref in refs]
+    runs = iter(read_runs(store, [ref for ref, f in zip(refs, is_file, strict=True) if not f]))
+    return [
+        baseline_records(load_baseline(ref), ref) if f else next(runs)
+        for ref, f in zip(refs, is_file, strict=True)
+    ]
 
 
 def _print_comparison(c: Comparison) -> None:
@@ -487,12 +493,13 @@ def _delta(x: float | None, pct: bool) -> str:
 
 def _check_gates(suite: Path, run: RunRecord, results: list[CaseResult]) -> list[GateResult]:
     """Evaluate the suite's gates on the finished run and print each verdict."""
-    from harness.compare import evaluate_gates, from_results
     from harness.suite.loader import load_suite
 
     loaded = load_suite(suite)
     if not loaded.suite.gates:
         return []
+    from harness.compare import evaluate_gates, from_results  # scipy: only when needed
+
     gates = evaluate_gates(loaded, from_results(results, run.run_id, run))
     for g in gates:
         mark = "[green]PASS[/]" if g.passed else "[bold red]FAIL[/]"

@@ -1,0 +1,114 @@
+"""The typed results of a benchmark run, as written to ``--json`` (schema version 1)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+SCHEMA_VERSION = 1
+
+
+class QuestionResult(BaseModel):
+    """One scored question: lm-eval's verdict and the four answer-letter probabilities."""
+
+    doc_id: int
+    row_id: str
+    question: str
+    options: list[str]
+    answer: str
+    #: The letter with the highest loglikelihood (lm-eval's ``acc`` prediction).
+    pred: str
+    correct: bool
+    #: Loglikelihood of " A" .. " D" after the prompt, as lm-eval logged them.
+    logliks: list[float]
+    #: Softmax of ``logliks``: the model's distribution over the four letters.
+    probs: list[float]
+
+    @property
+    def confidence(self) -> float:
+        return max(self.probs)
+
+
+class ReliabilityBin(BaseModel):
+    lower: float
+    upper: float
+    count: int
+    #: Accuracy and mean confidence of the bin's questions; None for an empty bin.
+    accuracy: float | None
+    confidence: float | None
+
+
+class Calibration(BaseModel):
+    """Calibration of the top choice (definitions in :mod:`harness.bench.calibration`)."""
+
+    n: int
+    ece: float | None
+    n_bins: int
+    #: Multi-class Brier score: mean over questions of sum over A-D of (p - y)^2, in [0, 2].
+    brier: float | None
+    #: Binary Brier score of the top choice: mean of (confidence - correct)^2, in [0, 1].
+    brier_top1: float | None
+    #: Area under the risk-coverage curve (lower is better); 1 - aurc is the area under
+    #: the selective-accuracy curve.
+    aurc: float | None
+    bins: list[ReliabilityBin]
+
+
+class SubjectResult(BaseModel):
+    benchmark: str
+    subject: str
+    task: str
+    n: int
+    n_shots: int
+    #: lm-eval's ``acc`` and ``acc_stderr`` for this task.
+    acc: float
+    acc_stderr: float | None
+    calibration: Calibration
+    description: str
+    description_source: str
+    questions: list[QuestionResult]
+
+    @property
+    def key(self) -> str:
+        return f"{self.benchmark}:{self.subject}"
+
+    @property
+    def n_correct(self) -> int:
+        return sum(q.correct for q in self.questions)
+
+
+class ModelInfo(BaseModel):
+    name: str
+    fingerprint: str
+    dtype: str
+    device: str
+
+
+class BenchResult(BaseModel):
+    schema_version: int = SCHEMA_VERSION
+    model: ModelInfo
+    created_at: datetime
+    harness_version: str
+    lm_eval_version: str
+    shots: int
+    limit: int | None
+    batch_size: int
+    seconds: float
+    subjects: list[SubjectResult]
+    #: Mean of the subjects' accuracies, and its standard error sqrt(sum se_i^2) / k.
+    macro_acc: float
+    macro_stderr: float | None
+    #: Correct answers over all questions, and its standard error (lm-eval's formula,
+    #: sample standard deviation / sqrt(n), over the pooled questions).
+    micro_acc: float
+    micro_stderr: float | None
+    #: Calibration over all questions pooled.
+    calibration: Calibration
+    notes: list[str] = Field(default_factory=list)
+
+    def subject(self, key: str) -> SubjectResult:
+        for s in self.subjects:
+            if s.key == key:
+                return s
+        raise KeyError(key)
