@@ -9,8 +9,8 @@ The public Python API; everything else is internal and may change::
 
 __version__ = "0.1.0"
 
-from harness.api import RunOutcome, prepare, run_suite  # noqa: E402
-from harness.errors import (  # noqa: E402
+from harness.api import RunOutcome, prepare, run_suite
+from harness.errors import (
     AuthError,
     HarnessError,
     PermanentProviderError,
@@ -21,9 +21,9 @@ from harness.errors import (  # noqa: E402
     SuiteError,
     TransientProviderError,
 )
-from harness.results.models import CaseResult, RunRecord, Score  # noqa: E402
-from harness.results.store import ResultStore  # noqa: E402
-from harness.scorers import Scorer, ScoreValue, available_scorers, get_scorer  # noqa: E402
+from harness.results.models import CaseResult, RunRecord, Score
+from harness.results.store import ResultStore
+from harness.scorers import Scorer, ScoreValue, available_scorers, get_scorer
 
 __all__ = [
     "AuthError",
