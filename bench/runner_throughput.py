@@ -52,13 +52,18 @@ defaults:
 """
 
 
-def one_run(n: int, latency: float, concurrency: int) -> dict[str, float]:
-    """Run N cases in this process; return wall seconds and peak RSS."""
-    import harness.providers.openai_compat
-    import harness.scorers.text  # noqa: F401
+def one_run(n: int, latency: float, concurrency: int, sleep: bool = False) -> dict[str, float]:
+    """Run N cases in this process; return wall seconds and peak RSS.
+
+    With ``sleep`` the provider's HTTP call is replaced by ``asyncio.sleep(latency)``: what is
+    left is the runner's own cost (cache, scoring, store), without the SDK's."""
+    import harness.scorers.text  # noqa: F401 - import time is not throughput
     from harness.api import run_suite
+    from harness.providers import openai_compat
     from harness.results.store import ResultStore
 
+    if sleep:
+        openai_compat.OpenAIProvider.generate = _sleeping_generate(latency)
     # The server runs in its own process, as a real one would: it must not share our GIL.
     server = subprocess.Popen(
         [sys.executable, "-c", SERVE.format(root=str(ROOT), latency=latency)],
@@ -85,21 +90,40 @@ def one_run(n: int, latency: float, concurrency: int) -> dict[str, float]:
     return {"wall": wall, "peak_mb": peak_mb}
 
 
+def _sleeping_generate(latency: float):
+    import asyncio
+
+    from harness.providers.base import Generation
+
+    async def generate(self, request):
+        await asyncio.sleep(latency)
+        text = "ECHO: " + request.messages[-1].content
+        return Generation(text=text, prompt_tokens=5, completion_tokens=3, finish_reason="stop")
+
+    return generate
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, nargs="+", default=[500, 1000, 2000, 4000])
     parser.add_argument("--latency", type=float, default=0.1)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument(
+        "--sleep", action="store_true", help="replace the HTTP call by a sleep: the runner alone"
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(one_run(args.n[0], args.latency, args.concurrency)))
+        print(json.dumps(one_run(args.n[0], args.latency, args.concurrency, args.sleep)))
         return
-    print(f"latency {args.latency * 1000:.0f} ms, concurrency {args.concurrency}, cache off")
+    what = "runner alone (HTTP call replaced by a sleep)" if args.sleep else "OpenAI SDK over HTTP"
+    ms = args.latency * 1000
+    print(f"{what}; latency {ms:.0f} ms, concurrency {args.concurrency}, cache off")
     print(f"{'N':>6} {'wall s':>8} {'ideal s':>8} {'overhead':>9} {'peak RSS MB':>12}")
     for n in args.n:
         cmd = [sys.executable, __file__, "--child", "--n", str(n)]
         cmd += ["--latency", str(args.latency), "--concurrency", str(args.concurrency)]
+        cmd += ["--sleep"] if args.sleep else []
         result = json.loads(subprocess.run(cmd, check=True, capture_output=True).stdout)
         ideal = n * args.latency / args.concurrency
         overhead = result["wall"] / ideal - 1
