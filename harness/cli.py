@@ -129,7 +129,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     _print_summary(outcome.results, outcome.run.prompts)
     path = _write_report(outcome.run, outcome.results, args.report)
     out.print(f"Report: [bold]{path}[/]")
-    gates = _check_gates(args.suite, outcome.run, outcome.results)
+    gates = _check_gates(args.suite, outcome.run, outcome.results, store)
     _write_ci_outputs(args, outcome.run, outcome.results, gates)
     return EXIT_GATE if any(not g.passed for g in gates) else EXIT_OK
 
@@ -491,7 +491,9 @@ def _delta(x: float | None, pct: bool) -> str:
     return "-" if x is None else f"{x * 100:+.1f}pp" if pct else f"{x:+.3f}"
 
 
-def _check_gates(suite: Path, run: RunRecord, results: list[CaseResult]) -> list[GateResult]:
+def _check_gates(
+    suite: Path, run: RunRecord, results: list[CaseResult], store: ResultStore
+) -> list[GateResult]:
     """Evaluate the suite's gates on the finished run and print each verdict."""
     from harness.suite.loader import load_suite
 
@@ -500,7 +502,7 @@ def _check_gates(suite: Path, run: RunRecord, results: list[CaseResult]) -> list
         return []
     from harness.compare import evaluate_gates, from_results  # scipy: only when needed
 
-    gates = evaluate_gates(loaded, from_results(results, run.run_id, run))
+    gates = evaluate_gates(loaded, from_results(results, run.run_id, run), store=store)
     for g in gates:
         mark = "[green]PASS[/]" if g.passed else "[bold red]FAIL[/]"
         out.print(f"{mark} {_escape(g.name)}: {_escape(g.message)}", soft_wrap=True)

@@ -182,11 +182,12 @@ class SuiteFile(pytest.File):
     def gate_results(self) -> list[GateResult]:
         """The verdicts of the suite's gates on this run (evaluated once)."""
         if self._gate_results is None:
+            from harness.api import default_store
             from harness.compare import evaluate_gates, from_results
 
             run = self.outcome.run
             records = from_results(self.outcome.results, run.run_id, run)
-            self._gate_results = evaluate_gates(self.loaded, records)
+            self._gate_results = evaluate_gates(self.loaded, records, store=default_store())
         return self._gate_results
 
 

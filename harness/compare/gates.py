@@ -16,6 +16,7 @@ pointing at the gate's line, which the CLI turns into exit code 2.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -26,6 +27,9 @@ from harness.compare.stats import PairedStats, paired_stats
 from harness.errors import CompareError
 from harness.suite.loader import LoadedSuite, did_you_mean
 from harness.suite.schema import Gate
+
+if TYPE_CHECKING:
+    from harness.results.store import ResultStore
 
 _EPS = 1e-12
 
@@ -44,10 +48,20 @@ class GateResult:
     provider_id: str | None = None
 
 
-def evaluate_gates(loaded: LoadedSuite, records: RecordSet, *, seed: int = 0) -> list[GateResult]:
-    """Every gate of the suite on ``records`` (a run of that suite), in suite order."""
+def evaluate_gates(
+    loaded: LoadedSuite,
+    records: RecordSet,
+    *,
+    seed: int = 0,
+    store: ResultStore | None = None,
+) -> list[GateResult]:
+    """Every gate of the suite on ``records`` (a run of that suite), in suite order.
+    ``store`` holds the earlier runs a ``bad_cases_stay_fixed`` gate looks back on."""
     out: list[GateResult] = []
     for i, gate in enumerate(loaded.suite.gates):
+        if gate.bad_cases_stay_fixed:
+            out.append(_bad_cases_stay_fixed(store, records.label, i))
+            continue
         baseline = None
         if gate.baseline is not None:
             path = loaded.resolve(gate.baseline)
@@ -60,6 +74,20 @@ def evaluate_gates(loaded: LoadedSuite, records: RecordSet, *, seed: int = 0) ->
         except CompareError as e:
             raise loaded.error(str(e), "gates", i) from None
     return out
+
+
+def _bad_cases_stay_fixed(store: ResultStore | None, run_id: str, index: int) -> GateResult:
+    from harness.ci.badcases import regressions_since
+
+    name = "bad cases stay fixed"
+    if store is None or not store.has_run(run_id):
+        return GateResult(name, True, "not checked: the run is not in a results store", index=index)
+    regressions = regressions_since(store, run_id, history=None)
+    if not regressions:
+        return GateResult(name, True, "no bad case that passed before fails now", index=index)
+    details = "\n".join(r.describe() for r in regressions)
+    message = f"{len(regressions)} bad case(s) that passed in an earlier run fail now"
+    return GateResult(name, False, message, details, index=index)
 
 
 def check_gate(

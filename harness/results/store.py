@@ -78,6 +78,10 @@ class ResultStore:
             raise StoreError(f"'{run_id}' matches {len(rows)} runs; give more of the id")
         return RunRecord.model_validate_json(rows[0][0])
 
+    def has_run(self, run_id: str) -> bool:
+        query = "SELECT 1 FROM runs WHERE run_id = ?"
+        return self._db.execute(query, (run_id,)).fetchone() is not None
+
     def list_runs(self) -> list[RunRecord]:
         rows = self._db.execute("SELECT record FROM runs ORDER BY created_at DESC").fetchall()
         return [RunRecord.model_validate_json(r[0]) for r in rows]

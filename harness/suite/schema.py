@@ -247,14 +247,18 @@ class Gate(_Strict):
     #: Check only this prompt version / provider (default: each of them).
     prompt: str | None = None
     provider: str | None = None
+    #: Fail when a bad case that passed in an earlier run of this suite fails now.
+    bad_cases_stay_fixed: bool = False
 
     @model_validator(mode="after")
     def _one_check(self) -> Gate:
-        if (self.min_pass_rate is None) == (self.baseline is None):
-            got = "both" if self.baseline is not None else "neither"
+        kinds = [self.min_pass_rate is not None, self.baseline is not None]
+        kinds.append(self.bad_cases_stay_fixed)
+        if sum(kinds) != 1:
+            got = "several" if sum(kinds) > 1 else "none of them"
             raise ValueError(
-                f"give exactly one of 'min_pass_rate' (e.g. 0.9) or 'baseline' (a file from "
-                f"`harness baseline save`); this gate has {got}"
+                f"give exactly one of 'min_pass_rate' (e.g. 0.9), 'baseline' (a file from "
+                f"`harness baseline save`) or 'bad_cases_stay_fixed: true'; this gate has {got}"
             )
         if self.baseline is None and (self.max_drop is not None or self.significance is not None):
             raise ValueError("'max_drop' and 'significance' need a 'baseline' to compare with")

@@ -30,7 +30,7 @@ from tests.compare.helpers import case, run_record, write_suite
     ("gates", "message", "line"),
     [
         ("  - metric: rougeL", "exactly one of 'min_pass_rate'", 20),
-        ("  - min_pass_rate: 0.9\n    baseline: b.json", "this gate has both", 20),
+        ("  - min_pass_rate: 0.9\n    baseline: b.json", "this gate has several", 20),
         ("  - min_pass_rate: 0.9\n    max_drop: 0.1", "need a 'baseline'", 20),
         ("  - min_pass_rate: 1.5", "less than or equal to 1", 20),
         ("  - baseline: b.json\n    max_dorp: 0.1", "max_dorp", 21),
