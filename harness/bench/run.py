@@ -30,7 +30,7 @@ from harness.bench.layouts import LETTERS, parse_tasks
 from harness.bench.models import BenchResult, ModelInfo, QuestionResult, SubjectResult
 from harness.bench.tasks import TaskDir, write_tasks
 from harness.errors import BenchError
-from harness.providers.hf_models import DTYPES, load, resolve
+from harness.providers.hf_models import DTYPES, device_and_dtype, load, resolve
 
 
 @dataclass(frozen=True)
@@ -241,18 +241,10 @@ def _calibration(questions: list[QuestionResult], n_bins: int) -> Any:
 
 
 def _device_and_dtype(torch: Any, config: BenchConfig) -> tuple[Any, Any]:
-    name = config.device
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
     try:
-        device = torch.device(name)
-    except RuntimeError as e:
+        return device_and_dtype(torch, config.device, config.dtype)
+    except ValueError as e:
         raise BenchError(f"bad --device '{config.device}': {e}") from None
-    if config.dtype != "auto":
-        return device, getattr(torch, DTYPES[config.dtype])
-    if device.type != "cuda":
-        return device, torch.float32
-    return device, torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
 @contextmanager

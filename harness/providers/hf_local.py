@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from harness.errors import PermanentProviderError, ProviderError
 from harness.providers.base import Generation, ModelRequest, Provider
-from harness.providers.hf_models import DTYPES, ModelSource, load, resolve
+from harness.providers.hf_models import DTYPES, ModelSource, device_and_dtype, load, resolve
 from harness.suite.schema import GenerationParams, HFProviderConfig
 
 if TYPE_CHECKING:
@@ -364,16 +364,7 @@ def _first_stop(text: str, stops: list[str]) -> int | None:
 
 
 def _device_and_dtype(torch: Any, config: HFProviderConfig) -> tuple[Any, Any]:
-    """``auto``: CUDA when present; float32 on CPU, bfloat16 (or float16) on CUDA."""
-    name = config.device
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
     try:
-        device = torch.device(name)
-    except RuntimeError as e:
+        return device_and_dtype(torch, config.device, config.dtype)
+    except ValueError as e:
         raise PermanentProviderError(f"hf provider '{config.id}': bad device: {e}") from None
-    if config.dtype != "auto":
-        return device, getattr(torch, DTYPES[config.dtype])
-    if device.type != "cuda":
-        return device, torch.float32
-    return device, torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16

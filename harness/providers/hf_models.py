@@ -253,3 +253,19 @@ def dequantised_folder(source: ModelSource) -> Path:
     """The cache folder of a GGUF's dequantised copy, named so a changed file gets a new one."""
     assert source.gguf_file is not None
     return cache_root() / f"{Path(source.gguf_file).stem}-{source.fingerprint()}"
+
+
+def device_and_dtype(torch: Any, device: str, dtype: str) -> tuple[Any, Any]:
+    """``auto``: CUDA when present; float32 on CPU, bfloat16 (or float16) on CUDA.
+    Raises ValueError for a device name torch does not know."""
+    name = "cuda" if device == "auto" and torch.cuda.is_available() else device
+    name = "cpu" if name == "auto" else name
+    try:
+        resolved = torch.device(name)
+    except RuntimeError as e:
+        raise ValueError(str(e)) from None
+    if dtype != "auto":
+        return resolved, getattr(torch, DTYPES[dtype])
+    if resolved.type != "cuda":
+        return resolved, torch.float32
+    return resolved, torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
