@@ -41,6 +41,8 @@ class OutputsProvider(Provider):
                 raise PermanentProviderError(f"the case has no column '{column}' with the output")
             return Generation(text=_as_text(variables[column]))
         key = variables.get(self.config.key_var)
+        if key is None and self.config.key_var == "id":
+            key = request.metadata.get("row_id")  # the case's own id (or its dataset id column)
         if key is None:
             raise PermanentProviderError(
                 f"the case has no variable '{self.config.key_var}' to look its output up by"
