@@ -274,7 +274,9 @@ def _resolve(
 
 
 def _expected_list(value: str | list[str]) -> list[str]:
-    return [value] if isinstance(value, str) else [str(v) for v in value]
+    """The acceptable answers, repeats dropped (SQuAD lists one answer per annotator): every
+    scorer takes the best match over them, so a repeat only clutters the report."""
+    return [value] if isinstance(value, str) else list(dict.fromkeys(str(v) for v in value))
 
 
 def _dedupe_row_ids(rows: list[CaseRow]) -> None:
