@@ -21,6 +21,7 @@ from harness.errors import HarnessError
 from harness.results.models import CaseResult, RunRecord
 
 if TYPE_CHECKING:
+    from harness.analysis.summary import RunSummary
     from harness.ci.junit import GateOutcome
     from harness.compare import Comparison, GateResult, RecordSet
     from harness.results.store import ResultStore
@@ -161,12 +162,14 @@ def _cmd_runs(args: argparse.Namespace) -> int:
     from harness.api import default_store
 
     store = default_store()
-    table = Table("suite", "when (UTC)", "status", "providers", "cases", "pass rate", "cost")
+    table = Table("suite", "when (UTC)", "status", "providers", "cases", "pass rate", "headline")
     table.columns.insert(0, Column("run id", no_wrap=True))
+    table.add_column("cost")
     for run in store.list_runs():
         results = store.results(run.run_id)
         passed = sum(r.passed for r in results)
-        costs = [g.cost_total for g in summarize(results).groups if g.cost_total is not None]
+        summary = summarize(results)
+        costs = [g.cost_total for g in summary.groups if g.cost_total is not None]
         total_cost = sum(costs) if costs else None
         table.add_row(
             run.run_id,
@@ -176,10 +179,24 @@ def _cmd_runs(args: argparse.Namespace) -> int:
             ", ".join(p["id"] for p in run.providers),
             f"{len(results)}/{run.n_cases}",
             f"{passed / len(results):.1%}" if results else "-",
+            _headline(summary),
             f"${total_cost:.4f}" if total_cost is not None else "-",
         )
     out.print(table)
     return EXIT_OK
+
+
+def _headline(summary: RunSummary) -> str:
+    """The first metric's mean over the suite's own cases, per prompt x provider."""
+    if not summary.headline:
+        return "-"
+    metric = summary.headline[0]
+    parts = [
+        f"{g.prompt_id}/{g.provider_id} {_fmt(g.metrics.get(metric))}"
+        for g in summary.groups
+        if g.case_set == "main"
+    ]
+    return f"{metric}: " + ", ".join(parts)
 
 
 def _cmd_export(args: argparse.Namespace) -> int:

@@ -70,6 +70,7 @@ def test_runs_lists_stored_runs(suite: Path, capsys: pytest.CaptureFixture) -> N
     assert main(["runs"]) == 0
     out = capsys.readouterr().out
     assert rid in out and "cli-test" in out and "complete" in out and "4/4" in out
+    assert "exact: v1/dump 0.500, v2/dump 0.500" in out
 
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
