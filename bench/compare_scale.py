@@ -24,6 +24,7 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -68,10 +69,14 @@ def _record(run_id: str, i: int, output: str, exact: bool, rouge: float, tags: l
     )
 
 
+def _row(run_id: str, i: int, record: str, digest: Any) -> tuple[Any, ...]:
+    return (run_id, f"{run_id}-{i}", 0, json.dumps(digest(json.loads(record))), record)
+
+
 def setup(db: Path, n: int, changed: float) -> tuple[str, str]:
     """Two complete runs of ``n`` cases in a new store; B changes ``changed`` of the outputs."""
     from harness.results.models import RunRecord
-    from harness.results.store import ResultStore
+    from harness.results.store import RESULT_COLUMNS, ResultStore, digest
 
     store = ResultStore(db)
     now = datetime(2024, 5, 1, 12, tzinfo=UTC)
@@ -97,16 +102,17 @@ def setup(db: Path, n: int, changed: float) -> tuple[str, str]:
         out = _output(rng)
         rouge = round(rng.betavariate(2, 1.2), 3)
         exact = rng.random() < 0.7
-        rows_a.append(("run-a", f"run-a-{i}", 0, _record("run-a", i, out, exact, rouge, tags)))
+        rows_a.append(_row("run-a", i, _record("run-a", i, out, exact, rouge, tags), digest))
         if rng.random() < changed:
             words = out.split()
             words[rng.randrange(len(words))] = rng.choice(WORDS)
             out = " ".join(words) + " " + _output(rng)[:30]
             rouge = round(rng.betavariate(2, 1.3), 3)
             exact = rng.random() < 0.65
-        rows_b.append(("run-b", f"run-b-{i}", 0, _record("run-b", i, out, exact, rouge, tags)))
-    with sqlite3.connect(db) as con:
-        con.executemany("INSERT INTO results VALUES (?, ?, ?, ?)", rows_a + rows_b)
+        rows_b.append(_row("run-b", i, _record("run-b", i, out, exact, rouge, tags), digest))
+    with sqlite3.connect(db) as con:  # as ResultStore.add_result writes them, in bulk
+        insert = f"INSERT INTO results ({RESULT_COLUMNS}) VALUES (?, ?, ?, ?, ?)"
+        con.executemany(insert, rows_a + rows_b)
     return "run-a", "run-b"
 
 

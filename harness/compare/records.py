@@ -19,22 +19,6 @@ from harness.results.store import ResultStore
 #: The metric name of a case's verdict (``CaseResult.passed``: every assertion passed).
 PASS = "pass"
 
-_KEYS = (
-    "$.case_id",
-    "$.case_set",
-    "$.row_id",
-    "$.prompt_id",
-    "$.provider_id",
-    "$.tags",
-    "$.passed",
-    "$.error",
-)
-#: Scores read slot by slot (cheaper than parsing each list); a case with more goes slow.
-_SLOTS = 4
-_SCORE_PATHS = tuple(
-    f"$.scores[{i}].{key}" for i in range(_SLOTS) for key in ("scorer", "value", "passed")
-)
-
 
 @dataclass(slots=True)
 class CaseRecord:
@@ -117,29 +101,28 @@ def from_store(store: ResultStore, run_id: str, *, texts: ResultStore | None = N
     source = _TextSource(texts or store, run.run_id)
     higher: dict[str, bool] = {}
     records = []
-    crowded = []
-    first: dict[str, str] = {}  # scorer name -> the first case that has it
-    slots = range(len(_KEYS), len(_KEYS) + 3 * _SLOTS, 3)
-    for row in store.iter_fields(run.run_id, (*_KEYS, *_SCORE_PATHS, f"$.scores[{_SLOTS}]")):
+    for case_id, (
+        case_set,
+        row_id,
+        prompt_id,
+        provider_id,
+        tags,
+        passed,
+        error,
+        packed,
+    ) in store.iter_digests(run.run_id):
         scores: dict[str, float | None] = {}
         verdicts: dict[str, bool | None] = {}
-        for i in slots:
-            name = row[i]
-            if name is None:
-                break
-            scores[name] = row[i + 1]
-            verdicts[name] = row[i + 2]
-            if name not in first:
-                first[name] = row[0]
+        for name, value, verdict, higher_is_better in packed:
+            scores[name], verdicts[name] = value, verdict
+            if name not in higher:
+                higher[name] = higher_is_better is not False
         # Positional, in field order: this loop runs once per case of a 100k-case run.
         record = CaseRecord(
-            row[0], row[1] or "main", row[2], row[3], row[4], tuple(row[5] or ()),
-            row[6] is True, row[7], None, (), scores, verdicts, source,
+            case_id, case_set or "main", row_id, prompt_id, provider_id, tuple(tags or ()),
+            passed is True, error, None, (), scores, verdicts, source,
         )  # fmt: skip
         records.append(record)
-        if row[-1] is not None:
-            crowded.append(record)
-    _read_whole_scores(store, run.run_id, crowded, first, higher)
     if not records:
         raise CompareError(f"run {run.run_id} has no case results to compare")
     return RecordSet(run.run_id, records, higher, run)
@@ -185,30 +168,6 @@ def load_texts(records: Iterable[CaseRecord]) -> None:
 class _TextSource:
     store: ResultStore
     run_id: str
-
-
-def _read_whole_scores(
-    store: ResultStore,
-    run_id: str,
-    crowded: list[CaseRecord],
-    first: dict[str, str],
-    higher: dict[str, bool],
-) -> None:
-    """Parse the score lists read slot by slot no further: those of the cases with more
-    than ``_SLOTS`` scores, and of each scorer's first case (to learn its direction)."""
-    by_id = {r.case_id: r for r in crowded}
-    direction: dict[str, bool] = {}
-    wanted = list(dict.fromkeys([*first.values(), *by_id]))
-    for case_id, scores in store.iter_fields(run_id, ("$.case_id", "$.scores"), wanted):
-        r = by_id.get(case_id)
-        for s in scores:
-            name = s["scorer"]
-            direction.setdefault(name, s.get("higher_is_better") is not False)
-            if r is not None:
-                r.scores[name], r.verdicts[name] = s.get("value"), s.get("passed")
-                first.setdefault(name, case_id)
-    for name in first:
-        higher[name] = direction.get(name, True)
 
 
 def _texts(values: Any) -> list[str]:

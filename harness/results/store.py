@@ -2,7 +2,9 @@
 
 Each finished case is committed on its own (WAL mode), so a crash or ``kill -9``
 loses nothing that had finished. Records are stored as the JSON of their pydantic
-models (schema-versioned) beside a few columns for quick queries.
+models (schema-versioned) beside a few columns for quick queries, among them a small
+*digest* (identity, verdict, score values) that comparisons of 100k-case runs read
+instead of parsing every full record.
 """
 
 from __future__ import annotations
@@ -28,10 +30,15 @@ CREATE TABLE IF NOT EXISTS results (
     run_id TEXT NOT NULL REFERENCES runs(run_id),
     case_id TEXT NOT NULL,
     errored INTEGER NOT NULL,
+    -- before the large record, so reading it never walks the record's overflow pages
+    digest TEXT,
     record TEXT NOT NULL,
     PRIMARY KEY (run_id, case_id)
 );
 """
+
+
+RESULT_COLUMNS = "run_id, case_id, errored, digest, record"
 
 
 class ResultStore:
@@ -45,6 +52,9 @@ class ResultStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(results)")}
+            if "digest" not in columns:  # a store written before digests: old rows keep NULL
+                self._db.execute("ALTER TABLE results ADD COLUMN digest TEXT")
         except (OSError, sqlite3.Error) as e:
             raise StoreError(f"cannot open the results store {self.path}: {e}") from None
 
@@ -62,8 +72,14 @@ class ResultStore:
         """Commit one finished case at once (a later attempt of the same case replaces it)."""
         with self._db:
             self._db.execute(
-                "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?)",
-                (result.run_id, result.case_id, result.error is not None, result.model_dump_json()),
+                f"INSERT OR REPLACE INTO results ({RESULT_COLUMNS}) VALUES (?, ?, ?, ?, ?)",
+                (
+                    result.run_id,
+                    result.case_id,
+                    result.error is not None,
+                    json.dumps(digest(result.model_dump(include=_DIGESTED))),
+                    result.model_dump_json(),
+                ),
             )
 
     def get_run(self, run_id: str) -> RunRecord:
@@ -114,6 +130,13 @@ class ResultStore:
     def results(self, run_id: str) -> list[CaseResult]:
         return list(self.iter_results(run_id))
 
+    def iter_digests(self, run_id: str) -> Iterator[tuple[str, list[Any]]]:
+        """``(case_id, digest)`` of each result of a run; see :func:`digest`."""
+        query = "SELECT case_id, digest, iif(digest IS NULL, record, NULL) FROM results "
+        with closing(self._db.execute(query + "WHERE run_id = ?", (run_id,))) as c:
+            for case_id, packed, record in c:
+                yield case_id, json.loads(packed) if packed else digest(json.loads(record))
+
     def iter_fields(
         self, run_id: str, paths: Sequence[str], case_ids: Sequence[str] | None = None
     ) -> Iterator[list[Any]]:
@@ -142,3 +165,19 @@ class ResultStore:
             with closing(self._db.execute(sql, args)) as c:
                 for (row,) in c:
                     yield json.loads(row)
+
+
+_DIGESTED = {
+    "case_set", "row_id", "prompt_id", "provider_id", "tags", "passed", "error", "scores"
+}  # fmt: skip
+
+
+def digest(result: dict[str, Any]) -> list[Any]:
+    """``[case_set, row_id, prompt_id, provider_id, tags, passed, error, scores]`` where each
+    score is ``[scorer, value, passed, higher_is_better]``: what a comparison needs of a case."""
+    scores = [
+        [s["scorer"], s.get("value"), s.get("passed"), s.get("higher_is_better", True)]
+        for s in result.get("scores") or ()
+    ]
+    keys = ("case_set", "row_id", "prompt_id", "provider_id", "tags", "passed", "error")
+    return [*(result.get(k) for k in keys), scores]
