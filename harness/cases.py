@@ -95,7 +95,7 @@ def request_key(provider: Provider, request: ModelRequest) -> str:
 
 def build_plan(loaded: LoadedSuite, providers: list[Provider]) -> Plan:
     """All cases of the suite; raises SuiteError naming file, line, case and variable."""
-    scorers = _ScorerCache(loaded)
+    scorers = _ScorerCache()
     rows = _main_rows(loaded, scorers)
     for i, bad in enumerate(loaded.suite.bad_cases):
         path = _table_path(loaded, bad.file, "bad-case file", "bad_cases", i, "file")
@@ -292,8 +292,7 @@ def _dedupe_row_ids(rows: list[CaseRow]) -> None:
 class _ScorerCache:
     """Builds each distinct assertion once and reports bad ones with their location."""
 
-    def __init__(self, loaded: LoadedSuite) -> None:
-        self._loaded = loaded
+    def __init__(self) -> None:
         self._built: dict[str, BoundAssert] = {}
 
     def get(self, spec: AssertSpec, at: Where) -> BoundAssert:
