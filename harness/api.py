@@ -12,15 +12,22 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
+from harness.analysis.base import Analysis
+from harness.analysis.registry import build_analyses, run_analysis
 from harness.cases import Plan, build_plan
+from harness.embeddings.registry import create_embedder
 from harness.errors import HarnessError, StoreError
 from harness.providers.base import Provider
 from harness.providers.registry import create_provider
 from harness.results.models import CaseResult, RunRecord
 from harness.results.store import ResultStore
 from harness.runner.cache import ResponseCache
+from harness.runner.context import ScoringContext
+from harness.runner.refs import DEFAULT_EMBEDDER
 from harness.runner.run import Runner, RunStats
+from harness.scorers.base import ModelScorer
 from harness.suite.loader import LoadedSuite, load_suite
+from harness.suite.schema import EmbeddingsConfig
 
 
 def harness_home() -> Path:
@@ -47,15 +54,19 @@ class Prepared:
     loaded: LoadedSuite
     providers: list[Provider]
     plan: Plan
+    judges: list[Provider]
+    analyses: list[Analysis]
 
 
 def prepare(suite_path: str | Path) -> Prepared:
     """Load, validate and expand a suite; no model is called."""
     loaded = load_suite(suite_path)
     providers = [create_provider(c, loaded.base_dir) for c in loaded.suite.providers]
-    for provider in providers:
+    judges = [create_provider(c, loaded.base_dir) for c in loaded.suite.judges]
+    for provider in [*providers, *judges]:
         provider.check()
-    return Prepared(loaded, providers, build_plan(loaded, providers))
+    plan = build_plan(loaded, providers)
+    return Prepared(loaded, providers, plan, judges, build_analyses(loaded))
 
 
 def run_suite(
@@ -88,6 +99,7 @@ def run_suite(
         default_concurrency=concurrency or prepared.loaded.suite.concurrency,
         on_result=on_result,
     )
+    runner.scoring = _scoring_context(runner, prepared, cache)
     try:
         stats = _event_loop_run(_run(runner, prepared))
         run.status = "complete"
@@ -114,12 +126,38 @@ def _event_loop_run(coro: Coroutine[Any, Any, RunStats]) -> RunStats:
     return uvloop.run(coro)
 
 
+def _scoring_context(
+    runner: Runner, prepared: Prepared, cache: ResponseCache | None
+) -> ScoringContext:
+    """The suite's judges behind the run's cache and retries, and its embedders."""
+    suite, base_dir = prepared.loaded.suite, prepared.loaded.base_dir
+    judges = {
+        p.id: runner.channel(p, c) for p, c in zip(prepared.judges, suite.judges, strict=True)
+    }
+    embedders = {}
+    if _uses_embeddings(prepared.plan):  # the local model's import costs seconds
+        configs = suite.embeddings or [EmbeddingsConfig(id=DEFAULT_EMBEDDER)]
+        embedders = {c.id: create_embedder(c, base_dir) for c in configs}
+    return ScoringContext(judges, embedders, cache)
+
+
+def _uses_embeddings(plan: Plan) -> bool:
+    scorers = {id(b.scorer): b.scorer for case in plan.cases for b in case.row.asserts}
+    return any(isinstance(s, ModelScorer) and s.embedders() for s in scorers.values())
+
+
 async def _run(runner: Runner, prepared: Prepared) -> RunStats:
     try:
-        return await runner.run(prepared.plan.cases)
+        stats = await runner.run(prepared.plan.cases)
+        if prepared.analyses:
+            results = runner.store.results(runner.run_id)
+            for analysis in prepared.analyses:
+                found = await run_analysis(analysis, results, runner.scoring.for_case())
+                runner.store.save_analysis(runner.run_id, found)
+        return stats
     finally:
-        for provider in prepared.providers:
-            await provider.aclose()
+        for model in [*prepared.providers, *prepared.judges, *runner.scoring.embedders.values()]:
+            await model.aclose()
 
 
 def _open_run(store: ResultStore, prepared: Prepared, resume: str | None) -> tuple[RunRecord, bool]:

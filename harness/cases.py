@@ -18,7 +18,8 @@ from jinja2 import Template
 from harness.data.tables import SUFFIXES, read_rows
 from harness.errors import ScorerError, SuiteError
 from harness.providers.base import Message, ModelRequest, Provider
-from harness.scorers.base import Scorer
+from harness.runner.refs import check_models, declared_models
+from harness.scorers.base import ModelScorer, Scorer
 from harness.scorers.registry import get_scorer
 from harness.suite.loader import LoadedSuite, did_you_mean, parse_model
 from harness.suite.schema import (
@@ -95,7 +96,7 @@ def request_key(provider: Provider, request: ModelRequest) -> str:
 
 def build_plan(loaded: LoadedSuite, providers: list[Provider]) -> Plan:
     """All cases of the suite; raises SuiteError naming file, line, case and variable."""
-    scorers = _ScorerCache()
+    scorers = _ScorerCache(loaded)
     rows = _main_rows(loaded, scorers)
     for i, bad in enumerate(loaded.suite.bad_cases):
         path = _table_path(loaded, bad.file, "bad-case file", "bad_cases", i, "file")
@@ -292,14 +293,17 @@ def _dedupe_row_ids(rows: list[CaseRow]) -> None:
 class _ScorerCache:
     """Builds each distinct assertion once and reports bad ones with their location."""
 
-    def __init__(self) -> None:
+    def __init__(self, loaded: LoadedSuite) -> None:
         self._built: dict[str, BoundAssert] = {}
+        self._models = declared_models(loaded)
 
     def get(self, spec: AssertSpec, at: Where) -> BoundAssert:
         key = json.dumps(spec.model_dump(by_alias=True), sort_keys=True, default=str)
         if key not in self._built:
             try:
                 scorer = get_scorer(spec.type, spec.params)
+                if isinstance(scorer, ModelScorer):
+                    check_models(self._models, scorer.judges(), scorer.embedders())
             except ScorerError as e:
                 raise SuiteError(str(e), *at) from None
             threshold = scorer.default_threshold if spec.threshold is None else spec.threshold

@@ -56,6 +56,9 @@ class CaseResult(BaseModel):
     completion_tokens: int | None = None
     cost_usd: float | None = None
     cached: bool = False
+    #: Judge calls made to score this case, and their cost (None when a price is unknown).
+    judge_calls: int = 0
+    judge_cost_usd: float | None = None
     scores: list[Score] = Field(default_factory=list)
     #: True when every assertion passed; False when one failed or the call errored.
     passed: bool = False

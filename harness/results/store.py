@@ -16,6 +16,7 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
+from harness.analysis.base import AnalysisResult
 from harness.errors import StoreError
 from harness.results.models import CaseResult, RunRecord
 
@@ -34,6 +35,12 @@ CREATE TABLE IF NOT EXISTS results (
     digest TEXT,
     record TEXT NOT NULL,
     PRIMARY KEY (run_id, case_id)
+);
+CREATE TABLE IF NOT EXISTS analyses (
+    run_id TEXT NOT NULL REFERENCES runs(run_id),
+    analysis_id TEXT NOT NULL,
+    record TEXT NOT NULL,
+    PRIMARY KEY (run_id, analysis_id)
 );
 """
 
@@ -81,6 +88,21 @@ class ResultStore:
                     result.model_dump_json(),
                 ),
             )
+
+    def save_analysis(self, run_id: str, analysis: AnalysisResult) -> None:
+        """Store a run-level analysis (a re-run of the analysis replaces it)."""
+        with self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO analyses VALUES (?, ?, ?)",
+                (run_id, analysis.id, analysis.model_dump_json()),
+            )
+
+    def analyses(self, run_id: str) -> list[AnalysisResult]:
+        """The run's analyses, in the order they were first stored."""
+        rows = self._db.execute(
+            "SELECT record FROM analyses WHERE run_id = ? ORDER BY rowid", (run_id,)
+        )
+        return [AnalysisResult.model_validate_json(r[0]) for r in rows]
 
     def get_run(self, run_id: str) -> RunRecord:
         """The run with this id, or with this unique id prefix."""

@@ -1,4 +1,4 @@
-"""The response cache: request key -> generation, in SQLite.
+"""The response cache: request key -> generation (and text -> embedding), in SQLite.
 
 The key (see :func:`harness.cases.request_key`) covers the provider's identity and
 the full request, and nothing operational or secret, so a re-run of a finished
@@ -8,6 +8,7 @@ before scoring, so a crash never makes anyone pay for the same call twice.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -26,6 +27,9 @@ class ResponseCache:
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, generation TEXT)"
             )
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS embeddings (key TEXT PRIMARY KEY, vector TEXT)"
+            )
         except (OSError, sqlite3.Error) as e:
             raise StoreError(f"cannot open the response cache {self.path}: {e}") from None
 
@@ -38,6 +42,17 @@ class ResponseCache:
             self._db.execute(
                 "INSERT OR REPLACE INTO responses VALUES (?, ?)",
                 (key, generation.model_dump_json()),
+            )
+
+    def get_vector(self, key: str) -> list[float] | None:
+        row = self._db.execute("SELECT vector FROM embeddings WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def put_vectors(self, items: dict[str, list[float]]) -> None:
+        with self._db:
+            self._db.executemany(
+                "INSERT OR REPLACE INTO embeddings VALUES (?, ?)",
+                [(k, json.dumps(v)) for k, v in items.items()],
             )
 
     def close(self) -> None:

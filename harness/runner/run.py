@@ -8,7 +8,6 @@ local model does not hold back an API provider.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -17,13 +16,12 @@ from typing import Any
 
 from harness.cases import Case
 from harness.errors import AuthError, ProviderError, TransientProviderError
-from harness.providers.base import Generation, Provider
+from harness.providers.base import Generation
 from harness.results.models import CaseResult
 from harness.results.store import ResultStore
 from harness.runner.cache import ResponseCache
-from harness.runner.pricing import cost, price_for
-from harness.runner.ratelimit import RateLimiter, estimate_tokens
-from harness.runner.retry import RetryPolicy, with_retries
+from harness.runner.channel import CallStats, Channel
+from harness.runner.context import ScoringContext
 from harness.runner.scoring import score_output
 
 
@@ -34,8 +32,16 @@ class RunStats:
     finished: int = 0
     cached: int = 0
     errors: int = 0
-    requests: int = 0
-    retries: int = 0
+    calls: CallStats = field(default_factory=CallStats)
+
+    @property
+    def requests(self) -> int:
+        """Requests sent, judge calls included."""
+        return self.calls.requests
+
+    @property
+    def retries(self) -> int:
+        return self.calls.retries
 
 
 @dataclass
@@ -50,6 +56,8 @@ class Runner:
     read_cache: bool = True
     on_result: Callable[[CaseResult], None] | None = None
     on_retry: Callable[[str, TransientProviderError], None] | None = None
+    #: The suite's judges and embedders, for model-backed scorers.
+    scoring: ScoringContext = field(default_factory=ScoringContext)
     stats: RunStats = field(default_factory=RunStats)
 
     async def run(self, cases: list[Case]) -> RunStats:
@@ -67,42 +75,36 @@ class Runner:
             raise eg.exceptions[0] from None  # the error that stopped the run (e.g. AuthError)
         return self.stats
 
+    def channel(self, provider: Any, config: Any) -> Channel:
+        """``provider`` behind this run's cache and retries, its calls counted in ``stats``."""
+        return Channel(provider, config, self.cache, self.read_cache, self.stats.calls)
+
     def _start_workers(self, group: asyncio.TaskGroup, pending: list[Case]) -> None:
         provider = pending[0].provider
         config = self.provider_configs[provider.id]
         width = getattr(config, "concurrency", None) or provider.default_concurrency
         width = min(width or self.default_concurrency, len(pending))
-        limiter = RateLimiter(getattr(config, "rpm", None), getattr(config, "tpm", None))
-        policy = RetryPolicy(
-            max_retries=getattr(config, "max_retries", 0),
-            base_delay=getattr(config, "backoff", RetryPolicy.base_delay),
-        )
+        channel = self.channel(provider, config)
         queue = iter(pending)
         for _ in range(width):
-            group.create_task(self._worker(queue, limiter, policy))
+            group.create_task(self._worker(queue, channel))
 
-    async def _worker(
-        self, queue: Iterator[Case], limiter: RateLimiter, policy: RetryPolicy
-    ) -> None:
+    async def _worker(self, queue: Iterator[Case], channel: Channel) -> None:
         for case in queue:
-            await self._run_case(case, limiter, policy)
+            await self._run_case(case, channel)
 
-    async def _run_case(self, case: Case, limiter: RateLimiter, policy: RetryPolicy) -> None:
-        provider = case.provider
-        generation: Generation | None = None
-        cached = False
+    async def _run_case(self, case: Case, channel: Channel) -> None:
+        generation = channel.cached(case.request_key)
+        cached = generation is not None
         error = None
-        if self.cache is not None and provider.cacheable and self.read_cache:
-            generation = self.cache.get(case.request_key)
-            cached = generation is not None
         if generation is None:
             try:
-                generation = await self._call(case, provider, limiter, policy)
+                generation = await channel.call(case.request, case.request_key, self._retried(case))
             except AuthError:
                 raise
             except ProviderError as e:
                 error = f"{type(e).__name__}: {e}"
-        result = self._result(case, generation, cached, error)
+        result = await self._result(case, channel, generation, cached, error)
         self.store.add_result(result)
         self.stats.finished += 1
         self.stats.cached += cached
@@ -110,39 +112,25 @@ class Runner:
         if self.on_result is not None:
             self.on_result(result)
 
-    async def _call(
-        self, case: Case, provider: Provider, limiter: RateLimiter, policy: RetryPolicy
-    ) -> Generation:
-        chars = sum(len(m.content) for m in case.request.messages)
-        estimate = estimate_tokens(chars, case.request.params.get("max_tokens"))
+    def _retried(self, case: Case) -> Callable[[TransientProviderError], None] | None:
+        if self.on_retry is None:
+            return None
+        on_retry = self.on_retry
+        return lambda e: on_retry(case.case_id, e)
 
-        async def attempt() -> Generation:
-            await limiter.acquire(estimate)
-            self.stats.requests += 1
-            started = time.perf_counter()
-            generation = await provider.generate(case.request)
-            if generation.latency_s is not None:  # a batching provider measured its own compute
-                return generation
-            return generation.model_copy(update={"latency_s": time.perf_counter() - started})
-
-        def retried(n: int, e: TransientProviderError) -> None:
-            self.stats.retries += 1
-            if self.on_retry is not None:
-                self.on_retry(case.case_id, e)
-
-        generation = await with_retries(attempt, policy, retried)
-        if self.cache is not None and provider.cacheable:
-            self.cache.put(case.request_key, generation)  # before scoring: never pay twice
-        return generation
-
-    def _result(
-        self, case: Case, generation: Generation | None, cached: bool, error: str | None
+    async def _result(
+        self,
+        case: Case,
+        channel: Channel,
+        generation: Generation | None,
+        cached: bool,
+        error: str | None,
     ) -> CaseResult:
         row = case.row
         scores, passed = ([], False)
+        judging = self.scoring.for_case()
         if generation is not None:
-            scores, passed = score_output(row, generation.text)
-        prices = price_for(self.provider_configs[case.provider.id])
+            scores, passed = await score_output(row, generation.text, judging)
         return CaseResult(
             run_id=self.run_id,
             case_id=case.case_id,
@@ -162,10 +150,10 @@ class Runner:
             latency_s=generation.latency_s if generation else None,
             prompt_tokens=generation.prompt_tokens if generation else None,
             completion_tokens=generation.completion_tokens if generation else None,
-            cost_usd=cost(prices, generation.prompt_tokens, generation.completion_tokens)
-            if generation
-            else None,
+            cost_usd=channel.cost(generation) if generation else None,
             cached=cached,
+            judge_calls=judging.usage.calls,
+            judge_cost_usd=judging.usage.cost_usd if judging.usage.calls else None,
             scores=scores,
             passed=passed,
             finished_at=datetime.now(UTC),

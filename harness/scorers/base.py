@@ -11,11 +11,14 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field
 
 from harness.errors import ScorerError
+
+if TYPE_CHECKING:
+    from harness.runner.context import ScoringContext
 
 
 class ScoreValue(BaseModel):
@@ -59,3 +62,34 @@ class Scorer(ABC):
 
     def passes(self, value: float, threshold: float) -> bool:
         return value >= threshold if self.higher_is_better else value <= threshold
+
+
+class ModelScorer(Scorer):
+    """A scorer that calls models (a judge, an embedder) through the runner.
+
+    The runner awaits :meth:`ascore` with a :class:`~harness.runner.context.ScoringContext`
+    whose calls share the run's cache, retries and cost accounting; :meth:`judges` and
+    :meth:`embedders` name what the scorer will call (None: the suite's only one), so a
+    suite that lacks them is refused before the first call.
+    """
+
+    def judges(self) -> list[str | None]:
+        """Judge ids this scorer calls; ``[None]`` means the suite's only judge."""
+        return []
+
+    def embedders(self) -> list[str | None]:
+        """Embedder ids this scorer calls; ``[None]`` means the suite's only embedder."""
+        return []
+
+    def score(self, output: str, expected: Sequence[str], vars: Mapping[str, Any]) -> ScoreValue:
+        raise ScorerError(f"scorer {self.name!r} calls a model: the runner awaits ascore()")
+
+    @abstractmethod
+    async def ascore(
+        self,
+        output: str,
+        expected: Sequence[str],
+        vars: Mapping[str, Any],
+        ctx: ScoringContext,
+    ) -> ScoreValue:
+        """Score ``output``, calling models only through ``ctx``."""

@@ -90,6 +90,10 @@ class HFProviderConfig(_ProviderBase):
     gguf_file: str | None = None
     #: Use the tokenizer's chat template when it has one.
     chat_template: bool = True
+    #: A PEFT (LoRA) adapter folder applied on top of ``model``.
+    adapter: str | None = None
+    #: Longest model input for loglikelihood scoring (default: from the model's config).
+    max_length: int | None = Field(default=None, gt=1)
 
 
 class OutputsProviderConfig(_Strict):
@@ -122,6 +126,41 @@ ProviderConfig = Annotated[
     OpenAIProviderConfig | HFProviderConfig | OutputsProviderConfig,
     Field(discriminator="type"),
 ]
+
+
+class EmbeddingsConfig(_Strict):
+    """An embeddings model for scorers: a local sentence-transformers folder (default: the
+    bundled all-MiniLM-L6-v2) or an OpenAI-compatible ``/embeddings`` endpoint."""
+
+    id: str = Field(default="default", min_length=1)
+    type: Literal["local", "openai"] = "local"
+    #: A local model folder, or the endpoint's model name; None: the bundled local model.
+    model: str | None = None
+    base_url: str | None = None
+    api_key_env: str | None = "OPENAI_API_KEY"
+    batch_size: int = Field(default=32, gt=0)
+
+    @model_validator(mode="after")
+    def _openai_needs_model(self) -> EmbeddingsConfig:
+        if self.type == "openai" and not self.model:
+            raise ValueError(
+                "an 'openai' embeddings model needs 'model' (e.g. text-embedding-3-small)"
+            )
+        return self
+
+
+class AnalysisSpec(BaseModel):
+    """A run-level analysis (fairness, robustness...); every other key is a parameter."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(min_length=1)
+    #: Names the analysis in the report (default: its type).
+    id: str | None = None
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
 
 
 class PromptVersion(_Strict):
@@ -265,6 +304,27 @@ class Gate(_Strict):
         return self
 
 
+class BenchmarkSpec(_Strict):
+    """A ``harness bench`` run of some of the suite's providers (same options as the CLI)."""
+
+    #: ``BENCHMARK:SUBJECT`` items: a comma-separated string or a list.
+    tasks: str | list[str]
+    #: The folder with mmlu/, ceval/, cmmlu/ in their official layouts, relative to the suite.
+    data: str
+    #: Provider ids to benchmark (default: every provider of the suite).
+    providers: list[str] | None = None
+    #: A provider id: list the questions that flipped from it to each other provider.
+    compare_to: str | None = None
+    mode: Literal["auto", "loglikelihood", "logprobs", "generate"] = "auto"
+    shots: int = Field(default=5, ge=0)
+    limit: int | None = Field(default=None, gt=0)
+    ece_bins: int = Field(default=10, gt=0)
+    #: Longest answer in ``generate`` mode.
+    max_tokens: int = Field(default=64, gt=0)
+    #: HTML report path, relative to the suite (default: reports/bench-SUITE-N.html).
+    report: str | None = None
+
+
 def _cases_kind(v: Any) -> str:
     return "dataset" if isinstance(v, dict | DatasetSpec) else "inline"
 
@@ -280,7 +340,8 @@ class Suite(_Strict):
 
     name: str = Field(min_length=1)
     description: str | None = None
-    prompts: list[PromptVersion] = Field(min_length=1)
+    #: Needed by cases; a suite of only ``benchmarks`` has none.
+    prompts: list[PromptVersion] = Field(default_factory=list)
     providers: list[ProviderConfig] = Field(min_length=1)
     cases: Cases | None = None
     bad_cases: list[BadCaseSet] = Field(default_factory=list)
@@ -289,6 +350,14 @@ class Suite(_Strict):
     concurrency: int = Field(default=8, gt=0)
     #: Checks on the finished run; `harness run` exits 1 when one fails.
     gates: list[Gate] = Field(default_factory=list)
+    #: Standard benchmarks (MMLU / C-Eval / CMMLU) run on the suite's providers.
+    benchmarks: list[BenchmarkSpec] = Field(default_factory=list)
+    #: Models that score (LLM-as-judge, ragas); assertions name them with ``judge: ID``.
+    judges: list[ProviderConfig] = Field(default_factory=list)
+    #: Embeddings models for scorers; none declared: the bundled local model.
+    embeddings: list[EmbeddingsConfig] = Field(default_factory=list)
+    #: Run-level analyses (fairness, classification, robustness...), run after the cases.
+    analyses: list[AnalysisSpec] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Suite:
@@ -296,13 +365,27 @@ class Suite(_Strict):
             ("prompt", [p.id for p in self.prompts]),
             ("provider", [p.id for p in self.providers]),
             ("bad-case set", [b.name for b in self.bad_cases]),
+            ("judge", [j.id for j in self.judges]),
+            ("embeddings", [e.id for e in self.embeddings]),
+            ("analysis", [a.id or a.type for a in self.analyses]),
         ):
             dupes = sorted({i for i in ids if ids.count(i) > 1})
             if dupes:
                 raise ValueError(f"duplicate {what} id(s): {', '.join(dupes)}")
-        if (self.cases is None or self.cases == []) and not self.bad_cases:
+        has_cases = not (self.cases is None or self.cases == []) or bool(self.bad_cases)
+        if not has_cases and not self.benchmarks:
             raise ValueError(
-                "the suite has no cases: add 'cases' (a list, or a dataset with 'file') "
-                "or 'bad_cases'"
+                "the suite has no cases: add 'cases' (a list, or a dataset with 'file'), "
+                "'bad_cases' or 'benchmarks'"
             )
+        if has_cases and not self.prompts:
+            raise ValueError("the suite has cases but no 'prompts' to ask them with")
+        known = {p.id for p in self.providers}
+        for bench in self.benchmarks:
+            for pid in [*(bench.providers or []), *filter(None, [bench.compare_to])]:
+                if pid not in known:
+                    raise ValueError(
+                        f"benchmarks: unknown provider '{pid}'; the suite's providers are "
+                        f"{', '.join(sorted(known))}"
+                    )
         return self

@@ -1,0 +1,1 @@
+"""Text embeddings for scorers (semantic similarity, ragas' answer relevancy)."""

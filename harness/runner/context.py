@@ -1,0 +1,97 @@
+"""What model-backed scorers and analyses may call: the suite's judges and embedders.
+
+A judge is a provider declared under ``judges:`` in the suite; its calls go through a
+:class:`~harness.runner.channel.Channel` (cache, retries, rate limits, prices) with
+its own concurrency bound, and each case's scoring gets a fresh :class:`Usage` so the
+results record what judging that case cost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from harness.embeddings.base import Embedder
+from harness.providers.base import Generation, ModelRequest
+from harness.runner.cache import ResponseCache
+from harness.runner.channel import Channel
+from harness.runner.refs import pick_model
+
+#: Judge calls in flight at once per judge when its config sets no ``concurrency``.
+DEFAULT_JUDGE_CONCURRENCY = 8
+
+
+@dataclass
+class Usage:
+    """Judge calls made while scoring one case (or running one analysis)."""
+
+    calls: int = 0
+    cached: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    #: None once any call had no known price.
+    cost_usd: float | None = 0.0
+
+    def add(self, generation: Generation, cached: bool, cost: float | None) -> None:
+        self.calls += 1
+        self.cached += cached
+        self.prompt_tokens += generation.prompt_tokens or 0
+        self.completion_tokens += generation.completion_tokens or 0
+        if cached:
+            return  # a cache hit costs nothing now
+        self.cost_usd = None if cost is None or self.cost_usd is None else self.cost_usd + cost
+
+
+@dataclass
+class ScoringContext:
+    """The judges and embedders of a run, shared by every case; ``usage`` is per case."""
+
+    judges: dict[str, Channel] = field(default_factory=dict)
+    embedders: dict[str, Embedder] = field(default_factory=dict)
+    cache: ResponseCache | None = None
+    usage: Usage = field(default_factory=Usage)
+    _limits: dict[str, asyncio.Semaphore] = field(default_factory=dict)
+
+    def for_case(self) -> ScoringContext:
+        """The same judges and embedders, counting usage afresh."""
+        return ScoringContext(self.judges, self.embedders, self.cache, Usage(), self._limits)
+
+    def judge_id(self, judge: str | None) -> str:
+        """``judge``, or the suite's only judge when None; a clear error otherwise."""
+        return pick_model(judge, self.judges)
+
+    async def generate(self, request: ModelRequest, judge: str | None = None) -> Generation:
+        """The judge's answer to ``request`` (cached, retried, rate-limited, costed)."""
+        judge = self.judge_id(judge)
+        channel = self.judges[judge]
+        if judge not in self._limits:
+            width = getattr(channel.config, "concurrency", None) or DEFAULT_JUDGE_CONCURRENCY
+            self._limits[judge] = asyncio.Semaphore(width)
+        async with self._limits[judge]:
+            generation, cached = await channel.generate(request)
+        self.usage.add(generation, cached, channel.cost(generation))
+        return generation
+
+    async def embed(self, texts: Sequence[str], embedder: str | None = None) -> list[list[float]]:
+        """One vector per text; vectors already computed by this embedder come from the cache."""
+        model = self.embedders[pick_model(embedder, self.embedders, "embedder", "embeddings")]
+        identity = json.dumps(model.identity(), sort_keys=True)
+        keys = _keys(identity, texts)
+        found = {k: self.cache.get_vector(k) for k in keys} if self.cache else {}
+        missing = list(
+            dict.fromkeys(t for t, k in zip(texts, keys, strict=True) if not found.get(k))
+        )
+        if missing:
+            vectors = await model.embed(missing)
+            fresh = dict(zip(_keys(identity, missing), vectors, strict=True))
+            if self.cache is not None:
+                self.cache.put_vectors(fresh)
+            found |= fresh
+        return [found[k] for k in keys]  # type: ignore[misc]
+
+
+def _keys(identity: str, texts: Sequence[str]) -> list[str]:
+    return [hashlib.sha256(f"{identity}\n{t}".encode()).hexdigest() for t in texts]
