@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
-from harness.analysis.base import Analysis
+from harness.analysis.base import Analysis, AnalysisResult
 from harness.analysis.registry import build_analyses, run_analysis
 from harness.cases import Plan, build_plan
 from harness.embeddings.registry import create_embedder
@@ -45,6 +45,7 @@ class RunOutcome:
     results: list[CaseResult]
     stats: RunStats
     resumed: bool
+    analyses: list[AnalysisResult]
 
 
 @dataclass
@@ -114,7 +115,8 @@ def run_suite(
         store.save_run(run)
         if cache is not None:
             cache.close()
-    return RunOutcome(run, store.results(run.run_id), stats, resumed)
+    results = store.results(run.run_id)
+    return RunOutcome(run, results, stats, resumed, store.analyses(run.run_id))
 
 
 def _event_loop_run(coro: Coroutine[Any, Any, RunStats]) -> RunStats:

@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Column, Table
 
 from harness import __version__
+from harness.analysis.base import AnalysisResult
 from harness.errors import HarnessError
 from harness.results.models import CaseResult, RunRecord
 
@@ -79,15 +80,19 @@ def _parser() -> argparse.ArgumentParser:
     export.set_defaults(func=_cmd_export)
     _add_badcases_parser(sub)
     _add_compare_parsers(sub)
-    from harness.bench.command import add_bench_parser  # harness bench (harness.bench)
+    from harness.bench.command import add_bench_parser, add_perplexity_parser  # harness.bench
 
     add_bench_parser(sub)
+    add_perplexity_parser(sub)
     return parser
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from harness.api import default_store, run_suite
+    from harness.bench.command import run_suite_benchmarks
 
+    if run_suite_benchmarks(args.suite, use_cache=not args.no_cache):  # benchmarks only
+        return EXIT_OK
     store = default_store()
     progress = Progress(
         TextColumn("[bold]{task.description}"),
@@ -128,11 +133,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
         f"{stats.retries} retries, {stats.errors} errors"
     )
     _print_summary(outcome.results, outcome.run.prompts)
-    path = _write_report(outcome.run, outcome.results, args.report)
+    _print_analyses(outcome.analyses)
+    path = _write_report(outcome.run, outcome.results, args.report, outcome.analyses)
     out.print(f"Report: [bold]{path}[/]")
     gates = _check_gates(args.suite, outcome.run, outcome.results, store)
     _write_ci_outputs(args, outcome.run, outcome.results, gates)
-    return EXIT_GATE if any(not g.passed for g in gates) else EXIT_OK
+    failed = any(not g.passed for g in gates) or any(a.fails_run for a in outcome.analyses)
+    return EXIT_GATE if failed else EXIT_OK
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -152,7 +159,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     store = default_store()
     run = store.get_run(args.run_id)
-    path = _write_report(run, store.results(run.run_id), args.output)
+    path = _write_report(run, store.results(run.run_id), args.output, store.analyses(run.run_id))
     out.print(f"Report: [bold]{path}[/]")
     return EXIT_OK
 
@@ -236,10 +243,25 @@ def _print_summary(results: list[CaseResult], prompts: list[str]) -> None:
     out.print(table)
 
 
-def _write_report(run: RunRecord, results: list[CaseResult], path: Path | None) -> Path:
+def _print_analyses(analyses: list[AnalysisResult]) -> None:
+    """One line per analysis, then its flags; an analysis that failed the run says so."""
+    for a in analyses:
+        mark = "[red]FAIL[/] " if a.fails_run else ""
+        line = a.summary or ("could not run: " + a.error if a.error else "")
+        out.print(f"{mark}[bold]{_escape(a.title)}[/]: {_escape(line)}")
+        for flag in a.flags:
+            out.print(f"  [yellow]⚠[/] {_escape(flag)}")
+
+
+def _write_report(
+    run: RunRecord,
+    results: list[CaseResult],
+    path: Path | None,
+    analyses: list[AnalysisResult] | None = None,
+) -> Path:
     from harness.report.html import write_report
 
-    return write_report(run, results, path or Path("reports") / f"{run.run_id}.html")
+    return write_report(run, results, path or Path("reports") / f"{run.run_id}.html", analyses)
 
 
 def _fmt(value: float | None) -> str:

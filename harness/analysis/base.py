@@ -82,6 +82,8 @@ class AnalysisResult(BaseModel):
     error: str | None = None
     #: Library versions that computed the numbers (e.g. {"fairlearn": "0.13.0"}).
     versions: dict[str, str] = Field(default_factory=dict)
+    #: Set by the runner: declared ``fail_on_flag`` and flagged (or could not run).
+    fails_run: bool = False
 
 
 class AnalysisParams(BaseModel):

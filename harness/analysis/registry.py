@@ -63,13 +63,10 @@ async def run_analysis(
     """The analysis' result; one that fails records its error instead of stopping the run
     (the cases are already stored), except for a judge's bad key."""
     try:
-        return await analysis.analyze(results, ctx)
+        found = await analysis.analyze(results, ctx)
     except AuthError:
         raise
     except Exception as e:
-        return AnalysisResult(
-            id=analysis.id,
-            type=analysis.name,
-            title=analysis.title,
-            error=f"{type(e).__name__}: {e}",
-        )
+        found = analysis.result(error=f"{type(e).__name__}: {e}")
+    failed = bool(found.flags) or found.error is not None
+    return found.model_copy(update={"fails_run": analysis.params.fail_on_flag and failed})

@@ -17,7 +17,9 @@ from typing import Any
 
 from markupsafe import Markup
 
+from harness.analysis.base import AnalysisResult
 from harness.analysis.summary import GroupSummary, RunSummary, summarize
+from harness.report.analyses import analysis_views
 from harness.report.page import environment, json_island
 from harness.report.page import num as _num
 from harness.report.page import seconds as _seconds
@@ -28,8 +30,11 @@ MAIN_SET = "main"
 _STATUS_ORDER = {"fail": 0, "error": 1, "pass": 2}
 
 
-def render_html(run: RunRecord, results: list[CaseResult]) -> str:
-    """The report of ``run`` as one HTML document (no external resources)."""
+def render_html(
+    run: RunRecord, results: list[CaseResult], analyses: list[AnalysisResult] | None = None
+) -> str:
+    """The report of ``run`` (and its run-level analyses) as one HTML document (no external
+    resources)."""
     summary = summarize(results)
     prompts = _ordered(run.prompts, (r.prompt_id for r in results))
     providers = _providers(run, results)
@@ -54,14 +59,20 @@ def render_html(run: RunRecord, results: list[CaseResult]) -> str:
         cases_json=_cases_json(results),
         n_cases=len(results),
         scorer_versions=_scorer_versions(results),
+        analyses=analysis_views(analyses or []),
     )
 
 
-def write_report(run: RunRecord, results: list[CaseResult], path: str | Path) -> Path:
+def write_report(
+    run: RunRecord,
+    results: list[CaseResult],
+    path: str | Path,
+    analyses: list[AnalysisResult] | None = None,
+) -> Path:
     """Render the report and write it to ``path`` (parent folders are created)."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_html(run, results), encoding="utf-8")
+    out.write_text(render_html(run, results, analyses), encoding="utf-8")
     return out
 
 
@@ -138,7 +149,16 @@ def _kpis(main: list[CaseResult]) -> dict[str, Any]:
         "errors": sum(r.error is not None for r in main),
         "cost": sum(costs) if costs else None,
         "cached": sum(r.cached for r in main),
+        **_judging(main),
     }
+
+
+def _judging(results: list[CaseResult]) -> dict[str, Any]:
+    """Judge calls and their cost; the cost is unknown (None) when any call had no price."""
+    judged = [r for r in results if r.judge_calls]
+    costs = [r.judge_cost_usd for r in judged]
+    known = None if None in costs else sum(c for c in costs if c is not None)
+    return {"judge_calls": sum(r.judge_calls for r in judged), "judge_cost": known}
 
 
 def _scorer_versions(results: list[CaseResult]) -> list[str]:
@@ -188,6 +208,7 @@ def _case(r: CaseResult) -> dict[str, Any]:
                 "answer": s.answer,
                 "explanation": s.explanation,
                 "error": s.error,
+                "verdicts": s.metadata.get("verdicts") or [],
             }
             for s in r.scores
         ],
