@@ -17,6 +17,7 @@ from jinja2 import Template
 
 from harness.data.tables import SUFFIXES, read_rows
 from harness.errors import ScorerError, SuiteError
+from harness.perturb.registry import perturbed_rows
 from harness.providers.base import Message, ModelRequest, Provider
 from harness.runner.refs import check_models, declared_models
 from harness.scorers.base import ModelScorer, Scorer
@@ -58,6 +59,9 @@ class CaseRow:
     asserts: list[BoundAssert]
     description: str | None
     where: str
+    #: For a perturbed copy (robustness): the row it was made from, and the perturbation id.
+    clean_row_id: str | None = None
+    perturbation: str | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,8 @@ class Case:
     provider: Provider
     row: CaseRow
     request: ModelRequest
+    #: The prompt version's family (paraphrases of one instruction), if it declares one.
+    prompt_family: str | None = None
 
 
 @dataclass
@@ -102,10 +108,12 @@ def build_plan(loaded: LoadedSuite, providers: list[Provider]) -> Plan:
         path = _table_path(loaded, bad.file, "bad-case file", "bad_cases", i, "file")
         for row in read_rows(path):
             lines = row.lines or {(): row.line}
-            spec = parse_model(CaseSpec, row.data, lines, path, root="this case")
+            data = _vars_columns(row.data) if path.suffix.lower() == ".csv" else row.data
+            spec = parse_model(CaseSpec, data, lines, path, root="this case")
             own = [(a, (path, line_of(lines, ("assert", j)))) for j, a in enumerate(spec.assert_)]
             rows.append(_resolve(spec, bad.name, (path, row.line), loaded, scorers, own))
     _dedupe_row_ids(rows)
+    rows += perturbed_rows(loaded, rows, MAIN_SET)
     templates = [(p, *_compile(loaded, i, p)) for i, p in enumerate(loaded.suite.prompts)]
     params = [_params(c, loaded.suite.defaults.params) for c in loaded.suite.providers]
     plan = Plan()
@@ -116,12 +124,23 @@ def build_plan(loaded: LoadedSuite, providers: list[Provider]) -> Plan:
                 request = ModelRequest(
                     messages=messages,
                     params=params_dict,
-                    metadata={"vars": row.vars, "row_id": row.row_id},
+                    metadata={"vars": row.vars, "row_id": row.row_id, "prompt_id": prompt.id},
                 )
                 key = request_key(provider, request)
                 case_id = _hash([row.case_set, row.row_id, prompt.id, provider.id, key])
-                plan.cases.append(Case(case_id, key, prompt.id, provider, row, request))
+                plan.cases.append(
+                    Case(case_id, key, prompt.id, provider, row, request, prompt.family)
+                )
     return plan
+
+
+def _vars_columns(data: dict[str, Any]) -> dict[str, Any]:
+    """A flat CSV bad case: ``vars.question`` columns become the case's ``vars``."""
+    dotted = {k: v for k, v in data.items() if k.startswith("vars.")}
+    if not dotted:
+        return data
+    rest = {k: v for k, v in data.items() if k not in dotted}
+    return rest | {"vars": {k.removeprefix("vars."): v for k, v in dotted.items()}}
 
 
 def _params(config: Any, defaults: GenerationParams | None) -> dict[str, Any]:
@@ -186,6 +205,7 @@ def _dataset_rows(loaded: LoadedSuite, spec: DatasetSpec, scorers: _ScorerCache)
         (a, (loaded.path, loaded.line("cases", "assert", j))) for j, a in enumerate(spec.assert_)
     ]
     out = []
+    first_line: dict[str, int | None] = {}
     for row in table:
         renamed = {var: row.data[col] for var, col in spec.vars.items() if col in row.data}
         variables = {k: v for k, v in row.data.items() if k not in spec.vars.values()} | renamed
@@ -202,6 +222,16 @@ def _dataset_rows(loaded: LoadedSuite, spec: DatasetSpec, scorers: _ScorerCache)
                     path,
                     row.line,
                 )
+            row_id = str(row_id)
+            if row_id in first_line:
+                raise SuiteError(
+                    f"duplicate id '{row_id}' in the id column '{spec.id}' (first on line "
+                    f"{first_line[row_id]}): every row needs its own id, or results of "
+                    "different rows would be compared as one",
+                    path,
+                    row.line,
+                )
+            first_line[row_id] = row.line
         case = CaseSpec.model_validate(
             {
                 "id": None if row_id is None else str(row_id),

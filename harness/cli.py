@@ -150,6 +150,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     out.print(
         f"{args.suite}: ok: {len(suite.prompts)} prompt version(s) x {len(suite.providers)} "
         f"provider(s), {len(prepared.plan.cases)} cases"
+        + (f", {len(prepared.judges)} judge(s)" if prepared.judges else "")
+        + (f", {len(prepared.analyses)} analyses" if prepared.analyses else "")
     )
     return EXIT_OK
 

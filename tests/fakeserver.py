@@ -16,6 +16,7 @@ A request's *key* is the content of its last user message (chat) or its prompt (
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import random
 import select
@@ -106,6 +107,10 @@ class FakeOpenAIServer:
       ``max_random_faults_per_key`` bounds that per key, so every key succeeds eventually.
     * ``expected_api_key``: when set, other ``Authorization`` headers get 401.
     * ``models``: when set, other models get 404 (and ``/v1/models`` lists them).
+    * ``embedder``: text -> vector for ``/v1/embeddings`` (default :func:`hash_vector`).
+    * ``top_logprobs``: request JSON -> ``{token: logprob}``; a chat request with
+      ``logprobs: true`` gets the ``top_logprobs`` best of them as its first token's
+      alternatives (the reply's text is still the responder's).
 
     Counters (read them after the requests have finished): ``requests``, ``success_counts``
     (key -> successful replies, counted only when the client was still there to read them),
@@ -124,8 +129,12 @@ class FakeOpenAIServer:
         max_random_faults_per_key: int | None = None,
         expected_api_key: str | None = None,
         models: Sequence[str] | None = None,
+        top_logprobs: Callable[[dict[str, Any]], dict[str, float]] | None = None,
+        embedder: Callable[[str], list[float]] | None = None,
     ) -> None:
         self.latency = latency
+        self.embedder = embedder or hash_vector
+        self.top_logprobs = top_logprobs
         self.responder = responder or echo
         self.fault_rate = fault_rate
         self.random_faults = [Fault.of(f) for f in random_faults]
@@ -237,6 +246,12 @@ def echo(body: dict[str, Any]) -> str:
     return f"ECHO: {prompt_key(body)}"
 
 
+def hash_vector(text: str, dim: int = 8) -> list[float]:
+    """The default embedding: a deterministic vector derived from the text's hash."""
+    digest = hashlib.sha256(text.encode()).digest()
+    return [b / 255 - 0.5 for b in digest[:dim]]
+
+
 def prompt_key(body: dict[str, Any]) -> str | None:
     """The last user message's content (chat) or the prompt (completions)."""
     if "messages" in body:
@@ -329,6 +344,10 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._error(404, f"Unknown path {path}.", "unknown_url")
             record("ok")
             return self._json(200, _model_list(fake.models or ["fake-model"]))
+        if path == "/v1/embeddings" and isinstance(body, dict) and "input" in body:
+            texts = [body["input"]] if isinstance(body["input"], str) else list(body["input"])
+            record("ok")
+            return self._json(200, _embeddings(fake, texts, body.get("model")))
         if path not in ("/v1/chat/completions", "/v1/completions"):
             record("404")
             return self._error(404, f"Unknown path {path}.", "unknown_url")
@@ -344,6 +363,8 @@ class _Handler(BaseHTTPRequestHandler):
             record(fault.label, fault=True)
             return self._fault(fake, fault, path, body)
         reply = _completion(path, body, fake.responder(body))
+        if fake.top_logprobs is not None and body.get("logprobs") and "messages" in body:
+            reply["choices"][0]["logprobs"] = _logprobs(fake.top_logprobs(body), body)
         if self._client_gone():
             record("client_gone")
             self.close_connection = True
@@ -432,6 +453,25 @@ def _completion(path: str, body: dict[str, Any], text: str) -> dict[str, Any]:
             "total_tokens": prompt_words + len(words),
         },
     }
+
+
+def _logprobs(alternatives: dict[str, float], body: dict[str, Any]) -> dict[str, Any]:
+    """Chat ``logprobs`` for one generated token: the best ``top_logprobs`` alternatives."""
+    best = sorted(alternatives.items(), key=lambda kv: -kv[1])[: body.get("top_logprobs") or 0]
+    top = [{"token": t, "logprob": lp, "bytes": list(t.encode())} for t, lp in best]
+    token, logprob = max(alternatives.items(), key=lambda kv: kv[1])
+    first = {"token": token, "logprob": logprob, "bytes": list(token.encode()), "top_logprobs": top}
+    return {"content": [first], "refusal": None}
+
+
+def _embeddings(fake: FakeOpenAIServer, texts: list[str], model: Any) -> dict[str, Any]:
+    data = [
+        {"object": "embedding", "index": i, "embedding": fake.embedder(t)}
+        for i, t in enumerate(texts)
+    ]
+    tokens = sum(len(t.split()) for t in texts)
+    usage = {"prompt_tokens": tokens, "total_tokens": tokens}
+    return {"object": "list", "data": data, "model": model or "fake-embed", "usage": usage}
 
 
 def _model_list(models: list[str]) -> dict[str, Any]:

@@ -15,7 +15,15 @@ from harness.runner.refs import check_models, declared_models
 from harness.suite.loader import LoadedSuite, did_you_mean
 
 #: type name -> "module:Class"; the whole registry.
-_ANALYSES: dict[str, str] = {}
+_ANALYSES: dict[str, str] = {
+    "pairwise": "harness.analysis.pairwise:PairwiseAnalysis",
+    "judge_agreement": "harness.analysis.agreement:AgreementAnalysis",
+    "classification": "harness.analysis.classification:ClassificationAnalysis",
+    "fairness": "harness.analysis.fairness:FairnessAnalysis",
+    "robustness": "harness.analysis.robustness:RobustnessAnalysis",
+    "prompt_sensitivity": "harness.analysis.sensitivity:PromptSensitivityAnalysis",
+    "attack_success": "harness.analysis.attacks:AttackSuccessAnalysis",
+}
 
 
 def available_analyses() -> list[str]:

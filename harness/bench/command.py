@@ -1,4 +1,5 @@
-"""``harness bench``: the subcommand's options, its table and its output files.
+"""``harness bench`` and ``harness perplexity``: options, tables and output files, and the
+``benchmarks:`` section of a suite (run by ``harness run`` and ``harness bench --suite``).
 
 Kept out of :mod:`harness.cli` so that file only registers it; torch and lm-eval are
 imported when the command runs, never when the parser is built.
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 
     from harness.bench.compare import Flips
     from harness.bench.models import BenchResult
+    from harness.bench.run import BenchConfig, BenchModel
 
 DATA_HINT = "../shared/datasets in this repository's checkout"
 
@@ -34,18 +36,40 @@ def add_bench_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "(ECE, Brier, selective accuracy) and, with --compare-to, the questions that flipped.",
     )
     bench.add_argument(
-        "--model", required=True, metavar="PATH_OR_ALIAS", help="checkpoint folder, .gguf, alias"
+        "--model",
+        metavar="MODEL",
+        help="checkpoint folder, .gguf, alias, or openai:NAME for an OpenAI-compatible API",
+    )
+    bench.add_argument("--adapter", metavar="DIR", help="a PEFT/LoRA adapter folder for --model")
+    bench.add_argument(
+        "--mode",
+        default="auto",
+        choices=["auto", "loglikelihood", "logprobs", "generate"],
+        help="auto: loglikelihood for local models, generate for APIs; logprobs: an API's "
+        "top_logprobs of the answer letter",
+    )
+    bench.add_argument("--base-url", metavar="URL", help="the API of an openai:NAME model")
+    bench.add_argument(
+        "--api-key-env",
+        default="OPENAI_API_KEY",
+        metavar="VAR",
+        help="environment variable holding the API key ('none' for a local server)",
+    )
+    bench.add_argument(
+        "--max-tokens", type=int, default=64, metavar="N", help="answer length (generate mode)"
+    )
+    bench.add_argument("--no-cache", action="store_true", help="do not read the response cache")
+    bench.add_argument(
+        "--suite", type=Path, metavar="PATH", help="run the benchmarks: section of a suite file"
     )
     bench.add_argument(
         "--tasks",
-        required=True,
         metavar="LIST",
         help="BENCHMARK:SUBJECT,... e.g. mmlu:abstract_algebra,ceval:computer_network "
         "(a bare BENCHMARK takes every subject in --data)",
     )
     bench.add_argument(
         "--data",
-        required=True,
         type=Path,
         metavar="DIR",
         help=f"folder with mmlu/, ceval/, cmmlu/ in their official layouts (e.g. {DATA_HINT})",
@@ -72,11 +96,18 @@ def add_bench_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from harness.bench.compare import flips as find_flips
-    from harness.bench.run import BenchConfig, offline_env, run_models
-    from harness.cli import EXIT_OK, console, out
-    from harness.report.bench_html import write_bench_report
+    from harness.bench.run import BenchConfig
+    from harness.cli import EXIT_OK
+    from harness.errors import BenchError
 
+    if args.suite is not None:
+        if args.model or args.tasks:
+            raise BenchError("give either --suite or --model/--tasks/--data, not both")
+        run_suite_benchmarks(args.suite, use_cache=not args.no_cache)
+        return EXIT_OK
+    missing = [f"--{n}" for n in ("model", "tasks", "data") if getattr(args, n) is None]
+    if missing:
+        raise BenchError(f"harness bench needs {', '.join(missing)} (or --suite)")
     config = BenchConfig(
         tasks=args.tasks,
         data=args.data,
@@ -87,8 +118,57 @@ def run_command(args: argparse.Namespace) -> int:
         dtype=args.dtype,
         ece_bins=args.ece_bins,
         work_dir=args.work_dir,
+        mode=args.mode,
+        max_tokens=args.max_tokens,
+        use_cache=not args.no_cache,
     )
-    models = [args.model] + ([args.compare_to] if args.compare_to else [])
+    model = _cli_model(args, config, args.model, args.adapter)
+    models = [model] + (
+        [_cli_model(args, config, args.compare_to, None)] if args.compare_to else []
+    )
+    if args.adapter and model.type != "hf":
+        raise BenchError("--adapter applies to a local model, not an API")
+    run_and_report(models, config, output=args.output, json_path=args.json, name="harness bench")
+    return EXIT_OK
+
+
+def _cli_model(
+    args: argparse.Namespace, config: BenchConfig, name: str, adapter: str | None
+) -> BenchModel:
+    """``openai:NAME`` is an OpenAI-compatible API; anything else a local model."""
+    from harness.bench.run import local_model
+    from harness.suite.schema import OpenAIProviderConfig
+
+    if not name.startswith("openai:"):
+        return local_model(name, config, adapter)
+    key_env = None if args.api_key_env.lower() == "none" else args.api_key_env
+    return OpenAIProviderConfig(
+        type="openai",
+        id=name,
+        model=name.removeprefix("openai:"),
+        base_url=args.base_url,
+        api_key_env=key_env,
+    )
+
+
+def run_and_report(
+    models: list[BenchModel],
+    config: BenchConfig,
+    *,
+    output: Path | None,
+    json_path: Path | None,
+    name: str,
+    suite_path: str = "",
+) -> list[BenchResult]:
+    """Benchmark ``models`` (the second, if any, is the reference), print the tables, write
+    the report (and JSON), and store the run in the results store."""
+    from harness.api import default_store
+    from harness.bench.compare import flips as find_flips
+    from harness.bench.run import offline_env, run_models
+    from harness.bench.store import save_bench
+    from harness.cli import console, out
+    from harness.report.bench_html import write_bench_report
+
     offline_env()  # before anything imports `datasets`
     _quiet_libraries()
     results = run_models(
@@ -107,13 +187,59 @@ def run_command(args: argparse.Namespace) -> int:
             )
     for note in result.notes:
         console.print(f"[yellow]note:[/] {_esc(note)}")
-    if args.json is not None:
-        _write_json(args.json, result, reference, flips)
-        out.print(f"JSON: [bold]{_esc(str(args.json))}[/]")
-    path = args.output or Path("reports") / f"bench-{_slug(args.model)}.html"
+    if json_path is not None:
+        _write_json(json_path, result, reference, flips)
+        out.print(f"JSON: [bold]{_esc(str(json_path))}[/]")
+    path = output or Path("reports") / f"bench-{_slug(models[0].id)}.html"
     write_bench_report(result, path, reference=reference, flips=flips)
     out.print(f"Report: [bold]{_esc(str(path))}[/]")
-    return EXIT_OK
+    store = default_store()
+    try:
+        run = save_bench(store, results, name=name, path=suite_path)
+    finally:
+        store.close()
+    out.print(f"Stored as run [bold]{run.run_id}[/] (harness runs / export / compare)")
+    return results
+
+
+def run_suite_benchmarks(path: Path, *, use_cache: bool = True) -> bool:
+    """Run the ``benchmarks:`` of the suite at ``path``, each compared to its
+    ``compare_to`` provider when it names one; True when the suite has no cases."""
+    from harness.bench.run import BenchConfig
+    from harness.providers.registry import _resolve_paths
+    from harness.suite.loader import load_suite
+
+    loaded = load_suite(path)
+    suite = loaded.suite
+    by_id = {p.id: p for p in suite.providers}
+    for i, spec in enumerate(suite.benchmarks):
+        ids = [p for p in spec.providers or list(by_id) if p != spec.compare_to]
+        for pid in ids:
+            models = [by_id[pid]] + ([by_id[spec.compare_to]] if spec.compare_to else [])
+            config = BenchConfig(
+                tasks=spec.tasks,
+                data=loaded.base_dir / spec.data,
+                shots=spec.shots,
+                limit=spec.limit,
+                ece_bins=spec.ece_bins,
+                mode=spec.mode,
+                max_tokens=spec.max_tokens,
+                concurrency=suite.concurrency,
+                use_cache=use_cache,
+            )
+            report = loaded.base_dir / spec.report if spec.report else None
+            if report is not None and len(ids) > 1:
+                report = report.with_name(f"{report.stem}-{_slug(pid)}{report.suffix}")
+            run_and_report(
+                [_resolve_paths(m, loaded.base_dir) for m in models],
+                config,
+                output=report
+                or Path("reports") / f"bench-{_slug(suite.name)}-{i + 1}-{_slug(pid)}.html",
+                json_path=None,
+                name=f"{suite.name} · benchmarks[{i}]",
+                suite_path=str(loaded.path),
+            )
+    return suite.cases in (None, []) and not suite.bad_cases
 
 
 def _table(result: BenchResult, label: str) -> Table:
@@ -179,3 +305,61 @@ def _esc(text: str) -> str:
 
 def _slug(text: str) -> str:
     return re.sub(r"[^\w.-]+", "-", Path(text.rstrip("/")).name).strip("-") or "model"
+
+
+def add_perplexity_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    ppl = sub.add_parser(
+        "perplexity",
+        help="perplexity of a local model on a text file or a dataset column (lm-eval's way)",
+        description="Word perplexity, byte perplexity and bits per byte of a local model on a "
+        "text (the whole file is one document) or on a column of a CSV/JSONL/YAML table (one "
+        "document per row), computed as lm-eval's wikitext task computes them, with its "
+        "rolling windows for texts longer than the model's context.",
+    )
+    ppl.add_argument("--model", required=True, metavar="PATH_OR_ALIAS", help="local model")
+    ppl.add_argument("--adapter", metavar="DIR", help="a PEFT/LoRA adapter folder")
+    ppl.add_argument("--file", required=True, type=Path, metavar="PATH", help="text or table")
+    ppl.add_argument("--column", metavar="NAME", help="the text column of a table file")
+    ppl.add_argument("--limit", type=int, metavar="N", help="only the first N documents")
+    ppl.add_argument("--max-length", type=int, metavar="N", help="window (default: the model's)")
+    ppl.add_argument("--batch-size", type=int, default=8, metavar="N", help="(default 8)")
+    ppl.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    ppl.add_argument("--dtype", default="auto", help="auto, float32, bfloat16, float16")
+    ppl.add_argument("--json", type=Path, metavar="PATH", help="write the result as JSON")
+    ppl.set_defaults(func=run_perplexity)
+
+
+def run_perplexity(args: argparse.Namespace) -> int:
+    from harness.bench.perplexity import perplexity, read_texts
+    from harness.bench.run import offline_env
+    from harness.cli import EXIT_OK, out
+    from harness.suite.schema import HFProviderConfig
+
+    offline_env()
+    texts = read_texts(args.file, args.column, args.limit)
+    config = HFProviderConfig(
+        type="hf",
+        id=args.model,
+        model=args.model,
+        adapter=args.adapter,
+        max_length=args.max_length,
+        batch_size=args.batch_size,
+        device=args.device,
+        dtype=args.dtype,
+    )
+    result = perplexity(config, texts, source=str(args.file))
+    table = Table(
+        "documents", "words", "bytes", "tokens", "windows", "word ppl", "byte ppl", "bits/byte"
+    )
+    table.add_row(
+        str(result.documents), str(result.words), str(result.bytes), str(result.tokens),
+        str(result.windows), f"{result.word_perplexity:.4f}", f"{result.byte_perplexity:.4f}",
+        f"{result.bits_per_byte:.4f}",
+    )  # fmt: skip
+    table.title = f"{_esc(result.model)} on {_esc(result.source)}"
+    out.print(table)
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(result.model_dump_json(indent=1), encoding="utf-8")
+        out.print(f"JSON: [bold]{_esc(str(args.json))}[/]")
+    return EXIT_OK

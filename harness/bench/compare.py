@@ -24,8 +24,8 @@ class Flip(BaseModel):
     #: The chosen letter and its probability with the reference and with the candidate.
     pred_ref: str
     pred_new: str
-    conf_ref: float
-    conf_new: float
+    conf_ref: float | None
+    conf_new: float | None
 
 
 class SubjectFlips(BaseModel):

@@ -10,24 +10,28 @@ SCHEMA_VERSION = 1
 
 
 class QuestionResult(BaseModel):
-    """One scored question: lm-eval's verdict and the four answer-letter probabilities."""
+    """One scored question: the verdict, and the four answer-letter probabilities where
+    the mode gives them (not in ``generate`` mode, which reads the letter from the text)."""
 
     doc_id: int
     row_id: str
     question: str
     options: list[str]
     answer: str
-    #: The letter with the highest loglikelihood (lm-eval's ``acc`` prediction).
-    pred: str
+    #: The letter with the highest loglikelihood (lm-eval's ``acc`` prediction), or the
+    #: letter found in the answer text (None: no letter found).
+    pred: str | None
     correct: bool
     #: Loglikelihood of " A" .. " D" after the prompt, as lm-eval logged them.
-    logliks: list[float]
+    logliks: list[float] | None = None
     #: Softmax of ``logliks``: the model's distribution over the four letters.
-    probs: list[float]
+    probs: list[float] | None = None
+    #: The model's answer text (``generate`` mode).
+    output: str | None = None
 
     @property
-    def confidence(self) -> float:
-        return max(self.probs)
+    def confidence(self) -> float | None:
+        return None if self.probs is None else max(self.probs)
 
 
 class ReliabilityBin(BaseModel):
@@ -79,6 +83,8 @@ class SubjectResult(BaseModel):
 
 
 class ModelInfo(BaseModel):
+    #: The provider id of a suite's model, or what --model named.
+    label: str | None = None
     name: str
     fingerprint: str
     dtype: str
@@ -88,6 +94,9 @@ class ModelInfo(BaseModel):
 class BenchResult(BaseModel):
     schema_version: int = SCHEMA_VERSION
     model: ModelInfo
+    #: How answers were scored: ``loglikelihood`` (local model), ``logprobs`` (an API's
+    #: top_logprobs of the first answer token) or ``generate`` (the letter in the text).
+    mode: str = "loglikelihood"
     created_at: datetime
     harness_version: str
     lm_eval_version: str

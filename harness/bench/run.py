@@ -1,8 +1,13 @@
 """Run the benchmark: write the tasks, call ``lm_eval.simple_evaluate`` once per model, and
 aggregate its logged samples into per-subject accuracy and calibration.
 
-Scoring is lm-eval's: a question is right when the answer letter has the highest
-loglikelihood after the prompt, and ``acc``/``acc_stderr`` are read from its results.
+A model is a provider config (a local ``hf`` checkpoint, optionally with a LoRA adapter,
+or an OpenAI-compatible API); lm-eval builds the prompts and asks
+:class:`harness.bench.lm.ProviderLM` for loglikelihoods, which the provider answers in
+the run's mode. In the loglikelihood modes scoring is lm-eval's: a question is right when
+the answer letter has the highest loglikelihood after the prompt, and ``acc`` /
+``acc_stderr`` are read from its results; in ``generate`` mode a question is right when the
+letter found in the answer is the answer, with lm-eval's ``mean`` and ``mean_stderr``.
 Nothing is downloaded: the hub is switched off and the dataset cache lives in the run's
 work folder (a temporary folder unless ``work_dir`` is given).
 """
@@ -27,10 +32,19 @@ import numpy as np
 from harness import __version__
 from harness.bench.calibration import DEFAULT_BINS, calibrate, softmax
 from harness.bench.layouts import LETTERS, parse_tasks
-from harness.bench.models import BenchResult, ModelInfo, QuestionResult, SubjectResult
+from harness.bench.models import (
+    BenchResult,
+    Calibration,
+    ModelInfo,
+    QuestionResult,
+    SubjectResult,
+)
 from harness.bench.tasks import TaskDir, write_tasks
 from harness.errors import BenchError
-from harness.providers.hf_models import DTYPES, device_and_dtype, load, resolve
+from harness.providers.hf_models import DTYPES, device_and_dtype, resolve
+from harness.suite.schema import HFProviderConfig, OpenAIProviderConfig
+
+BenchModel = HFProviderConfig | OpenAIProviderConfig
 
 
 @dataclass(frozen=True)
@@ -50,6 +64,14 @@ class BenchConfig:
     ece_bins: int = DEFAULT_BINS
     #: Keep the generated tasks, data and dataset cache here (default: a temporary folder).
     work_dir: Path | None = None
+    #: "auto", "loglikelihood", "logprobs" or "generate" (see :mod:`harness.bench.lm`).
+    mode: str = "auto"
+    #: Longest answer in ``generate`` mode.
+    max_tokens: int = 64
+    #: API requests in flight at once (a provider's own ``concurrency`` wins).
+    concurrency: int = 8
+    #: Read and write the response cache (API and generate modes).
+    use_cache: bool = True
 
 
 def prepare(config: BenchConfig, root: Path) -> TaskDir:
@@ -64,67 +86,109 @@ def prepare(config: BenchConfig, root: Path) -> TaskDir:
     return write_tasks(subjects, root, shots=config.shots, limit=config.limit)
 
 
-def run_bench(model: str, config: BenchConfig) -> BenchResult:
-    """Benchmark one model (a checkpoint folder, a .gguf file or an alias)."""
+def run_bench(model: str | BenchModel, config: BenchConfig) -> BenchResult:
+    """Benchmark one model (a checkpoint folder, a .gguf file, an alias or a provider config)."""
     return run_models([model], config)[0]
 
 
+def local_model(path: str, config: BenchConfig, adapter: str | None = None) -> HFProviderConfig:
+    """The ``hf`` provider config of a checkpoint (and LoRA adapter) named on the command line."""
+    return HFProviderConfig(
+        type="hf",
+        id=path,
+        model=path,
+        adapter=adapter,
+        device=config.device,
+        dtype=config.dtype,
+        batch_size=config.batch_size,
+    )
+
+
 def run_models(
-    models: list[str], config: BenchConfig, on_model: Callable[[str], None] | None = None
+    models: list[str | BenchModel],
+    config: BenchConfig,
+    on_model: Callable[[str], None] | None = None,
 ) -> list[BenchResult]:
     """Benchmark several models on the same tasks (written once), one after the other."""
-    for model in models:
-        resolve(model)  # fail on a wrong path before writing or loading anything
+    configs = [local_model(m, config) if isinstance(m, str) else m for m in models]
+    for model in configs:
+        _check(model, config)  # fail on a wrong path or mode before loading anything
     with _work_dir(config.work_dir) as root:
         task_dir = prepare(config, root)
         results = []
-        for model in models:
+        for model in configs:
             if on_model is not None:
-                on_model(model)
+                on_model(model.id)
             results.append(evaluate(model, task_dir, config))
         return results
 
 
-def evaluate(model: str, task_dir: TaskDir, config: BenchConfig) -> BenchResult:
-    """Load ``model``, run lm-eval on ``task_dir`` and aggregate its samples."""
-    try:
-        import torch
-    except ImportError:
-        raise BenchError("harness bench needs torch: pip install 'harness[bench]'") from None
+def _check(model: BenchModel, config: BenchConfig) -> None:
+    from harness.bench.lm import resolve_mode
 
-    started = time.perf_counter()
-    device, dtype = _device_and_dtype(torch, config)
-    source = resolve(model)
-    weights, tokenizer = load(source, device, dtype)
-    info = ModelInfo(
-        name=source.name,
-        fingerprint=source.fingerprint(),
-        dtype=str(dtype).removeprefix("torch."),
-        device=str(device),
-    )
-    try:
-        output = run_lm_eval(weights, tokenizer, task_dir, config)
-    finally:
-        del weights
-        gc.collect()
-        if device.type == "cuda":
-            torch.cuda.empty_cache()
-    return aggregate(output, task_dir, info, config, time.perf_counter() - started)
+    resolve_mode(config.mode, model.type)
+    if model.type == "hf":
+        resolve(model.model, model.gguf_file, model.adapter)
 
 
-def run_lm_eval(model: Any, tokenizer: Any, task_dir: TaskDir, config: BenchConfig) -> dict:
-    """``lm_eval.simple_evaluate`` on every task of ``task_dir`` with samples logged."""
+def evaluate(model: BenchModel, task_dir: TaskDir, config: BenchConfig) -> BenchResult:
+    """Run lm-eval on ``task_dir`` with ``model`` answering, and aggregate its samples."""
     offline_env()
     try:
-        import lm_eval
-        from lm_eval.models.huggingface import HFLM
-        from lm_eval.tasks import TaskManager
+        from harness.bench.lm import Answerer, ProviderLM, resolve_mode
     except ImportError as e:
         raise BenchError(
             f"harness bench needs lm-eval ({e}): pip install 'harness[bench]'"
         ) from None
+    from harness.api import harness_home
+    from harness.runner.cache import ResponseCache
 
-    lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=config.batch_size)
+    started = time.perf_counter()
+    mode = resolve_mode(config.mode, model.type)
+    info = _model_info(model)
+    cache = ResponseCache(harness_home() / "cache.db") if config.use_cache else None
+    answerer = Answerer(model, mode, cache, config.concurrency, config.max_tokens)
+    try:
+        output = run_lm_eval(ProviderLM(answerer), task_dir, config)
+    finally:
+        if cache is not None:
+            cache.close()
+        gc.collect()
+    outputs = answerer.outputs if mode == "generate" else None
+    seconds = time.perf_counter() - started
+    return aggregate(output, task_dir, info, config, seconds, mode=mode, outputs=outputs)
+
+
+def _model_info(model: BenchModel) -> ModelInfo:
+    if model.type == "openai":
+        from harness.providers.openai_compat import normalise_base_url
+
+        where = normalise_base_url(model.base_url)
+        return ModelInfo(
+            label=model.id, name=model.model, fingerprint=where, dtype="-", device="api"
+        )
+    try:
+        import torch
+    except ImportError:
+        raise BenchError("harness bench needs torch: pip install 'harness[bench]'") from None
+    device, dtype = _device_and_dtype(torch, model)
+    source = resolve(model.model, model.gguf_file, model.adapter)
+    name = source.name if source.adapter is None else f"{source.name} + {source.adapter}"
+    return ModelInfo(
+        label=model.id,
+        name=name,
+        fingerprint=source.fingerprint(),
+        dtype=str(dtype).removeprefix("torch."),
+        device=str(device),
+    )
+
+
+def run_lm_eval(lm: Any, task_dir: TaskDir, config: BenchConfig) -> dict:
+    """``lm_eval.simple_evaluate`` on every task of ``task_dir`` with samples logged."""
+    offline_env()
+    import lm_eval
+    from lm_eval.tasks import TaskManager
+
     manager = TaskManager(include_path=str(task_dir.include_path), include_defaults=False)
     output = lm_eval.simple_evaluate(
         model=lm,
@@ -150,10 +214,18 @@ def offline_env() -> None:
 
 
 def aggregate(
-    output: dict, task_dir: TaskDir, model: ModelInfo, config: BenchConfig, seconds: float
+    output: dict,
+    task_dir: TaskDir,
+    model: ModelInfo,
+    config: BenchConfig,
+    seconds: float,
+    *,
+    mode: str = "loglikelihood",
+    outputs: dict[str, str] | None = None,
 ) -> BenchResult:
-    """lm-eval's results and logged samples as a :class:`BenchResult`."""
-    subjects = [_subject(output, task, config) for task in task_dir.tasks]
+    """lm-eval's results and logged samples as a :class:`BenchResult`; ``outputs`` (the
+    answer text per prompt) in ``generate`` mode."""
+    subjects = [_subject(output, task, config, outputs) for task in task_dir.tasks]
     accs = [s.acc for s in subjects]
     errs = [s.acc_stderr for s in subjects]
     correct = np.array([q.correct for s in subjects for q in s.questions], dtype=np.float64)
@@ -169,6 +241,7 @@ def aggregate(
             notes.append(f"{task.subject.key}: lm-eval has no such task; generic description used")
     return BenchResult(
         model=model,
+        mode=mode,
         created_at=datetime.now(UTC),
         harness_version=__version__,
         lm_eval_version=version("lm_eval"),
@@ -188,7 +261,9 @@ def aggregate(
     )
 
 
-def _subject(output: dict, task: Any, config: BenchConfig) -> SubjectResult:
+def _subject(
+    output: dict, task: Any, config: BenchConfig, outputs: dict[str, str] | None
+) -> SubjectResult:
     result = output["results"].get(task.name)
     samples = output.get("samples", {}).get(task.name)
     if result is None or samples is None:
@@ -201,28 +276,27 @@ def _subject(output: dict, task: Any, config: BenchConfig) -> SubjectResult:
                 f"{task.name}: lm-eval read row {row.row_id} as {sample['doc']!r}, "
                 f"not {row.record()!r}"
             )
-        logliks = [float(r[0]) for r in sample["filtered_resps"]]
-        questions.append(
-            QuestionResult(
-                doc_id=sample["doc_id"],
-                row_id=row.row_id,
-                question=row.question,
-                options=list(row.options),
-                answer=row.answer,
-                pred=LETTERS[int(np.argmax(logliks))],
-                correct=bool(sample["acc"]),
-                logliks=logliks,
-                probs=[float(p) for p in softmax(logliks)],
-            )
+        question = QuestionResult(
+            doc_id=sample["doc_id"],
+            row_id=row.row_id,
+            question=row.question,
+            options=list(row.options),
+            answer=row.answer,
+            pred=None,
+            correct=False,
         )
-    stderr = result.get("acc_stderr,none")
+        questions.append(_answered(question, sample, outputs))
+    if outputs is None:
+        acc, stderr = result["acc,none"], result.get("acc_stderr,none")
+    else:
+        acc, stderr = _mean_and_stderr([q.correct for q in questions])
     return SubjectResult(
         benchmark=task.subject.benchmark,
         subject=task.subject.subject,
         task=task.name,
         n=len(questions),
         n_shots=config.shots,
-        acc=float(result["acc,none"]),
+        acc=float(acc),
         acc_stderr=float(stderr) if isinstance(stderr, int | float) else None,
         calibration=_calibration(questions, config.ece_bins),
         description=task.description,
@@ -231,7 +305,48 @@ def _subject(output: dict, task: Any, config: BenchConfig) -> SubjectResult:
     )
 
 
+def _answered(
+    question: QuestionResult, sample: dict, outputs: dict[str, str] | None
+) -> QuestionResult:
+    """The question with the model's answer: its letter loglikelihoods, or its text."""
+    if outputs is None:
+        logliks = [float(r[0]) for r in sample["filtered_resps"]]
+        return question.model_copy(
+            update={
+                "pred": LETTERS[int(np.argmax(logliks))],
+                "correct": bool(sample["acc"]),
+                "logliks": logliks,
+                "probs": [float(p) for p in softmax(logliks)],
+            }
+        )
+    from harness.scorers.choice import extract_choice
+
+    text = outputs[sample["arguments"][0][0]]
+    pred = extract_choice(text, "".join(LETTERS))
+    return question.model_copy(
+        update={"pred": pred, "correct": pred == question.answer, "output": text}
+    )
+
+
+def _mean_and_stderr(correct: list[bool]) -> tuple[float, float | None]:
+    """lm-eval's ``mean`` and ``mean_stderr`` (sample standard deviation / sqrt(n))."""
+    from lm_eval.api.metrics import mean, mean_stderr
+
+    values = [float(c) for c in correct]
+    return mean(values), mean_stderr(values) if len(values) > 1 else None
+
+
 def _calibration(questions: list[QuestionResult], n_bins: int) -> Any:
+    if any(q.probs is None for q in questions):  # generate mode: no probabilities
+        return Calibration(
+            n=len(questions),
+            ece=None,
+            n_bins=n_bins,
+            brier=None,
+            brier_top1=None,
+            aurc=None,
+            bins=[],
+        )
     return calibrate(
         [q.probs for q in questions],
         [LETTERS.index(q.answer) for q in questions],
@@ -240,7 +355,7 @@ def _calibration(questions: list[QuestionResult], n_bins: int) -> Any:
     )
 
 
-def _device_and_dtype(torch: Any, config: BenchConfig) -> tuple[Any, Any]:
+def _device_and_dtype(torch: Any, config: BenchConfig | HFProviderConfig) -> tuple[Any, Any]:
     try:
         return device_and_dtype(torch, config.device, config.dtype)
     except ValueError as e:

@@ -51,6 +51,9 @@ class Generation(BaseModel):
     finish_reason: str | None = None
     #: Seconds the call took; set by the runner so cached results keep the original latency.
     latency_s: float | None = None
+    #: When the request asked for ``logprobs``: per generated token, the log-probability of
+    #: each of its top alternatives (``{token: logprob}``), as the server returned them.
+    top_logprobs: list[dict[str, float]] | None = None
 
 
 class Provider(ABC):

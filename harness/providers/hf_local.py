@@ -3,8 +3,10 @@
 The runner calls :meth:`HFProvider.generate` concurrently, as for an API. Each call queues
 its request; a worker takes up to ``batch_size`` queued requests with the same generation
 parameters and runs one left-padded ``model.generate`` for them on a dedicated thread, so
-the event loop stays free and the model is only ever used by one thread. Torch and
-transformers are imported when the model is first loaded, not when a suite is checked.
+the event loop stays free and the model is only ever used by one thread. Loglikelihood
+scoring (:meth:`HFProvider.loglikelihood`, for multiple choice and perplexity) runs on the
+same thread, batched by :mod:`harness.providers.hf_loglik`. Torch and transformers are
+imported when the model is first loaded, not when a suite is checked.
 """
 
 from __future__ import annotations
@@ -13,15 +15,17 @@ import asyncio
 import gc
 import json
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import ValidationError
 
 from harness.errors import PermanentProviderError, ProviderError
 from harness.providers.base import Generation, ModelRequest, Provider
+from harness.providers.hf_loglik import LoglikelihoodScorer, RollingScore
 from harness.providers.hf_models import DTYPES, ModelSource, device_and_dtype, load, resolve
 from harness.suite.schema import GenerationParams, HFProviderConfig
 
@@ -30,6 +34,8 @@ if TYPE_CHECKING:
 
 #: ``max_new_tokens`` when a suite sets no ``max_tokens``.
 DEFAULT_MAX_TOKENS = 128
+
+T = TypeVar("T")
 
 
 @dataclass(eq=False)
@@ -69,7 +75,7 @@ class HFProvider(Provider):
 
     @cached_property
     def source(self) -> ModelSource:
-        return resolve(self.config.model, self.config.gguf_file)
+        return resolve(self.config.model, self.config.gguf_file, self.config.adapter)
 
     @cached_property
     def _revision(self) -> str:
@@ -90,7 +96,10 @@ class HFProvider(Provider):
             )
 
     def identity(self) -> dict[str, str]:
-        return {"type": self.type_name, "model": self.source.name, "revision": self._revision}
+        identity = {"type": self.type_name, "model": self.source.name, "revision": self._revision}
+        if self.source.adapter is not None:
+            identity["adapter"] = str(self.source.adapter)
+        return identity
 
     async def generate(self, request: ModelRequest) -> Generation:
         loop = asyncio.get_running_loop()
@@ -100,6 +109,24 @@ class HFProvider(Provider):
         self._pending.append(job)
         self._wakeup.set()
         return await job.future
+
+    async def loglikelihood(self, requests: list[tuple[str, str]]) -> list[tuple[float, bool]]:
+        """For each ``(context, continuation)``: the summed log-probability of the
+        continuation's tokens after the context, and whether greedy decoding would produce
+        them (lm-eval's ``loglikelihood``), in batches of ``batch_size`` on the worker thread."""
+        return await self._on_worker(lambda model: model.scorer.loglikelihood(requests))
+
+    async def loglikelihood_rolling(self, texts: list[str]) -> list[RollingScore]:
+        """Each text's loglikelihood from its first token, in lm-eval's disjoint rolling
+        windows of at most ``max_length`` tokens (for perplexity)."""
+        return await self._on_worker(lambda model: model.scorer.loglikelihood_rolling(texts))
+
+    async def _on_worker(self, work: Callable[[_Model], T]) -> T:
+        """Run ``work`` on the loaded model, on the thread that generation batches use."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"hf-{self.id}")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, lambda: work(self._loaded()))
 
     async def aclose(self) -> None:
         """Stop the worker, fail what is still queued, and free the model."""
@@ -166,19 +193,28 @@ class HFProvider(Provider):
         self._pending = [job for job in live if id(job) not in taken]
         return batch
 
-    def _run_batch(self, batch: list[_Job]) -> list[Generation | Exception]:
-        """On the worker thread: load the model once, then generate for the batch."""
+    def _loaded(self) -> _Model:
+        """On the worker thread: the model, loaded on first use. A failed load fails every
+        later call with the same error rather than trying again."""
         if self._runtime is None:
             if self._load_error is not None:
-                return [self._load_error] * len(batch)
+                raise self._load_error
             try:
                 self.check()
                 self._runtime = _Model.load(self.source, self.config)
             except ProviderError as e:
                 self._load_error = e
-                return [e] * len(batch)
+                raise
+        return self._runtime
+
+    def _run_batch(self, batch: list[_Job]) -> list[Generation | Exception]:
+        """On the worker thread: load the model once, then generate for the batch."""
+        try:
+            runtime = self._loaded()
+        except ProviderError as e:
+            return [e] * len(batch)
         started = time.perf_counter()
-        results = self._runtime.generate([job.request for job in batch], batch[0].params)
+        results = runtime.generate([job.request for job in batch], batch[0].params)
         # The batch's own compute time, not the time a request waited in the queue.
         elapsed = time.perf_counter() - started
         return [
@@ -196,16 +232,17 @@ def _fail(jobs: list[_Job], error: Exception) -> None:
 class _Model:
     """A loaded model and tokenizer; only ever used from the provider's worker thread."""
 
-    def __init__(self, model: Any, tokenizer: Any, chat_template: bool) -> None:
+    def __init__(self, model: Any, tokenizer: Any, config: HFProviderConfig) -> None:
         self.model = model
         self.tokenizer = tokenizer
+        self.scorer = LoglikelihoodScorer(model, tokenizer, config.batch_size, config.max_length)
         tokenizer.padding_side = "left"
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
         eos = model.generation_config.eos_token_id
         eos = tokenizer.eos_token_id if eos is None else eos
         self.eos_ids = {e for e in (eos if isinstance(eos, list) else [eos]) if e is not None}
-        self.templated = chat_template and bool(tokenizer.chat_template)
+        self.templated = config.chat_template and bool(tokenizer.chat_template)
 
     @classmethod
     def load(cls, source: ModelSource, config: HFProviderConfig) -> _Model:
@@ -221,7 +258,7 @@ class _Model:
             raise PermanentProviderError(
                 f"hf model {source.name}: the tokenizer has neither a pad nor an eos token"
             )
-        return cls(model, tokenizer, config.chat_template)
+        return cls(model, tokenizer, config)
 
     def render(self, request: ModelRequest) -> str:
         """The prompt text: the chat template applied, or the messages joined."""
@@ -329,7 +366,7 @@ class _Model:
         import torch
 
         on_cuda = self.model.device.type == "cuda"
-        del self.model, self.tokenizer
+        del self.model, self.tokenizer, self.scorer
         gc.collect()
         if on_cuda:
             torch.cuda.empty_cache()

@@ -14,7 +14,8 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -64,6 +65,8 @@ class ModelSource:
     name: str
     folder: Path
     gguf_file: str | None = None
+    #: A PEFT (LoRA) adapter folder applied on top of the weights.
+    adapter: Path | None = None
 
     @property
     def gguf_path(self) -> Path | None:
@@ -80,6 +83,13 @@ class ModelSource:
                     digest.update(path.name.encode() + b"\0" + path.read_bytes())
                 elif path.suffix in _WEIGHT_SUFFIXES:
                     _add_stat(digest, path)
+        if self.adapter is not None:
+            digest.update(b"adapter\0")
+            for path in sorted(self.adapter.iterdir()):
+                if path.name == "adapter_config.json":
+                    digest.update(path.read_bytes())
+                elif path.suffix in _WEIGHT_SUFFIXES:
+                    _add_stat(digest, path)
         return digest.hexdigest()[:16]
 
 
@@ -88,11 +98,27 @@ def _add_stat(digest: hashlib._Hash, path: Path) -> None:
     digest.update(f"{path.name}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
 
 
-def resolve(model: str, gguf_file: str | None = None) -> ModelSource:
-    """Turn a suite's ``model:`` into files on disk, or explain what is missing.
+def resolve(model: str, gguf_file: str | None = None, adapter: str | None = None) -> ModelSource:
+    """Turn a suite's ``model:`` (and ``adapter:``) into files on disk, or explain what is
+    missing.
 
     Never downloads: a hub id that is not a local folder is an error saying how to fetch it.
     """
+    source = _resolve_model(model, gguf_file)
+    return source if adapter is None else replace(source, adapter=_adapter_folder(adapter))
+
+
+def _adapter_folder(adapter: str) -> Path:
+    path = Path(adapter).expanduser().resolve()
+    if not (path / "adapter_config.json").is_file():
+        raise PermanentProviderError(
+            f"adapter {path} is not a PEFT adapter folder (no adapter_config.json); give the "
+            "folder that `model.save_pretrained()` of a PeftModel wrote"
+        )
+    return path
+
+
+def _resolve_model(model: str, gguf_file: str | None) -> ModelSource:
     name = model.lower()
     alias = ALIASES.get(name)
     if alias is not None and not Path(model).exists():
@@ -192,7 +218,27 @@ def load(source: ModelSource, device: torch.device, dtype: torch.dtype) -> tuple
         raise PermanentProviderError(
             f"cannot load hf model {source.name} from {folder}: {type(e).__name__}: {e}"
         ) from e
+    if source.adapter is not None:
+        model = _merged_adapter(model, source.adapter)
     return model.eval(), tokenizer
+
+
+def _merged_adapter(model: Any, adapter: Path) -> Any:
+    """The base model with the LoRA adapter merged into its weights: the same outputs as
+    the PeftModel, at the base model's speed."""
+    try:
+        from peft import PeftModel
+    except ImportError:
+        raise PermanentProviderError("LoRA adapters need peft: pip install peft") from None
+    try:
+        with warnings.catch_warnings():  # peft reads a property transformers 5 deprecates
+            warnings.filterwarnings("ignore", "`is_gradient_checkpointing`", FutureWarning)
+            peft_model = PeftModel.from_pretrained(model, adapter, local_files_only=True)
+        return peft_model.merge_and_unload()
+    except Exception as e:
+        raise PermanentProviderError(
+            f"cannot apply the adapter {adapter}: {type(e).__name__}: {e}"
+        ) from e
 
 
 def _dequantised(source: ModelSource) -> Path:

@@ -171,7 +171,28 @@ def parse_reply(reply: object, endpoint: str) -> Generation:
         prompt_tokens=_count(getattr(usage, "prompt_tokens", None)),
         completion_tokens=_count(getattr(usage, "completion_tokens", None)),
         finish_reason=finish_reason if isinstance(finish_reason, str) else None,
+        top_logprobs=_top_logprobs(choice),
     )
+
+
+def _top_logprobs(choice: object) -> list[dict[str, float]] | None:
+    """A chat choice's ``logprobs.content[i].top_logprobs`` as ``{token: logprob}`` per
+    generated token; None when the request did not ask for logprobs."""
+    content = _field(_field(choice, "logprobs"), "content")
+    if not isinstance(content, list):
+        return None
+    return [
+        {
+            _field(alt, "token"): float(_field(alt, "logprob"))
+            for alt in _field(item, "top_logprobs") or []
+        }
+        for item in content
+    ]
+
+
+def _field(obj: object, name: str) -> Any:
+    """An attribute of an SDK object, or a key of a dict the SDK left unparsed."""
+    return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
 
 
 def _root_cause(exc: BaseException) -> BaseException:

@@ -25,7 +25,9 @@ class OutputsProvider(Provider):
         super().__init__(config)
         self._by_key: dict[str, str] | None = None
         if config.file is not None:
-            self._by_key = _read_outputs(Path(config.file), config.key_field, config.output_field)
+            self._by_key = _read_outputs(
+                Path(config.file), config.key_field, config.output_field, config.prompt_field
+            )
 
     def identity(self) -> dict[str, str]:
         source = (
@@ -47,12 +49,20 @@ class OutputsProvider(Provider):
             raise PermanentProviderError(
                 f"the case has no variable '{self.config.key_var}' to look its output up by"
             )
+        if self.config.prompt_field is not None:
+            key = _prompt_key(request.metadata.get("prompt_id"), key)
         if str(key) not in self._by_key:
             raise PermanentProviderError(f"no output for {self.config.key_var}={key!r} in the file")
         return Generation(text=self._by_key[str(key)])
 
 
-def _read_outputs(path: Path, key_field: str, output_field: str) -> dict[str, str]:
+def _prompt_key(prompt_id: object, key: object) -> str:
+    return f"{prompt_id}/{key}"
+
+
+def _read_outputs(
+    path: Path, key_field: str, output_field: str, prompt_field: str | None = None
+) -> dict[str, str]:
     out: dict[str, str] = {}
     for number, line in enumerate(read_text(path, "outputs file").splitlines(), start=1):
         if not line.strip():
@@ -65,7 +75,12 @@ def _read_outputs(path: Path, key_field: str, output_field: str) -> dict[str, st
             raise SuiteError(
                 f"expected an object with '{key_field}' and '{output_field}'", path, number
             )
-        out[str(record[key_field])] = _as_text(record[output_field])
+        key = record[key_field]
+        if prompt_field is not None:
+            if prompt_field not in record:
+                raise SuiteError(f"expected the prompt version in '{prompt_field}'", path, number)
+            key = _prompt_key(record[prompt_field], key)
+        out[str(key)] = _as_text(record[output_field])
     return out
 
 

@@ -37,6 +37,11 @@ def _resolve_paths(config: Any, base_dir: Path) -> Any:
     """Suite paths are relative to the suite file, wherever harness is run from."""
     if config.type == "outputs" and config.file:
         return config.model_copy(update={"file": str(base_dir / config.file)})
-    if config.type == "hf" and (base_dir / config.model).exists():
-        return config.model_copy(update={"model": str((base_dir / config.model).resolve())})
+    if config.type == "hf":
+        update = {
+            key: str((base_dir / value).resolve())
+            for key, value in (("model", config.model), ("adapter", config.adapter))
+            if value is not None and (base_dir / value).exists()
+        }
+        return config.model_copy(update=update)
     return config

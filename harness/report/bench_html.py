@@ -62,6 +62,7 @@ def render_bench_html(
         for s in (flips.subjects if flips else [])
     ]
     models = [("b", result)] if reference is None else [("a", reference), ("b", result)]
+    models = [(side, r) for side, r in models if r.calibration.aurc is not None]  # has probs
     role = {"a": "reference · ", "b": "candidate · " if reference else ""}
     diagrams = [
         reliability_diagram(
@@ -79,7 +80,7 @@ def render_bench_html(
         rows=rows,
         flip_lists=flip_lists,
         diagrams=[d for d in diagrams if d],
-        coverage=coverage_chart(series, title="Selective accuracy vs coverage"),
+        coverage=coverage_chart(series, title="Selective accuracy vs coverage") if series else "",
         max_flips=max_flips,
         max_chars=MAX_CHARS,
         version=__version__,

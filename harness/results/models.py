@@ -63,6 +63,11 @@ class CaseResult(BaseModel):
     #: True when every assertion passed; False when one failed or the call errored.
     passed: bool = False
     finished_at: datetime
+    #: The prompt version's family (paraphrases of one instruction), if declared.
+    prompt_family: str | None = None
+    #: For a perturbed case (robustness): its clean row's id and the perturbation id.
+    clean_row_id: str | None = None
+    perturbation: str | None = None
 
 
 class RunRecord(BaseModel):

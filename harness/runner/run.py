@@ -157,4 +157,7 @@ class Runner:
             scores=scores,
             passed=passed,
             finished_at=datetime.now(UTC),
+            prompt_family=case.prompt_family,
+            clean_row_id=row.clean_row_id,
+            perturbation=row.perturbation,
         )

@@ -25,6 +25,8 @@ _FACTORIES: dict[str, str] = {
     "f1": "harness.scorers.text:F1Scorer",
     "contains": "harness.scorers.text:ContainsScorer",
     "regex": "harness.scorers.text:RegexScorer",
+    "not_contains": "harness.scorers.safety:NotContainsScorer",
+    "not_regex": "harness.scorers.safety:NotRegexScorer",
     "equals_json": "harness.scorers.structured:EqualsJsonScorer",
     "json_schema": "harness.scorers.structured:JsonSchemaScorer",
     "choice": "harness.scorers.choice:ChoiceScorer",
@@ -34,6 +36,13 @@ _FACTORIES: dict[str, str] = {
     "rougeLsum": "harness.scorers.overlap:RougeLsumScorer",
     "bleu": "harness.scorers.sacre:BleuScorer",
     "chrf": "harness.scorers.sacre:ChrfScorer",
+    "judge": "harness.scorers.judge:JudgeScorer",
+    "similar": "harness.scorers.similar:SimilarScorer",
+    "faithfulness": "harness.scorers.rag:FaithfulnessScorer",
+    "answer_relevancy": "harness.scorers.rag:AnswerRelevancyScorer",
+    "context_precision": "harness.scorers.rag:ContextPrecisionScorer",
+    "context_recall": "harness.scorers.rag:ContextRecallScorer",
+    "answer_correctness": "harness.scorers.rag:AnswerCorrectnessScorer",
 }
 
 

@@ -110,6 +110,9 @@ class OutputsProviderConfig(_Strict):
     output_field: str = "output"
     #: The case variable that matches ``key_field`` in the file.
     key_var: str = "id"
+    #: A field naming the prompt version of each output, when the file holds outputs of
+    #: several prompt versions (looked up by prompt version and key).
+    prompt_field: str | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> OutputsProviderConfig:
@@ -163,6 +166,25 @@ class AnalysisSpec(BaseModel):
         return dict(self.model_extra or {})
 
 
+class PerturbationSpec(BaseModel):
+    """A perturbation of case variables (typos, case, width...); every other key is a
+    parameter of its type. Each main-set row gets one perturbed copy per perturbation."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(min_length=1)
+    #: Names the perturbation in results and reports (default: its type).
+    id: str | None = None
+    #: The case variables to perturb.
+    vars: list[str] = Field(min_length=1)
+    #: Same seed, same perturbed text.
+    seed: int = 0
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
 class PromptVersion(_Strict):
     """One version of the prompt under test."""
 
@@ -172,6 +194,9 @@ class PromptVersion(_Strict):
     #: A template file, relative to the suite file.
     file: str | None = None
     description: str | None = None
+    #: Paraphrases of one instruction share a family (prompt-sensitivity and robustness
+    #: analyses compare the versions of a family).
+    family: str | None = None
 
     @model_validator(mode="after")
     def _one_template(self) -> PromptVersion:
@@ -350,14 +375,16 @@ class Suite(_Strict):
     concurrency: int = Field(default=8, gt=0)
     #: Checks on the finished run; `harness run` exits 1 when one fails.
     gates: list[Gate] = Field(default_factory=list)
-    #: Standard benchmarks (MMLU / C-Eval / CMMLU) run on the suite's providers.
-    benchmarks: list[BenchmarkSpec] = Field(default_factory=list)
     #: Models that score (LLM-as-judge, ragas); assertions name them with ``judge: ID``.
     judges: list[ProviderConfig] = Field(default_factory=list)
     #: Embeddings models for scorers; none declared: the bundled local model.
     embeddings: list[EmbeddingsConfig] = Field(default_factory=list)
     #: Run-level analyses (fairness, classification, robustness...), run after the cases.
     analyses: list[AnalysisSpec] = Field(default_factory=list)
+    #: Perturbed copies of every main-set row, each linked to its clean row (robustness).
+    perturbations: list[PerturbationSpec] = Field(default_factory=list)
+    #: Standard benchmarks (MMLU / C-Eval / CMMLU) run on the suite's providers.
+    benchmarks: list[BenchmarkSpec] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Suite:
@@ -368,6 +395,7 @@ class Suite(_Strict):
             ("judge", [j.id for j in self.judges]),
             ("embeddings", [e.id for e in self.embeddings]),
             ("analysis", [a.id or a.type for a in self.analyses]),
+            ("perturbation", [p.id or p.type for p in self.perturbations]),
         ):
             dupes = sorted({i for i in ids if ids.count(i) > 1})
             if dupes:
@@ -379,7 +407,10 @@ class Suite(_Strict):
                 "'bad_cases' or 'benchmarks'"
             )
         if has_cases and not self.prompts:
-            raise ValueError("the suite has cases but no 'prompts' to ask them with")
+            raise ValueError(
+                "missing required key 'prompts' in top level: cases need prompt versions "
+                "(only a suite of just 'benchmarks' may have none)"
+            )
         known = {p.id for p in self.providers}
         for bench in self.benchmarks:
             for pid in [*(bench.providers or []), *filter(None, [bench.compare_to])]:

@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import socket
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ from transformers import (
 )
 
 from harness.errors import PermanentProviderError
-from harness.providers import hf_models
+from harness.providers import hf_loglik, hf_models
 from harness.providers.base import Message, ModelRequest
 from harness.providers.hf_local import HFProvider
 from harness.suite.schema import HFProviderConfig
@@ -398,3 +399,109 @@ def test_smollm2_alias_answers_and_loads_from_the_cache(monkeypatch: pytest.Monk
     [again] = _generate_all(_provider("smollm2-135m-instruct"), [question])
     assert again.text == answer.text
     assert time.perf_counter() - started < 20
+
+
+# --- loglikelihood and rolling loglikelihood, against lm-eval's HFLM ---
+
+#: Contexts that exercise HFLM's tokenisation: trailing spaces, an empty context, one that
+#: starts with the eos (prefix) token, repeated contexts with one-token answers.
+LOGLIK_PAIRS = [
+    ("The quick brown fox", " jumps over the lazy dog."),
+    ("What is two plus two? ", "Two plus two is four."),
+    ("", "Paris is the capital of France"),
+    ("</s>Rome is the capital of", " Italy"),
+    *[("Question: Name a fox.\nAnswer:", f" {letter}") for letter in "ABCD"],
+    *[(f"{QUESTIONS[3]} {SENTENCES[4]}\nAnswer:", f" {letter}") for letter in "ABCD"],
+]
+
+
+def _hflm(folder: Path, **kwargs: Any) -> Any:
+    pytest.importorskip("lm_eval")
+    from lm_eval.models.huggingface import HFLM
+
+    return HFLM(pretrained=str(folder), device="cpu", dtype="float32", **kwargs)
+
+
+def _instances(kind: str, args: list[tuple[str, ...]]) -> list[Any]:
+    from lm_eval.api.instance import Instance
+
+    return [Instance(kind, {}, a, i) for i, a in enumerate(args)]
+
+
+def _score(provider: HFProvider, method: str, args: list[Any]) -> list[Any]:
+    async def go() -> list[Any]:
+        try:
+            return await getattr(provider, method)(args)
+        finally:
+            await provider.aclose()
+
+    return asyncio.run(go())
+
+
+@pytest.mark.parametrize("fixture", ["hf_llama", "hf_gpt2"])
+def test_loglikelihood_equals_lm_eval_hflm(fixture: str, request: Any) -> None:
+    folder = request.getfixturevalue(fixture)
+    reference = _hflm(folder, batch_size=3).loglikelihood(
+        _instances("loglikelihood", LOGLIK_PAIRS), disable_tqdm=True
+    )
+    ours = _score(_provider(folder, batch_size=3), "loglikelihood", LOGLIK_PAIRS)
+    assert len(ours) == len(reference)
+    for (value, greedy), (ref_value, ref_greedy) in zip(ours, reference, strict=True):
+        assert value == pytest.approx(ref_value, abs=1e-4)
+        assert greedy == ref_greedy
+    # batch size changes the padding, never the numbers
+    single = _score(_provider(folder, batch_size=1), "loglikelihood", LOGLIK_PAIRS)
+    assert [v for v, _ in single] == pytest.approx([v for v, _ in ours], abs=1e-5)
+
+
+def test_loglikelihood_truncates_on_the_left_like_lm_eval(hf_gpt2: Path) -> None:
+    pairs = [(" ".join(SENTENCES), " The end."), (" ".join(QUESTIONS), " Rome?")]
+    reference = _hflm(hf_gpt2, batch_size=2, max_length=16).loglikelihood(
+        _instances("loglikelihood", pairs), disable_tqdm=True
+    )
+    ours = _score(_provider(hf_gpt2, max_length=16), "loglikelihood", pairs)
+    assert [v for v, _ in ours] == pytest.approx([v for v, _ in reference], abs=1e-4)
+
+
+def test_loglikelihood_runs_on_the_generation_thread(hf_llama: Path) -> None:
+    """Scoring and generation share one worker thread, so they never use the model at once."""
+    provider = _provider(hf_llama, batch_size=2)
+    threads: list[str] = []
+    scorer_score = hf_loglik.LoglikelihoodScorer.score
+
+    def spy(self: Any, requests: Any) -> Any:
+        threads.append(threading.current_thread().name)
+        return scorer_score(self, requests)
+
+    async def go() -> tuple[Any, Any]:
+        try:
+            return await asyncio.gather(
+                provider.generate(_request(QUESTIONS[0], max_tokens=4)),
+                provider.loglikelihood(LOGLIK_PAIRS[:2]),
+            )
+        finally:
+            await provider.aclose()
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(hf_loglik.LoglikelihoodScorer, "score", spy)
+        generation, scores = asyncio.run(go())
+    assert generation.text and len(scores) == 2
+    assert threads == ["hf-tiny_0"]
+
+
+def test_loglikelihood_of_a_bad_model_path_is_the_load_error(tmp_path: Path) -> None:
+    with pytest.raises(PermanentProviderError, match="neither a folder"):
+        _score(_provider(tmp_path / "absent"), "loglikelihood", LOGLIK_PAIRS[:1])
+
+
+@pytest.mark.parametrize("fixture", ["hf_llama", "hf_gpt2"])
+def test_rolling_loglikelihood_equals_lm_eval_hflm(fixture: str, request: Any) -> None:
+    """Texts longer than the window (16 tokens) are scored in several disjoint windows."""
+    folder = request.getfixturevalue(fixture)
+    texts = [" ".join(SENTENCES), QUESTIONS[4], " ".join(QUESTIONS * 2)]
+    reference = _hflm(folder, batch_size=4, max_length=16).loglikelihood_rolling(
+        _instances("loglikelihood_rolling", [(t,) for t in texts]), disable_tqdm=True
+    )
+    ours = _score(_provider(folder, batch_size=4, max_length=16), "loglikelihood_rolling", texts)
+    assert [s.loglikelihood for s in ours] == pytest.approx(reference, abs=1e-4)
+    assert ours[0].windows > 2 and ours[1].windows == 1

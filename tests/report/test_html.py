@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.analysis.base import AnalysisResult, BarChart, MatrixChart, Table
 from harness.providers.base import Message
 from harness.report.html import render_html, write_report
 from harness.results.models import CaseResult, RunRecord, Score
@@ -396,3 +397,70 @@ def test_report_in_chromium(browser: Chromium, tmp_path: Path, cases: list[CaseR
     # (a) no console error and (b) no request but the pages themselves.
     assert console_errors(browser.events) == []
     assert requested_urls(browser.events) <= {url, big_path.as_uri()}
+
+
+def _analysis_with_untrusted_text() -> AnalysisResult:
+    """Every string slot of an analysis carries a payload: group names come from datasets."""
+    bad = MALICIOUS
+    return AnalysisResult(
+        id="fairness",
+        type="fairness",
+        title=bad[0],
+        summary=bad[1],
+        tables=[
+            Table(
+                title=bad[2],
+                columns=["group", "rate"],
+                rows=[[bad[3], 0.5], ["北方", 0.25]],
+                note=bad[0],
+                flagged_rows=[0],
+            )
+        ],
+        charts=[
+            BarChart(
+                title=bad[1],
+                categories=[bad[2], "北方"],
+                values=[0.5, 0.25],
+                low=[0.4, 0.1],
+                high=[0.6, 0.4],
+                reference=0.3,
+            ),
+            MatrixChart(
+                title=bad[3],
+                row_labels=[bad[0], "b"],
+                col_labels=["a", bad[1]],
+                values=[[3, 1], [0, 2]],
+            ),
+        ],
+        flags=[bad[2]],
+    )
+
+
+def test_analyses_and_verdicts_render_escaped(tmp_path: Path) -> None:
+    case = make_case("v1", "gpt", 0)
+    verdicts = [{"label": MALICIOUS[0], "verdict": False, "reason": MALICIOUS[1]}]
+    case.scores[0].metadata = {"verdicts": verdicts}
+    html = render_html(make_run(), [case], [_analysis_with_untrusted_text()])
+    for payload in MALICIOUS:
+        assert payload not in html
+    assert html.count('class="chart bars"') == 1 and html.count('class="chart matrix"') == 1
+    assert 'class="flagged"' in html and "北方" in html
+
+
+@pytest.mark.browser
+def test_analyses_in_chromium(browser: Chromium, tmp_path: Path) -> None:
+    case = make_case("v1", "gpt", 0, exact=0.0)
+    case.scores[0].metadata = {
+        "verdicts": [{"label": MALICIOUS[2], "verdict": "unsupported", "reason": MALICIOUS[3]}]
+    }
+    path = write_report(make_run(), [case], tmp_path / "a.html", [_analysis_with_untrusted_text()])
+    page = Page(browser, path.as_uri())
+    page.screenshot(tmp_path / "analyses.png")
+    assert page.eval("typeof window.__pwned") == "undefined"
+    assert page.eval("document.querySelectorAll('section.analysis svg.chart').length") == 2
+    shown = page.eval(
+        "[...document.querySelectorAll('details.verdicts li')].map(e => e.textContent)"
+    )
+    assert shown == [f"unsupported {MALICIOUS[2]}{MALICIOUS[3]}"]
+    assert console_errors(browser.events) == []
+    assert all(u.startswith("file://") for u in requested_urls(browser.events))

@@ -13,9 +13,19 @@ from harness.scorers import Scorer, ScoreValue, available_scorers, get_scorer
 
 NAMES = [
     "bleu", "choice", "chrf", "contains", "equals_json", "exact", "f1", "json_schema", "regex",
-    "rouge1", "rouge2", "rougeL", "rougeLsum",
+    "rouge1", "rouge2", "rougeL", "rougeLsum", "not_contains", "not_regex",
 ]  # fmt: skip
-REQUIRED = {"regex": {"pattern": r"\w+"}, "json_schema": {"schema": {"type": "object"}}}
+#: Scorers that call a judge or an embedder (tested in test_judge/test_rag/test_similar).
+MODEL_SCORERS = [
+    "answer_correctness", "answer_relevancy", "context_precision", "context_recall",
+    "faithfulness", "judge", "similar",
+]  # fmt: skip
+REQUIRED = {
+    "regex": {"pattern": r"\w+"},
+    "json_schema": {"schema": {"type": "object"}},
+    "not_contains": {"value": "secret"},
+    "not_regex": {"pattern": r"\w+"},
+}
 
 
 def test_exported_members():
@@ -25,7 +35,7 @@ def test_exported_members():
 
 
 def test_available_scorers():
-    assert available_scorers() == NAMES
+    assert available_scorers() == sorted(NAMES + MODEL_SCORERS)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -62,7 +72,10 @@ def test_needs_expected_is_declared_and_enforced(name):
 @pytest.mark.parametrize(
     ("name", "message"),
     [
-        ("rouge_l", "Unknown scorer 'rouge_l'. Did you mean 'rougeL'? Available: bleu, choice, "),
+        (
+            "rouge_l",
+            "Unknown scorer 'rouge_l'. Did you mean 'rougeL'? Available: answer_correctness, ",
+        ),
         ("ROUGE1", "Did you mean 'rouge1'?"),
         ("RougeLSum", "Did you mean 'rougeLsum'?"),
         ("Exact", "Did you mean 'exact'?"),
@@ -80,7 +93,8 @@ def test_unknown_scorer_suggests_the_closest_name(name, message):
 def test_unknown_scorer_without_close_match_lists_all():
     with pytest.raises(ScorerError) as error:
         get_scorer("perplexity", {})
-    assert str(error.value) == f"Unknown scorer 'perplexity'. Available: {', '.join(NAMES)}"
+    available = ", ".join(available_scorers())
+    assert str(error.value) == f"Unknown scorer 'perplexity'. Available: {available}"
 
 
 @pytest.mark.parametrize(

@@ -226,3 +226,24 @@ def test_jsonl_row_missing_a_mapped_var_is_undefined_not_none(tmp_path: Path) ->
         )
     assert "'question' is undefined" in info.value.message
     assert f"{(tmp_path / 'data.jsonl').resolve()}:2" in info.value.message
+
+
+def test_a_repeated_explicit_id_is_an_error_at_its_line(tmp_path: Path) -> None:
+    write(tmp_path / "data.csv", "id,question,out,answer\na,q,x,x\nb,q2,x,x\na,q3,x,x\n")
+    with pytest.raises(SuiteError, match=r"data.csv:4: duplicate id 'a' .*first on line 2"):
+        plan_rows(
+            tmp_path, "  file: data.csv\n  id: id\n  expected: answer\n  assert: [{type: exact}]\n"
+        )
+
+
+def test_csv_bad_cases_take_vars_from_dotted_columns(tmp_path: Path) -> None:
+    write(tmp_path / "bad.csv", "id,vars.question,expected\nb1,What is 2+2?,4\n")
+    write(
+        tmp_path / "suite.yaml",
+        "name: s\nprompts: [{id: p, template: '{{ question }}'}]\n"
+        "providers: [{id: o, type: outputs, column: question}]\n"
+        "bad_cases: [{name: prod, file: bad.csv}]\ndefaults: {assert: [{type: exact}]}\n",
+    )
+    (case,) = prepare(tmp_path / "suite.yaml").plan.cases
+    assert case.row.vars == {"question": "What is 2+2?"} and case.row.expected == ["4"]
+    assert case.request.messages[-1].content == "What is 2+2?"

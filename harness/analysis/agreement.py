@@ -1,0 +1,147 @@
+"""Judge agreement: how often the judge agrees with human labels carried by some cases.
+
+Before trusting an LLM judge on thousands of cases, check it on the few a person has
+labelled: accuracy (exact agreement), Cohen's kappa (scikit-learn; agreement beyond
+chance, optionally weighted for ordinal grades) and Spearman's rho (scipy; does the
+judge rank answers as the person does).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+from pydantic import Field
+
+from harness.analysis.base import Analysis, AnalysisParams, AnalysisResult, MatrixChart, Table
+from harness.errors import ScorerError
+
+if TYPE_CHECKING:
+    from harness.results.models import CaseResult, Score
+    from harness.runner.context import ScoringContext
+
+_PASS = {"pass": 1, "passed": 1, "yes": 1, "true": 1, "1": 1, "good": 1,
+         "fail": 0, "failed": 0, "no": 0, "false": 0, "0": 0, "bad": 0}  # fmt: skip
+
+
+class AgreementParams(AnalysisParams):
+    #: The case var holding the human label (cases without it are skipped).
+    human_var: str
+    #: The scorer whose verdicts are compared (its ``type`` in the suite).
+    scorer: str = "judge"
+    #: ``grade``: the judge's grade vs a human grade; ``pass``: pass/fail vs a human pass/fail.
+    compare: Literal["grade", "pass"] = "grade"
+    #: Cohen's kappa weighting for ordinal grades (scikit-learn's ``weights``).
+    weights: Literal["linear", "quadratic"] | None = None
+    #: Raw human label -> the value compared (e.g. ``{"true": 0, "false": 1}`` when the
+    #: label says "hallucinated"); keys are matched case-insensitively.
+    labels: dict[str, int] | None = None
+    #: Flag the run when kappa falls below this.
+    min_kappa: float | None = Field(default=None, ge=-1, le=1)
+
+
+class AgreementAnalysis(Analysis):
+    name = "judge_agreement"
+    title = "Judge agreement with human labels"
+    Params = AgreementParams
+    params: AgreementParams
+
+    async def analyze(self, results: list[CaseResult], ctx: ScoringContext) -> AnalysisResult:
+        import scipy
+        import sklearn
+        from scipy import stats
+        from sklearn.metrics import cohen_kappa_score
+
+        human, judged = self._pairs(self.select(results))
+        if not human:
+            raise ScorerError(
+                f"no case has both a human label in var {self.params.human_var!r} and a "
+                f"{self.params.scorer!r} verdict"
+            )
+        h, j = np.array(human), np.array(judged)
+        accuracy = float(np.mean(h == j))
+        varied = len(set(human) | set(judged)) > 1
+        kappa = float(cohen_kappa_score(h, j, weights=self.params.weights)) if varied else None
+        rho = p_value = None
+        if len(set(human)) > 1 and len(set(judged)) > 1:  # Spearman is undefined for constants
+            found = stats.spearmanr(h, j)
+            rho, p_value = float(found.statistic), float(found.pvalue)
+        labels = sorted(set(human) | set(judged))
+        matrix = [[int(np.sum((h == a) & (j == b))) for b in labels] for a in labels]
+        metrics = {"n": len(human), "accuracy": accuracy, "cohen_kappa": kappa,
+                   "spearman_rho": rho, "spearman_p": p_value}  # fmt: skip
+        flags = []
+        if self.params.min_kappa is not None and (kappa is None or kappa < self.params.min_kappa):
+            flags.append(f"Cohen's kappa {kappa} is below {self.params.min_kappa}: check the judge")
+        return self.result(
+            summary=f"{len(human)} labelled cases: the judge agrees on {accuracy:.0%}.",
+            tables=[
+                Table(
+                    title="Agreement",
+                    columns=list(metrics),
+                    rows=[list(metrics.values())],
+                    note=None if varied else "every label is the same: kappa is undefined",
+                )
+            ],
+            charts=[
+                MatrixChart(
+                    title="Human (rows) vs judge (columns)",
+                    row_labels=[str(x) for x in labels],
+                    col_labels=[str(x) for x in labels],
+                    values=[[float(v) for v in row] for row in matrix],
+                    row_title="human",
+                    col_title="judge",
+                )
+            ],
+            flags=flags,
+            data=metrics | {"human": human, "judge": judged},
+            versions={"scikit-learn": sklearn.__version__, "scipy": scipy.__version__},
+        )
+
+    def _pairs(self, results: list[CaseResult]) -> tuple[list[Any], list[Any]]:
+        human, judged = [], []
+        for r in results:
+            label = r.vars.get(self.params.human_var)
+            score = next((s for s in r.scores if s.scorer == self.params.scorer), None)
+            if label is None or label == "" or score is None or score.error is not None:
+                continue
+            human.append(self._label(label, r))
+            judged.append(self._verdict(score))
+        return human, judged
+
+    def _label(self, label: Any, r: CaseResult) -> int:
+        if self.params.labels is not None:
+            mapping = {str(k).strip().lower(): v for k, v in self.params.labels.items()}
+            key = str(label).strip().lower()
+            if key not in mapping:
+                raise ScorerError(f"case {r.row_id}: human label {label!r} is not in 'labels'")
+            return mapping[key]
+        if self.params.compare == "pass":
+            key = str(label).strip().lower()
+            if key not in _PASS:
+                raise ScorerError(
+                    f"case {r.row_id}: human label {label!r} is not pass/fail (use pass, fail, "
+                    "yes, no, true, false, 1 or 0)"
+                )
+            return _PASS[key]
+        try:
+            return _integer(label)
+        except ValueError:
+            raise ScorerError(f"case {r.row_id}: human grade {label!r} is not an integer") from None
+
+    def _verdict(self, score: Score) -> int:
+        if self.params.compare == "pass":
+            return int(bool(score.passed))
+        grade = score.metadata.get("grade")
+        if grade is None:
+            raise ScorerError(
+                f"scorer {score.scorer!r} records no grade: compare 'pass' instead of 'grade'"
+            )
+        return int(grade)
+
+
+def _integer(value: Any) -> int:
+    number = float(value)
+    if isinstance(value, bool) or not number.is_integer():
+        raise ValueError(value)
+    return int(number)

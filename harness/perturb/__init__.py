@@ -1,0 +1,1 @@
+"""Deterministic perturbations of case variables, for robustness runs."""

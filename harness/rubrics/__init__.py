@@ -1,0 +1,1 @@
+"""Shipped judge rubrics (``<lang>/<name>.yaml``), read with importlib.resources."""

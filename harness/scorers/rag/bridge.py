@@ -1,0 +1,108 @@
+"""ragas' model interfaces, implemented on the harness' scoring context.
+
+ragas' collections metrics call ``llm.agenerate(prompt, response_model)`` and
+``embeddings.aembed_text(s)``; these classes answer them through
+:class:`~harness.runner.context.ScoringContext`, so every judge call is cached, retried,
+rate-limited and costed like the model under test, and each parsed reply is kept in
+``trace`` so the scorer can show the verdicts behind a score.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from typing import TYPE_CHECKING, Any, TypeVar
+
+os.environ.setdefault("RAGAS_DO_NOT_TRACK", "true")  # before ragas is imported: no analytics
+
+from pydantic import BaseModel, ValidationError
+from ragas.embeddings.base import BaseRagasEmbedding
+from ragas.llms.base import InstructorBaseRagasLLM
+
+from harness.errors import ScorerError
+from harness.providers.base import Message
+from harness.scorers.judge_call import extract_json_object, judge_request
+from harness.scorers.judge_prompt import VerdictError
+
+if TYPE_CHECKING:
+    from harness.runner.context import ScoringContext
+
+T = TypeVar("T", bound=BaseModel)
+
+#: ragas' own default for its instructor LLMs.
+MAX_TOKENS = 1024
+_SYSTEM = (
+    "Reply with one JSON object that follows the JSON Schema given in the prompt, and nothing else."
+)
+
+
+class HarnessLLM(InstructorBaseRagasLLM):
+    """The suite's judge as a ragas LLM; ``trace`` holds every (output model, parsed reply)."""
+
+    def __init__(self, ctx: ScoringContext, judge: str | None, json_mode: bool | None) -> None:
+        self.ctx, self.judge, self.json_mode = ctx, judge, json_mode
+        self.trace: list[tuple[str, BaseModel]] = []
+        self._asked: Counter[str] = Counter()
+
+    def generate(self, prompt: str, response_model: type[T]) -> T:
+        raise ScorerError("the harness' ragas judge is async only: ragas must call agenerate()")
+
+    async def agenerate(self, prompt: str, response_model: type[T]) -> T:
+        request = judge_request(
+            self.ctx,
+            self.judge,
+            [Message(role="system", content=_SYSTEM), Message(role="user", content=prompt)],
+            json_mode=self.json_mode,
+            max_tokens=MAX_TOKENS,
+            seed=self._seed(prompt),
+        )
+        generation = await self.ctx.generate(request, self.judge)
+        parsed = parse_reply(generation.text, response_model)
+        self.trace.append((response_model.__name__, parsed))
+        return parsed
+
+    def _seed(self, prompt: str) -> int | None:
+        """None the first time; a new seed each time ragas asks the same prompt again (answer
+        relevancy samples several questions), so those calls are not one cached reply."""
+        repeat = self._asked[prompt]
+        self._asked[prompt] += 1
+        if not repeat:
+            return None
+        config = self.ctx.judges[self.ctx.judge_id(self.judge)].config
+        base = getattr(getattr(config, "params", None), "seed", None) or 0
+        return base + repeat
+
+
+def parse_reply(text: str, response_model: type[T]) -> T:
+    """The reply as ``response_model``, or a VerdictError quoting it."""
+    found = extract_json_object(text)
+    if found is None:
+        raise VerdictError(
+            f"unparseable judge reply for ragas' {response_model.__name__}: {text[:200]!r}"
+        )
+    try:
+        return response_model.model_validate(found)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise VerdictError(
+            f"judge reply does not fit ragas' {response_model.__name__} ({where}: {first['msg']}): "
+            f"{text[:200]!r}"
+        ) from None
+
+
+class HarnessEmbeddings(BaseRagasEmbedding):
+    """The suite's embedder as ragas embeddings (vectors cached by the scoring context)."""
+
+    def __init__(self, ctx: ScoringContext, embedder: str | None) -> None:
+        super().__init__()
+        self.ctx, self.embedder = ctx, embedder
+
+    def embed_text(self, text: str, **kwargs: Any) -> list[float]:
+        raise ScorerError("the harness' ragas embeddings are async only")
+
+    async def aembed_text(self, text: str, **kwargs: Any) -> list[float]:
+        return (await self.ctx.embed([text], self.embedder))[0]
+
+    async def aembed_texts(self, texts: list[str], **kwargs: Any) -> list[list[float]]:
+        return await self.ctx.embed(list(texts), self.embedder)
