@@ -137,9 +137,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     path = _write_report(outcome.run, outcome.results, args.report, outcome.analyses)
     out.print(f"Report: [bold]{path}[/]")
     gates = _check_gates(args.suite, outcome.run, outcome.results, store)
-    _write_ci_outputs(args, outcome.run, outcome.results, gates)
-    failed = any(not g.passed for g in gates) or any(a.fails_run for a in outcome.analyses)
-    return EXIT_GATE if failed else EXIT_OK
+    checks = [*gates, *outcome.analyses]
+    _write_ci_outputs(args, outcome.run, outcome.results, checks)
+    return EXIT_GATE if any(not c.passed for c in checks) else EXIT_OK
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:

@@ -85,6 +85,21 @@ class AnalysisResult(BaseModel):
     #: Set by the runner: declared ``fail_on_flag`` and flagged (or could not run).
     fails_run: bool = False
 
+    # As a gate outcome (harness.ci.junit.GateOutcome): one JUnit testcase / summary line each.
+    @property
+    def name(self) -> str:
+        return f"analysis {self.id}"
+
+    @property
+    def passed(self) -> bool:
+        return not self.fails_run
+
+    @property
+    def message(self) -> str:
+        if self.error:
+            return f"{self.title}: could not run: {self.error}"
+        return "; ".join([f"{self.title}: {self.summary or 'done'}", *self.flags])
+
 
 class AnalysisParams(BaseModel):
     """Parameters every analysis accepts; subclasses add their own."""

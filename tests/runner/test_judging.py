@@ -141,13 +141,19 @@ def test_analyses_are_stored_reported_and_can_fail_the_run(tmp_path: Path) -> No
     with server as url:
         suite = write_suite(tmp_path, url, extra=extra)
         outcome = run_suite(suite)
-        code = main(["run", str(suite), "--report", str(tmp_path / "r.html")])
+        junit, summary = tmp_path / "junit.xml", tmp_path / "summary.md"
+        args = ["--report", str(tmp_path / "r.html"), "--junit-xml", str(junit)]
+        code = main(["run", str(suite), *args, "--summary-md", str(summary)])
     counted, broken = outcome.analyses
     assert counted.data == {"rates": {"p": 0.5}} and counted.fails_run
     assert counted.flags == ["p <b>below</b>"]
     assert broken.error == "ValueError: no group column" and not broken.fails_run
     assert [a.id for a in default_store().analyses(outcome.run.run_id)] == ["pass_count", "broken"]
     assert code == 1
+    xml = junit.read_text()
+    assert 'name="analysis pass_count"' in xml and "p &lt;b&gt;below&lt;/b&gt;" in xml
+    assert 'name="analysis broken" time="0" />' in xml  # passes: it did not ask to fail the run
+    assert "analysis pass_count" in summary.read_text()
     html = (tmp_path / "r.html").read_text()
     assert "p &lt;b&gt;below&lt;/b&gt;" in html and "<b>below</b>" not in html
     assert "Per prompt &lt;i&gt;" in html and "could not run: ValueError: no group column" in html
