@@ -67,7 +67,7 @@ def prepare(suite_path: str | Path) -> Prepared:
     for provider in [*providers, *judges]:
         provider.check()
     plan = build_plan(loaded, providers)
-    return Prepared(loaded, providers, plan, judges, build_analyses(loaded))
+    return Prepared(loaded, providers, plan, judges, build_analyses(loaded, plan))
 
 
 def run_suite(

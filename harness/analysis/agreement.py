@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 from pydantic import Field
 
-from harness.analysis.base import Analysis, AnalysisParams, AnalysisResult, MatrixChart, Table
+from harness.analysis.base import (
+    Analysis,
+    AnalysisParams,
+    AnalysisResult,
+    MatrixChart,
+    Needs,
+    Table,
+)
 from harness.errors import ScorerError
 
 if TYPE_CHECKING:
@@ -45,6 +52,10 @@ class AgreementAnalysis(Analysis):
     title = "Judge agreement with human labels"
     Params = AgreementParams
     params: AgreementParams
+
+    def needs(self) -> Needs:
+        p = self.params
+        return Needs(vars=[("human_var", p.human_var)], scorers=[("scorer", p.scorer)])
 
     async def analyze(self, results: list[CaseResult], ctx: ScoringContext) -> AnalysisResult:
         import scipy

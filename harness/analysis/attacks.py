@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import BaseModel, Field
 
-from harness.analysis.base import Analysis, AnalysisResult, BarChart, Table
+from harness.analysis.base import Analysis, AnalysisResult, BarChart, Needs, Table
 from harness.analysis.outcomes import (
     Cell,
     MetricParams,
@@ -19,6 +19,7 @@ from harness.analysis.outcomes import (
     cell_label,
     clean,
     mean_ci,
+    metric_needs,
     missing_metric,
     rounded,
     verdict,
@@ -57,6 +58,11 @@ class AttackSuccessAnalysis(Analysis):
     title = "Attack success rate"
     Params = AttackParams
     params: AttackParams
+
+    def needs(self) -> Needs:
+        p = self.params
+        wanted = [("category", p.category), *(("by", v) for v in p.by)]
+        return metric_needs(p) + Needs(vars=wanted)
 
     async def analyze(self, results: list[CaseResult], ctx: ScoringContext) -> AnalysisResult:
         results = clean(self.select(results))

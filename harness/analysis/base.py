@@ -11,6 +11,7 @@ run and rendered in the HTML report by one generic renderer.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -112,6 +113,24 @@ class AnalysisParams(BaseModel):
     case_set: str = "main"
 
 
+@dataclass(frozen=True)
+class Needs:
+    """What an analysis reads from a run, as (parameter, name) pairs: checked against the
+    suite's cases when it loads, so a typo fails before any model is paid for."""
+
+    #: Case variables; at least one case of the analysed case set must have each.
+    vars: list[tuple[str, str]] = field(default_factory=list)
+    #: Prompt version ids, provider ids and prompt families of the suite.
+    prompts: list[tuple[str, str]] = field(default_factory=list)
+    providers: list[tuple[str, str]] = field(default_factory=list)
+    families: list[tuple[str, str]] = field(default_factory=list)
+    #: Scorer names asserted on the analysed case set.
+    scorers: list[tuple[str, str]] = field(default_factory=list)
+
+    def __add__(self, other: Needs) -> Needs:
+        return Needs(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(Needs)))
+
+
 class Analysis(ABC):
     """One configured analysis; subclasses set ``name``, ``title`` and ``Params``."""
 
@@ -126,6 +145,10 @@ class Analysis(ABC):
     def judges(self) -> list[str | None]:
         """Judge ids this analysis calls (``[None]``: the suite's only judge)."""
         return []
+
+    def needs(self) -> Needs:
+        """The variables, prompts, providers and scorers this analysis reads."""
+        return Needs()
 
     def select(self, results: list[CaseResult]) -> list[CaseResult]:
         """The results of the analysed case set."""

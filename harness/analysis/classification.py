@@ -22,9 +22,10 @@ from harness.analysis.base import (
     AnalysisResult,
     BarChart,
     MatrixChart,
+    Needs,
     Table,
 )
-from harness.analysis.labels import NO_OUTPUT, OTHER, LabelParams, LabelReader
+from harness.analysis.labels import NO_OUTPUT, OTHER, LabelParams, LabelReader, label_needs
 from harness.analysis.outcomes import Cell, by_cell, cell_label, clean, rounded
 from harness.results.models import CaseResult
 from harness.runner.context import ScoringContext
@@ -95,6 +96,9 @@ class ClassificationAnalysis(Analysis):
     title = "Classification metrics"
     Params = ClassificationParams
     params: ClassificationParams
+
+    def needs(self) -> Needs:
+        return label_needs(self.params)
 
     async def analyze(self, results: list[CaseResult], ctx: ScoringContext) -> AnalysisResult:
         reader = LabelReader(self.params)

@@ -25,8 +25,8 @@ import numpy as np
 from pydantic import BaseModel, Field
 from sklearn.metrics import accuracy_score
 
-from harness.analysis.base import Analysis, AnalysisResult, BarChart, Table
-from harness.analysis.labels import LabelParams, LabelReader
+from harness.analysis.base import Analysis, AnalysisResult, BarChart, Needs, Table
+from harness.analysis.labels import LabelParams, LabelReader, label_needs
 from harness.analysis.outcomes import (
     Cell,
     MetricParams,
@@ -34,6 +34,7 @@ from harness.analysis.outcomes import (
     cell_label,
     clean,
     mean_ci,
+    metric_needs,
     missing_metric,
     rounded,
     verdict,
@@ -114,6 +115,10 @@ class FairnessAnalysis(Analysis):
     title = "Fairness across groups"
     Params = FairnessParams
     params: FairnessParams
+
+    def needs(self) -> Needs:
+        p = self.params
+        return metric_needs(p) + label_needs(p) + Needs(vars=[("group", p.group)])
 
     async def analyze(self, results: list[CaseResult], ctx: ScoringContext) -> AnalysisResult:
         results = clean(self.select(results))

@@ -13,6 +13,7 @@ import unicodedata
 
 from pydantic import BaseModel, Field
 
+from harness.analysis.base import Needs
 from harness.analysis.outcomes import score_of
 from harness.results.models import CaseResult
 
@@ -36,6 +37,14 @@ class LabelParams(BaseModel):
     answer_of: str | None = None
     #: True label: a case variable instead of the first expected answer.
     label_var: str | None = None
+
+
+def label_needs(params: LabelParams) -> Needs:
+    """The variable holding true labels and the scorer whose answer is the prediction."""
+    return Needs(
+        vars=[("label_var", params.label_var)] if params.label_var else [],
+        scorers=[("answer_of", params.answer_of)] if params.answer_of else [],
+    )
 
 
 class LabelReader:

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from harness.analysis.base import AnalysisParams
+from harness.analysis.base import AnalysisParams, Needs
 from harness.compare.stats import CONFIDENCE, RESAMPLES, bootstrap_ci
 from harness.results.models import CaseResult, Score
 
@@ -28,6 +28,11 @@ class MetricParams(AnalysisParams):
     resamples: int = RESAMPLES
     confidence: float = CONFIDENCE
     seed: int = 0
+
+
+def metric_needs(params: MetricParams) -> Needs:
+    """The scorer a metric names (none for the case verdict)."""
+    return Needs(scorers=[("metric", params.metric)] if params.metric else [])
 
 
 def clean(results: Iterable[CaseResult]) -> list[CaseResult]:

@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 from pydantic import Field
 
-from harness.analysis.base import Analysis, AnalysisParams, AnalysisResult, BarChart, Table
+from harness.analysis.base import (
+    Analysis,
+    AnalysisParams,
+    AnalysisResult,
+    BarChart,
+    Needs,
+    Table,
+)
 from harness.compare.stats import bootstrap_ci
 from harness.errors import ScorerError
 from harness.providers.base import Message
@@ -87,6 +94,12 @@ class PairwiseAnalysis(Analysis):
 
     def judges(self) -> list[str | None]:
         return [self.params.judge]
+
+    def needs(self) -> Needs:
+        p = self.params
+        providers = [("provider", p.provider)] if p.provider else []
+        wanted = [("a", p.a), ("b", p.b)]
+        return Needs(vars=[("question_var", p.question_var)], prompts=wanted, providers=providers)
 
     async def analyze(self, results: list[CaseResult], ctx: ScoringContext) -> AnalysisResult:
         p = self.params

@@ -23,12 +23,13 @@ import scipy
 from pydantic import BaseModel, Field
 from scipy import stats as sps
 
-from harness.analysis.base import Analysis, AnalysisResult, BarChart, Table
+from harness.analysis.base import Analysis, AnalysisResult, BarChart, Needs, Table
 from harness.analysis.outcomes import (
     Cell,
     MetricParams,
     cell_label,
     metric_name,
+    metric_needs,
     missing_metric,
     rounded,
     value,
@@ -179,6 +180,13 @@ class RobustnessAnalysis(Analysis):
     title = "Robustness to perturbations"
     Params = RobustnessParams
     params: RobustnessParams
+
+    def needs(self) -> Needs:
+        refs = self.params.references
+        return metric_needs(self.params) + Needs(
+            families=[("references", family) for family in refs],
+            prompts=[("references", prompt) for prompt in refs.values()],
+        )
 
     async def analyze(self, results: list[CaseResult], ctx: ScoringContext) -> AnalysisResult:
         results = self.select(results)

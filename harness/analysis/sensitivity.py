@@ -16,12 +16,20 @@ from itertools import combinations
 import numpy as np
 from pydantic import BaseModel
 
-from harness.analysis.base import Analysis, AnalysisResult, BarChart, MatrixChart, Table
+from harness.analysis.base import (
+    Analysis,
+    AnalysisResult,
+    BarChart,
+    MatrixChart,
+    Needs,
+    Table,
+)
 from harness.analysis.outcomes import (
     MetricParams,
     clean,
     mean_ci,
     metric_name,
+    metric_needs,
     missing_metric,
     rounded,
     value,
@@ -97,6 +105,10 @@ class PromptSensitivityAnalysis(Analysis):
     title = "Prompt sensitivity"
     Params = SensitivityParams
     params: SensitivityParams
+
+    def needs(self) -> Needs:
+        family = [("family", self.params.family)] if self.params.family else []
+        return metric_needs(self.params) + Needs(families=family)
 
     async def analyze(self, results: list[CaseResult], ctx: ScoringContext) -> AnalysisResult:
         results = clean(self.select(results))

@@ -75,5 +75,5 @@ def test_bad_labels_and_missing_labels_are_clear_errors():
         analyze([case("1", vars={"human": "great"}, scores=[judge_score(3)])])
     with pytest.raises(ScorerError, match="human label 'meh' is not pass/fail"):
         analyze([case("1", vars={"human": "meh"}, scores=[judge_score(3)])], compare="pass")
-    with pytest.raises(SuiteError, match="human_var: Field required"):
+    with pytest.raises(SuiteError, match="missing parameter 'human_var'"):
         get_analysis("judge_agreement", "a", {})

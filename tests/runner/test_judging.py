@@ -173,7 +173,9 @@ def test_bad_analyses_are_load_errors_with_lines(tmp_path: Path) -> None:
         extra="analyses:\n  - type: pass_count\n    flag_belo: 1\n",
     )
     with pytest.raises(
-        SuiteError, match=r"analysis 'pass_count' \(pass_count\): flag_belo: Extra inputs"
+        SuiteError,
+        match=r"suite.yaml:\d+: analysis 'pass_count' \(pass_count\): unknown parameter "
+        r"'flag_belo'\. Did you mean 'flag_below'\?",
     ):
         run_suite(suite)
 
