@@ -238,7 +238,7 @@ def _print_summary(results: list[CaseResult], prompts: list[str]) -> None:
             str(g.n),
             f"{g.pass_rate:.1%}",
             *(_fmt(g.metrics.get(m)) for m in metrics),
-            str(g.n_errors),
+            str(g.n_errors) + (f" (+{g.n_score_errors} scoring)" if g.n_score_errors else ""),
             f"${g.cost_total:.4f}" if g.cost_total is not None else "-",
             f"{g.latency_mean:.2f}s" if g.latency_mean is not None else "-",
         )
@@ -250,7 +250,8 @@ def _print_analyses(analyses: list[AnalysisResult]) -> None:
     for a in analyses:
         mark = "[red]FAIL[/] " if a.fails_run else ""
         line = a.summary or ("could not run: " + a.error if a.error else "")
-        out.print(f"{mark}[bold]{_escape(a.title)}[/]: {_escape(line)}")
+        title = a.title if a.id == a.type else f"{a.title} ({a.id})"
+        out.print(f"{mark}[bold]{_escape(title)}[/]: {_escape(line)}")
         for flag in a.flags:
             out.print(f"  [yellow]⚠[/] {_escape(flag)}")
 

@@ -85,7 +85,8 @@ class AgreementAnalysis(Analysis):
         if self.params.min_kappa is not None and (kappa is None or kappa < self.params.min_kappa):
             flags.append(f"Cohen's kappa {kappa} is below {self.params.min_kappa}: check the judge")
         return self.result(
-            summary=f"{len(human)} labelled cases: the judge agrees on {accuracy:.0%}.",
+            summary=f"{len(human)} labelled cases: the judge agrees on {accuracy:.0%}, "
+            f"Cohen's kappa {_opt(kappa)}, Spearman {_opt(rho)}.",
             tables=[
                 Table(
                     title="Agreement",
@@ -156,3 +157,7 @@ def _integer(value: Any) -> int:
     if isinstance(value, bool) or not number.is_integer():
         raise ValueError(value)
     return int(number)
+
+
+def _opt(x: float | None) -> str:
+    return "n/a (constant labels)" if x is None else f"{x:.3f}"

@@ -135,8 +135,13 @@ class PairwiseAnalysis(Analysis):
             for (a, _), v in zip(pairs, verdicts, strict=True)
         ]
         return self.result(
-            summary=f"{p.b} vs {p.a}: win rate of {p.b} (ties count half), each row judged in "
-            "both orders; a row is a win only when both orders agree.",
+            summary="; ".join(
+                f"{p.b} vs {p.a} on {prov}: {s['b_wins']} wins, {s['ties']} ties, "
+                f"{s['a_wins']} losses, win rate {_rate(s['win_rate'])} "
+                f"(95% CI {_rate(s['ci_low'])}-{_rate(s['ci_high'])})"
+                for prov, s in stats.items()
+            )
+            + " (ties count half; a row is a win only when the judge agrees in both orders)",
             tables=[
                 Table(title="Win / tie / loss", columns=columns, rows=rows),
                 Table(
@@ -235,3 +240,7 @@ def _pairs(
         for (row, prov, prompt) in found
         if prompt == a and (row, prov, b) in found
     ]
+
+
+def _rate(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.2f}"

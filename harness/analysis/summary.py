@@ -43,7 +43,11 @@ class GroupSummary(BaseModel):
     provider_id: str
     tag: str | None = None
     n: int
+    #: Cases whose model call failed.
     n_errors: int
+    #: Cases with an assertion that could not be scored (a judge reply that did not parse, a
+    #: row without contexts...): failed, but not for a low score.
+    n_score_errors: int = 0
     pass_rate: float
     #: Mean value per scorer name; None where the scorer produced no value in this cell.
     metrics: dict[str, float | None]
@@ -159,6 +163,8 @@ def _aggregate(frame: pd.DataFrame, keys: list[str], headline: list[str]) -> lis
     )
     scored = frame.dropna(subset=["scorer"])
     means = scored.groupby([*keys, "scorer"], sort=False)["value"].mean()
+    broken = scored.dropna(subset=["score_error"]).groupby(keys, sort=False)["case_index"]
+    score_errors = broken.nunique()
     out = []
     for key, row in per_case.iterrows():
         ident = dict(zip(keys, key, strict=True))
@@ -169,6 +175,7 @@ def _aggregate(frame: pd.DataFrame, keys: list[str], headline: list[str]) -> lis
                 **ident,
                 n=int(row["n"]),
                 n_errors=int(row["n_errors"]),
+                n_score_errors=int(score_errors.get(key, 0)),
                 pass_rate=float(row["pass_rate"]),
                 metrics=metrics,
                 cost_total=_opt(row["cost_total"]),

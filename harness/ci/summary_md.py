@@ -106,7 +106,8 @@ def _main_table(groups: list[GroupSummary], metrics: list[str]) -> list[str]:
                     str(g.n),
                     f"{g.pass_rate:.1%}",
                     *(_num(g.metrics.get(m)) for m in metrics),
-                    str(g.n_errors),
+                    str(g.n_errors)
+                    + (f" (+{g.n_score_errors} scoring)" if g.n_score_errors else ""),
                     cost,
                 ]
             )

@@ -158,7 +158,11 @@ def _judging(results: list[CaseResult]) -> dict[str, Any]:
     judged = [r for r in results if r.judge_calls]
     costs = [r.judge_cost_usd for r in judged]
     known = None if None in costs else sum(c for c in costs if c is not None)
-    return {"judge_calls": sum(r.judge_calls for r in judged), "judge_cost": known}
+    return {
+        "judge_calls": sum(r.judge_calls for r in judged),
+        "judge_cached": sum(r.judge_cached for r in judged),
+        "judge_cost": known,
+    }
 
 
 def _scorer_versions(results: list[CaseResult]) -> list[str]:

@@ -25,6 +25,7 @@ def results_table(results: list[CaseResult]) -> pd.DataFrame:
         for s in r.scores:
             record[f"score.{s.scorer}"] = s.value
             record[f"passed.{s.scorer}"] = s.passed
+            record[f"error.{s.scorer}"] = s.error
         records.append(record)
     return pd.DataFrame.from_records(records)
 

@@ -58,6 +58,8 @@ class CaseResult(BaseModel):
     cached: bool = False
     #: Judge calls made to score this case, and their cost (None when a price is unknown).
     judge_calls: int = 0
+    #: Of those, the ones answered from the response cache.
+    judge_cached: int = 0
     judge_cost_usd: float | None = None
     scores: list[Score] = Field(default_factory=list)
     #: True when every assertion passed; False when one failed or the call errored.

@@ -82,7 +82,7 @@ class Channel:
 
         async def attempt() -> Generation:
             await self.limiter.acquire(estimate)
-            self.stats.requests += 1
+            self.stats.requests += self.provider.cacheable  # stored outputs are no request
             started = time.perf_counter()
             generation = await self.provider.generate(request)
             if generation.latency_s is not None:  # a batching provider measured its own compute

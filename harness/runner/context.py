@@ -40,9 +40,10 @@ class Usage:
         self.cached += cached
         self.prompt_tokens += generation.prompt_tokens or 0
         self.completion_tokens += generation.completion_tokens or 0
-        if cached:
-            return  # a cache hit costs nothing now
-        self.cost_usd = None if cost is None or self.cost_usd is None else self.cost_usd + cost
+        if cost is None or self.cost_usd is None:
+            self.cost_usd = None  # one call without a price makes the total unknown
+        elif not cached:  # a cache hit costs nothing now
+            self.cost_usd += cost
 
 
 @dataclass

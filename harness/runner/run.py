@@ -153,6 +153,7 @@ class Runner:
             cost_usd=channel.cost(generation) if generation else None,
             cached=cached,
             judge_calls=judging.usage.calls,
+            judge_cached=judging.usage.cached,
             judge_cost_usd=judging.usage.cost_usd if judging.usage.calls else None,
             scores=scores,
             passed=passed,

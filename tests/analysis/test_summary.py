@@ -251,3 +251,18 @@ def test_results_frame_has_one_row_per_case_and_score() -> None:
     assert frame["case_index"].tolist() == [0, 0, 1]
     for column in ("case_set", "prompt_id", "provider_id", "passed", "error", "tags", "value"):
         assert column in frame.columns
+
+
+def test_scoring_errors_are_counted_apart_from_call_errors() -> None:
+    broken = Score(
+        scorer="judge",
+        version="judge@1",
+        value=None,
+        threshold=0.5,
+        passed=False,
+        error="VerdictError: unparseable",
+    )
+    fine = Score(scorer="judge", version="judge@1", value=1.0, threshold=0.5, passed=True)
+    results = [case(i, scores=[broken if i % 3 == 0 else fine]) for i in range(6)]
+    (group,) = summarize(results).groups
+    assert (group.n_errors, group.n_score_errors) == (0, 2)

@@ -84,6 +84,8 @@ def test_judge_scores_are_cached_costed_and_recorded(tmp_path: Path) -> None:
     assert [by_id[f"r{i}"].passed for i in range(6)] == [False, True] * 3
     assert requests_after_first == 6 and len(server.requests) == 6  # the re-run hit the cache
     assert all(r.judge_calls == 1 for r in first.results + second.results)
+    assert [r.judge_cached for r in first.results + second.results] == [0] * 6 + [1] * 6
+    assert (first.stats.requests, second.stats.requests) == (6, 0)  # stored outputs: no request
     # gpt-4o-mini is in the price table: the fake server reports token usage
     assert all(r.judge_cost_usd and r.judge_cost_usd > 0 for r in first.results)
     assert all(r.judge_cost_usd == 0 for r in second.results)  # cache hits cost nothing
