@@ -22,6 +22,7 @@ from harness.scorers.base import Scorer
 
 _FACTORIES: dict[str, str] = {
     "exact": "harness.scorers.text:ExactScorer",
+    "label": "harness.scorers.label:LabelScorer",
     "f1": "harness.scorers.text:F1Scorer",
     "contains": "harness.scorers.text:ContainsScorer",
     "regex": "harness.scorers.text:RegexScorer",

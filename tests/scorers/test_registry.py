@@ -13,7 +13,7 @@ from harness.scorers import Scorer, ScoreValue, available_scorers, get_scorer
 
 NAMES = [
     "bleu", "choice", "chrf", "contains", "equals_json", "exact", "f1", "json_schema", "regex",
-    "rouge1", "rouge2", "rougeL", "rougeLsum", "not_contains", "not_regex",
+    "rouge1", "rouge2", "rougeL", "rougeLsum", "not_contains", "not_regex", "label",
 ]  # fmt: skip
 #: Scorers that call a judge or an embedder (tested in test_judge/test_rag/test_similar).
 MODEL_SCORERS = [
@@ -53,7 +53,18 @@ def test_every_scorer_builds_with_defaults_and_scores(name):
         assert 0.0 <= result.value <= 1.0
 
 
-NEED_EXPECTED = ["bleu", "choice", "chrf", "exact", "f1", "rouge1", "rouge2", "rougeL", "rougeLsum"]
+NEED_EXPECTED = [
+    "label",
+    "bleu",
+    "choice",
+    "chrf",
+    "exact",
+    "f1",
+    "rouge1",
+    "rouge2",
+    "rougeL",
+    "rougeLsum",
+]
 #: Need an expected answer only when no `value` parameter is given.
 NEED_EXPECTED_WITHOUT_VALUE = ["contains", "equals_json"]
 
