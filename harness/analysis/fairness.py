@@ -192,8 +192,9 @@ class FairnessAnalysis(Analysis):
         checks = [
             ("demographic parity difference", c.demographic_parity_difference),
             ("equalized odds difference", c.equalized_odds_difference),
-            (f"{self._accuracy_name()} difference", c.accuracy_difference),
         ]
+        if p.positive_label is not None:  # in verdict mode accuracy is the selection rate
+            checks.append((f"{self._accuracy_name()} difference", c.accuracy_difference))
         flags = [
             f"{where}: {name} {value:.3f} > {p.threshold:g}"
             for name, value in checks
