@@ -77,6 +77,12 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("run_id")
     export.add_argument("--format", default="csv", choices=["csv", "jsonl", "parquet"])
     export.add_argument("-o", "--output", type=Path, metavar="PATH")
+    export.add_argument(
+        "--analyses",
+        type=Path,
+        metavar="PATH",
+        help="also write the run's analyses (tables, flags, raw numbers) as one JSON file",
+    )
     export.set_defaults(func=_cmd_export)
     _add_badcases_parser(sub)
     _add_compare_parsers(sub)
@@ -210,13 +216,16 @@ def _headline(summary: RunSummary) -> str:
 
 def _cmd_export(args: argparse.Namespace) -> int:
     from harness.api import default_store
-    from harness.results.export import export_results
+    from harness.results.export import export_analyses, export_results
 
     store = default_store()
     run = store.get_run(args.run_id)
     path = args.output or Path("reports") / f"{run.run_id}.{args.format}"
     export_results(store.results(run.run_id), args.format, path)
     out.print(f"Exported {run.run_id} to [bold]{path}[/]")
+    if args.analyses is not None:
+        export_analyses(store.analyses(run.run_id), args.analyses)
+        out.print(f"Analyses: [bold]{args.analyses}[/]")
     return EXIT_OK
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from harness.analysis.base import AnalysisResult
 from harness.errors import HarnessError
 from harness.results.models import CaseResult
 
@@ -41,4 +42,12 @@ def export_results(results: list[CaseResult], fmt: str, path: Path) -> Path:
         frame.to_json(path, orient="records", lines=True, force_ascii=False)
     else:
         frame.to_parquet(path, index=False)
+    return path
+
+
+def export_analyses(analyses: list[AnalysisResult], path: Path) -> Path:
+    """The run's analyses as one JSON list (the stored records, raw numbers included)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = [a.model_dump(mode="json") for a in analyses]
+    path.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
     return path

@@ -156,6 +156,9 @@ def test_analyses_are_stored_reported_and_can_fail_the_run(tmp_path: Path) -> No
     assert 'name="analysis pass_count"' in xml and "p &lt;b&gt;below&lt;/b&gt;" in xml
     assert 'name="analysis broken" time="0" />' in xml  # passes: it did not ask to fail the run
     assert "analysis pass_count" in summary.read_text()
+    exported = tmp_path / "analyses.json"
+    assert main(["export", outcome.run.run_id, "--analyses", str(exported)]) == 0
+    assert [a["data"] for a in json.loads(exported.read_text())] == [{"rates": {"p": 0.5}}, {}]
     html = (tmp_path / "r.html").read_text()
     assert "p &lt;b&gt;below&lt;/b&gt;" in html and "<b>below</b>" not in html
     assert "Per prompt &lt;i&gt;" in html and "could not run: ValueError: no group column" in html
