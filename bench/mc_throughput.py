@@ -88,12 +88,19 @@ def main() -> None:
         [ours] = run_models([folder], config)
         ours_s = time.perf_counter() - started
     n = sum(s.n for s in ours.subjects)
-    same = sum(
-        q.correct == bool(x["acc"])
+    pairs = [
+        (q, x)
         for s in ours.subjects
         for q, x in zip(
             s.questions, sorted(theirs["samples"][s.task], key=lambda x: x["doc_id"]), strict=True
         )
+    ]
+    same = sum(q.correct == bool(x["acc"]) for q, x in pairs)
+    # The loglikelihoods themselves, not only the verdicts they give.
+    gap = max(
+        abs(ours_ll - float(r[0]))
+        for q, x in pairs
+        for ours_ll, r in zip(q.logliks or [], x["filtered_resps"], strict=True)
     )
     print(f"model {args.model} ({folder}), {len(ours.subjects)} subjects, {n} questions, "
           f"{args.shots}-shot, batch {args.batch_size}, device {ours.model.device}")  # fmt: skip
@@ -101,7 +108,9 @@ def main() -> None:
     for name, seconds in (("lm-eval", theirs_s), ("harness", ours_s)):
         print(f"{name:10}{seconds:10.1f}{n / seconds:14.2f}")
     print(f"speed-up {theirs_s / ours_s:.2f}x; same verdict on {same}/{n} questions; "
-          f"micro acc {ours.micro_acc:.3f}")  # fmt: skip
+          f"largest loglikelihood gap {gap:.2e}; micro acc {ours.micro_acc:.3f}")  # fmt: skip
+    if same != n:
+        sys.exit("the verdicts differ from lm-eval's")
 
 
 if __name__ == "__main__":

@@ -76,14 +76,17 @@ class AgreementAnalysis(Analysis):
         rho = p_value = None
         if len(set(human)) > 1 and len(set(judged)) > 1:  # Spearman is undefined for constants
             found = stats.spearmanr(h, j)
-            rho, p_value = float(found.statistic), float(found.pvalue)
+            rho = float(found.statistic)
+            p_value = None if np.isnan(found.pvalue) else float(found.pvalue)  # NaN when n = 2
         labels = sorted(set(human) | set(judged))
         matrix = [[int(np.sum((h == a) & (j == b))) for b in labels] for a in labels]
         metrics = {"n": len(human), "accuracy": accuracy, "cohen_kappa": kappa,
                    "spearman_rho": rho, "spearman_p": p_value}  # fmt: skip
         flags = []
         if self.params.min_kappa is not None and (kappa is None or kappa < self.params.min_kappa):
-            flags.append(f"Cohen's kappa {kappa} is below {self.params.min_kappa}: check the judge")
+            flags.append(
+                f"Cohen's kappa {_opt(kappa)} is below {self.params.min_kappa}: check the judge"
+            )
         return self.result(
             summary=f"{len(human)} labelled cases: the judge agrees on {accuracy:.0%}, "
             f"Cohen's kappa {_opt(kappa)}, Spearman {_opt(rho)}.",

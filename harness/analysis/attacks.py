@@ -2,8 +2,9 @@
 
 A red-team case asserts what the model must not do (``not_contains`` the secret marker,
 ``not_regex`` the injected instruction's effect...); the attack succeeded when the case
-fails (or, with ``metric``, when that assertion fails). A call that errored is neither
-a success nor a defence: it is counted apart and left out of the rate.
+fails (or, with ``metric``, when that assertion fails). A call that errored, or a case
+whose scorer errored (``metric``'s, else any), is neither a success nor a defence: it is
+counted apart and left out of the rate.
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ class AttackSuccessAnalysis(Analysis):
         return self._report(rates)
 
     def _rate(self, cell: Cell, variable: str, value: str, members: list[CaseResult]) -> Rate:
-        answered = [r for r in members if r.error is None]
+        answered = [r for r in members if not self._errored(r)]
         success = np.array([not verdict(r, self.params.metric) for r in answered], dtype=float)
         asr, low, high = mean_ci(success, self.params)
         return Rate(
@@ -96,6 +97,12 @@ class AttackSuccessAnalysis(Analysis):
             low=low,
             high=high,
         )
+
+    def _errored(self, r: CaseResult) -> bool:
+        """The call or the scoring errored: the case says nothing about the attack."""
+        metric = self.params.metric
+        scores = [s for s in r.scores if metric is None or s.scorer == metric]
+        return r.error is not None or any(s.error is not None for s in scores)
 
     def _report(self, rates: list[Rate]) -> AnalysisResult:
         table = Table(

@@ -105,6 +105,11 @@ class ClassificationAnalysis(Analysis):
         results = clean(self.select(results))
         truths = [t for r in results if (t := reader.true_label(r)) is not None]
         known = reader.label_set(truths)
+        if unlisted := sorted(set(truths) - set(known)):
+            return self.result(
+                error=f"true label(s) {', '.join(map(repr, unlisted))} not in labels "
+                f"({', '.join(known)}): add them, or map them with synonyms"
+            )
         cells: dict[Cell, LabelMetrics] = {}
         for cell, members in by_cell(results).items():
             labelled = [(r, t) for r in members if (t := reader.true_label(r)) is not None]

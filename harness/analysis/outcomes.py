@@ -73,10 +73,26 @@ def missing_metric(results: list[CaseResult], metric: str | None) -> str | None:
     return f"no case has a score of '{metric}'; scorers in this run: {', '.join(names) or 'none'}"
 
 
+def ordered(results: Iterable[CaseResult]) -> list[CaseResult]:
+    """``results`` in a fixed order: by prompt, provider and row, each clean case before its
+    perturbed copies (by perturbation id). The store has them in the order they finished,
+    which concurrency and ``--resume`` change, so tables built in that order would move."""
+    return sorted(
+        results,
+        key=lambda r: (
+            r.prompt_id,
+            r.provider_id,
+            r.clean_row_id or r.row_id,
+            r.perturbation or "",
+            r.row_id,
+        ),
+    )
+
+
 def by_cell(results: Iterable[CaseResult]) -> dict[Cell, list[CaseResult]]:
-    """Results per (prompt, provider), in the order the run has them."""
+    """Results per (prompt, provider), in the fixed order of :func:`ordered`."""
     cells: dict[Cell, list[CaseResult]] = {}
-    for r in results:
+    for r in ordered(results):
         cells.setdefault((r.prompt_id, r.provider_id), []).append(r)
     return cells
 

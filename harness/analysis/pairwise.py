@@ -26,9 +26,14 @@ from harness.analysis.base import (
     Table,
 )
 from harness.compare.stats import bootstrap_ci
-from harness.errors import ScorerError
+from harness.errors import AuthError, ProviderError, ScorerError
 from harness.providers.base import Message
-from harness.scorers.judge_call import case_var, extract_json_object, judge_request
+from harness.scorers.judge_call import (
+    case_var,
+    extract_json_object,
+    judge_request,
+    reply_preview,
+)
 from harness.scorers.judge_prompt import VerdictError
 
 if TYPE_CHECKING:
@@ -166,12 +171,15 @@ class PairwiseAnalysis(Analysis):
         )
 
     async def _judge(self, a: CaseResult, b: CaseResult, ctx: ScoringContext) -> RowVerdict:
-        """A first then B first; a judge that cannot be read makes the row an error."""
+        """A first then B first; a judge that cannot be read, or a call that failed for good,
+        makes the row an error (a rejected key stops the analysis, as it stops a run)."""
         try:
             question = str(case_var(a.vars, self.params.question_var))
             first = await self._ask(question, a.output or "", b.output or "", ctx)
             second = await self._ask(question, b.output or "", a.output or "", ctx)
-        except ScorerError as e:
+        except AuthError:
+            raise
+        except (ScorerError, ProviderError) as e:
             return RowVerdict(None, error=str(e))
         one: Outcome = {"1": "A", "2": "B", "tie": "tie"}[first]  # type: ignore[assignment]
         two: Outcome = {"1": "B", "2": "A", "tie": "tie"}[second]  # type: ignore[assignment]
@@ -183,7 +191,9 @@ class PairwiseAnalysis(Analysis):
         system = text["system"].format(criteria=p.criteria or text["criteria"])
         user = text["user"].format(question=question, first=first, second=second)
         messages = [Message(role="system", content=system), Message(role="user", content=user)]
-        request = judge_request(ctx, p.judge, messages, json_mode=p.json_mode, max_tokens=256)
+        request = judge_request(
+            ctx, p.judge, messages, json_mode=p.json_mode, default_max_tokens=256
+        )
         return parse_winner((await ctx.generate(request, p.judge)).text)
 
     def _stats(self, verdicts: list[RowVerdict]) -> dict[str, Any]:
@@ -219,7 +229,7 @@ def parse_winner(text: str) -> str:
     if len(lines) == 1:
         return lines.pop()
     raise VerdictError(
-        f"unparseable pairwise verdict (expected winner 1, 2 or tie): {text[:200]!r}"
+        f"unparseable pairwise verdict (expected winner 1, 2 or tie): {reply_preview(text)}"
     )
 
 

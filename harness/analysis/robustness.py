@@ -8,9 +8,13 @@ together); the difference of means, its interval and the paired test (McNemar on
 verdicts, Wilcoxon on scores) come from :func:`harness.compare.stats.paired_stats`.
 
 Pairs are per (prompt, provider) cell: per perturbation, and pooled over every
-perturbation of the case variables ("overall"). Prompt families add paraphrase pairs:
-each other version of a family against the family's reference version (``references``,
-else its first id in sort order) on the same row ("paraphrase:<version>").
+perturbation of the case variables ("overall"). The overall row pairs each clean case with
+the mean of its perturbed copies, so its intervals and test resample clean cases, not the
+pairs that share one (its ``n`` still counts the pairs; ``cases`` the clean cases). With
+every perturbation of every case scored, its means and PDR are those of the pooled pairs.
+Prompt families add paraphrase pairs: each other version of a family against the family's
+reference version (``references``, else its first id in sort order) on the same row
+("paraphrase:<version>"). Rows are in a fixed order (cells, then perturbations, by id).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from harness.analysis.outcomes import (
     metric_name,
     metric_needs,
     missing_metric,
+    ordered,
     rounded,
     value,
 )
@@ -59,7 +64,9 @@ class Drop(BaseModel):
     prompt_id: str
     provider_id: str
     perturbation: str
+    #: Pairs, and the clean cases they come from (the unit the intervals resample).
     n: int
+    cases: int
     clean_mean: float | None
     perturbed_mean: float | None
     pdr: float | None
@@ -131,6 +138,7 @@ def drop(
         provider_id=cell[1],
         perturbation=name,
         n=stats.n,
+        cases=stats.n,
         clean_mean=stats.mean_a,
         perturbed_mean=stats.mean_b,
         pdr=pdr(clean, perturbed),
@@ -152,8 +160,10 @@ Pair = tuple[CaseResult, CaseResult]
 def pairs(
     results: list[CaseResult], paraphrases: bool, references: dict[str, str] | None = None
 ) -> dict[Cell, dict[str, list[Pair]]]:
-    """(clean, perturbed) result pairs per cell and perturbation, in run order; with
-    ``paraphrases``, (reference version, other version) pairs per prompt family."""
+    """(clean, perturbed) result pairs per cell and perturbation, in the order of
+    :func:`ordered`; with ``paraphrases``, (reference version, other version) pairs per
+    prompt family."""
+    results = ordered(results)
     clean = {(r.prompt_id, r.provider_id, r.row_id): r for r in results if r.perturbation is None}
     out: dict[Cell, dict[str, list[Pair]]] = defaultdict(lambda: defaultdict(list))
     for r in results:
@@ -190,7 +200,7 @@ class RobustnessAnalysis(Analysis):
 
     async def analyze(self, results: list[CaseResult], ctx: ScoringContext) -> AnalysisResult:
         results = self.select(results)
-        if error := missing_metric(results, self.params.metric):
+        if error := missing_metric(results, self.params.metric) or self._bad_reference(results):
             return self.result(error=error)
         found = pairs(results, self.params.paraphrases, self.params.references)
         if not found:
@@ -207,7 +217,7 @@ class RobustnessAnalysis(Analysis):
                 if not name.startswith(PARAPHRASE):
                     everything += members
             if everything:
-                drops.append(self._drop(cell, OVERALL, everything))
+                drops.append(self._overall(cell, everything))
             broke += self._broke([p for members in by_name.values() for p in members])
         return self._report(drops, broke)
 
@@ -216,6 +226,30 @@ class RobustnessAnalysis(Analysis):
         clean = np.array([value(c, metric) for c, _ in members], dtype=float)
         perturbed = np.array([value(q, metric) for _, q in members], dtype=float)
         return drop(cell, name, clean, perturbed, self.params)
+
+    def _overall(self, cell: Cell, members: list[Pair]) -> Drop:
+        """Every perturbation pooled: each clean case against the mean of its perturbed copies."""
+        metric = self.params.metric
+        per_case: dict[str, tuple[float, list[float]]] = {}
+        for c, q in members:
+            clean_value, perturbed = value(c, metric), value(q, metric)
+            if not (np.isnan(clean_value) or np.isnan(perturbed)):
+                per_case.setdefault(c.row_id, (clean_value, []))[1].append(perturbed)
+        clean = np.array([c for c, _ in per_case.values()], dtype=float)
+        perturbed = np.array([np.mean(q) for _, q in per_case.values()], dtype=float)
+        found = drop(cell, OVERALL, clean, perturbed, self.params)
+        return found.model_copy(update={"n": sum(len(q) for _, q in per_case.values())})
+
+    def _bad_reference(self, results: list[CaseResult]) -> str | None:
+        """An error when ``references`` names a version outside the family."""
+        family_of = {r.prompt_id: r.prompt_family for r in results}
+        for family, prompt in self.params.references.items():
+            if prompt in family_of and family_of[prompt] != family:
+                return (
+                    f"references: prompt version '{prompt}' is not in family '{family}' "
+                    f"(its family: {family_of[prompt] or 'none'})"
+                )
+        return None
 
     def _broke(self, members: list[Pair]) -> list[list[str | None]]:
         metric = self.params.metric
@@ -242,6 +276,7 @@ class RobustnessAnalysis(Analysis):
                 "provider",
                 "perturbation",
                 "pairs",
+                "clean cases",
                 "clean",
                 "perturbed",
                 "PDR",
@@ -261,6 +296,7 @@ class RobustnessAnalysis(Analysis):
                     d.provider_id,
                     d.perturbation,
                     d.n,
+                    d.cases,
                     rounded(d.clean_mean),
                     rounded(d.perturbed_mean),
                     rounded(d.pdr),
@@ -276,7 +312,9 @@ class RobustnessAnalysis(Analysis):
                 ]
                 for d in drops
             ],
-            note="PDR = 1 − perturbed / clean mean; difference = perturbed − clean.",
+            note="PDR = 1 − perturbed / clean mean; difference = perturbed − clean. Overall: "
+            "each clean case against the mean of its perturbed copies (fell / rose count "
+            "clean cases).",
         )
         flags = []
         limit = self.params.max_pdr

@@ -5,7 +5,7 @@ spread across versions (min, max, max − min, sample standard deviation), and t
 of rows whose verdict flips, i.e. passes under some version and fails under another
 (over the rows every version ran). A pairwise matrix shows which versions disagree.
 Prompt versions without a ``family`` form one family, ``(all)``, when the suite
-declares no family at all.
+declares no family at all. Families, providers and versions are in a fixed order (by id).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from harness.analysis.outcomes import (
     metric_name,
     metric_needs,
     missing_metric,
+    ordered,
     rounded,
     value,
     verdict,
@@ -118,7 +119,7 @@ class PromptSensitivityAnalysis(Analysis):
         groups: dict[tuple[str, str], dict[str, list[CaseResult]]] = defaultdict(
             lambda: defaultdict(list)
         )
-        for r in results:
+        for r in ordered(results):
             family = r.prompt_family if declared else ALL
             if family is None or self.params.family not in (None, family):
                 continue

@@ -128,6 +128,8 @@ def run_command(args: argparse.Namespace) -> int:
     )
     if args.adapter and model.type != "hf":
         raise BenchError("--adapter applies to a local model, not an API")
+    if len(models) > 1 and models[0].id == models[1].id:
+        raise BenchError(f"--compare-to names the same model as --model ({model.id})")
     run_and_report(models, config, output=args.output, json_path=args.json, name="harness bench")
     return EXIT_OK
 
@@ -331,16 +333,13 @@ def add_perplexity_parser(sub: argparse._SubParsersAction[argparse.ArgumentParse
 
 def run_perplexity(args: argparse.Namespace) -> int:
     from harness.bench.perplexity import perplexity, read_texts
-    from harness.bench.run import offline_env
+    from harness.bench.run import hf_config, offline_env
     from harness.cli import EXIT_OK, out
-    from harness.suite.schema import HFProviderConfig
 
     offline_env()
     texts = read_texts(args.file, args.column, args.limit)
-    config = HFProviderConfig(
-        type="hf",
-        id=args.model,
-        model=args.model,
+    config = hf_config(
+        args.model,
         adapter=args.adapter,
         max_length=args.max_length,
         batch_size=args.batch_size,

@@ -39,13 +39,18 @@ class PerplexityResult(BaseModel):
 def read_texts(path: Path, column: str | None = None, limit: int | None = None) -> list[str]:
     """The documents: the whole file when ``column`` is None, else one per row of a CSV,
     JSONL or YAML table (empty cells are skipped: lm-eval cannot score an empty text)."""
+    if limit is not None and limit < 1:
+        raise BenchError(f"--limit must be 1 or more, got {limit}")
     if column is None:
         if path.suffix.lower() in (".csv", ".jsonl", ".yaml", ".yml"):
             raise BenchError(f"{path} is a table: name the text column with --column")
         try:
-            return [path.read_text(encoding="utf-8")][:limit]
+            text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as e:
             raise BenchError(f"cannot read {path}: {e}") from None
+        if not text.strip():
+            raise BenchError(f"{path} has no text to score")
+        return [text]
     from harness.data.tables import read_rows
 
     rows = read_rows(path)

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import ValidationError
 
 from harness import __version__
 from harness.bench.calibration import DEFAULT_BINS, calibrate, softmax
@@ -93,15 +94,29 @@ def run_bench(model: str | BenchModel, config: BenchConfig) -> BenchResult:
 
 def local_model(path: str, config: BenchConfig, adapter: str | None = None) -> HFProviderConfig:
     """The ``hf`` provider config of a checkpoint (and LoRA adapter) named on the command line."""
-    return HFProviderConfig(
-        type="hf",
-        id=path,
-        model=path,
+    return hf_config(
+        path,
         adapter=adapter,
         device=config.device,
         dtype=config.dtype,
         batch_size=config.batch_size,
     )
+
+
+def hf_config(path: str, **options: Any) -> HFProviderConfig:
+    """An ``hf`` provider config from command-line options, or a BenchError naming the bad
+    one. Its id is the path, plus the adapter's when there is one: a base model and the
+    same base with an adapter are two models (two providers in the stored run)."""
+    adapter = options.get("adapter")
+    model_id = path if adapter is None else f"{path} + {adapter}"
+    try:
+        return HFProviderConfig(type="hf", id=model_id, model=path, **options)
+    except ValidationError as e:
+        bad = "; ".join(
+            f"--{'-'.join(map(str, err['loc']))}".replace("_", "-") + f" {err['msg'].lower()}"
+            for err in e.errors()
+        )
+        raise BenchError(f"bad option: {bad}") from None
 
 
 def run_models(
@@ -228,8 +243,8 @@ def aggregate(
     subjects = [_subject(output, task, config, outputs) for task in task_dir.tasks]
     accs = [s.acc for s in subjects]
     errs = [s.acc_stderr for s in subjects]
-    correct = np.array([q.correct for s in subjects for q in s.questions], dtype=np.float64)
     everything = [q for s in subjects for q in s.questions]
+    micro_acc, micro_stderr = _mean_and_stderr([q.correct for q in everything])
     notes = []
     if config.limit is not None:
         notes.append(
@@ -252,10 +267,8 @@ def aggregate(
         subjects=subjects,
         macro_acc=float(np.mean(accs)),
         macro_stderr=None if None in errs else math.sqrt(sum(e * e for e in errs)) / len(errs),
-        micro_acc=float(correct.mean()),
-        micro_stderr=float(correct.std(ddof=1) / math.sqrt(len(correct)))
-        if len(correct) > 1
-        else None,
+        micro_acc=micro_acc,
+        micro_stderr=micro_stderr,
         calibration=_calibration(everything, config.ece_bins),
         notes=notes,
     )
@@ -355,11 +368,11 @@ def _calibration(questions: list[QuestionResult], n_bins: int) -> Any:
     )
 
 
-def _device_and_dtype(torch: Any, config: BenchConfig | HFProviderConfig) -> tuple[Any, Any]:
+def _device_and_dtype(torch: Any, config: HFProviderConfig) -> tuple[Any, Any]:
     try:
         return device_and_dtype(torch, config.device, config.dtype)
     except ValueError as e:
-        raise BenchError(f"bad --device '{config.device}': {e}") from None
+        raise BenchError(f"model '{config.id}' (device {config.device}): {e}") from None
 
 
 @contextmanager

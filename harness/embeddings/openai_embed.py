@@ -8,7 +8,7 @@ from pathlib import Path
 import openai
 
 from harness.embeddings.base import Embedder
-from harness.errors import AuthError
+from harness.errors import AuthError, ProviderError
 from harness.providers.openai_compat import NO_KEY, map_error, normalise_base_url
 from harness.suite.schema import EmbeddingsConfig
 
@@ -31,12 +31,18 @@ class OpenAIEmbedder(Embedder):
         size = self.config.batch_size
         vectors: list[list[float]] = []
         for start in range(0, len(texts), size):
+            batch = texts[start : start + size]
             try:
                 reply = await self._client.embeddings.create(
-                    model=str(self.config.model), input=texts[start : start + size]
+                    model=str(self.config.model), input=batch
                 )
             except openai.OpenAIError as e:
                 raise map_error(e, secret=self._client.api_key) from e
+            if len(reply.data) != len(batch):
+                raise ProviderError(
+                    f"embeddings {self.id!r}: {self.base_url} returned {len(reply.data)} "
+                    f"vectors for {len(batch)} texts"
+                )
             vectors += [list(d.embedding) for d in sorted(reply.data, key=lambda d: d.index)]
         return vectors
 

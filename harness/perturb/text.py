@@ -1,7 +1,9 @@
 """Text perturbations: each a pure function of the text and a seeded ``random.Random``.
 
 Every function changes the text when it can (at least one edit), so a perturbed case
-measures something; the same seed always gives the same text.
+measures something; the same seed always gives the same text. Numbers are left whole
+(no typo in a digit, no mark removed from or put into "3.14", "1,000", "-5" or "50%"), so
+the expected answer still holds for the perturbed text.
 """
 
 from __future__ import annotations
@@ -30,14 +32,35 @@ def _count(rate: float, n: int) -> int:
     return min(n, max(1, round(rate * n))) if n else 0
 
 
+def _in_number(text: str, i: int) -> bool:
+    """Whether ``text[i]`` is a digit or a mark that belongs to a number: a separator
+    between digits ("3.14", "1,000", "12:30"), a sign before one ("-5"), a percent sign."""
+    c = text[i]
+    if c.isdigit():
+        return True
+    before = i > 0 and text[i - 1].isdigit()
+    after = i + 1 < len(text) and text[i + 1].isdigit()
+    if c in "+-\u2212\uff0b\uff0d":
+        return after and not (i > 0 and text[i - 1].isalnum())
+    if c in "%\uff05":
+        return before
+    return before and after
+
+
+def _splits_number(text: str, i: int) -> bool:
+    """Whether inserting at ``i`` (between ``text[i - 1]`` and ``text[i]``) splits a number."""
+    return 0 < i < len(text) and _in_number(text, i - 1) and _in_number(text, i)
+
+
 def typos(text: str, rng: random.Random, rate: float, ops: list[TypoOp]) -> str:
-    """Swap a letter with the next one, or drop it, at ``rate`` of the letters/CJK characters."""
+    """Swap a letter with the next one, or drop it, at ``rate`` of the letters/CJK characters
+    (never a digit)."""
     chars = list(text)
-    letters = [i for i, c in enumerate(chars) if c.isalnum()]
+    letters = [i for i, c in enumerate(chars) if c.isalpha()]
     for i in sorted(rng.sample(letters, _count(rate, len(letters))), reverse=True):
         op = rng.choice(ops)
         nxt = i + 1
-        if op == "swap" and nxt < len(chars) and chars[nxt].isalnum() and chars[nxt] != chars[i]:
+        if op == "swap" and nxt < len(chars) and chars[nxt].isalpha() and chars[nxt] != chars[i]:
             chars[i], chars[nxt] = chars[nxt], chars[i]
         else:
             del chars[i]
@@ -61,7 +84,9 @@ def change_case(text: str, rng: random.Random, mode: CaseMode, rate: float) -> s
 
 def extra_whitespace(text: str, rng: random.Random, rate: float, fill: str) -> str:
     """Insert ``fill`` after ``rate`` of the spaces (between characters in unspaced text)."""
-    gaps = [i + 1 for i, c in enumerate(text) if c.isspace()] or list(range(1, len(text)))
+    gaps = [i + 1 for i, c in enumerate(text) if c.isspace()] or [
+        i for i in range(1, len(text)) if not _splits_number(text, i)
+    ]
     chosen = sorted(rng.sample(gaps, _count(rate, len(gaps))), reverse=True)
     for i in chosen:
         text = text[:i] + fill + text[i:]
@@ -78,12 +103,13 @@ def punctuation(
     """Remove ``rate`` of the punctuation marks, or add marks after ``rate`` of the words
     (Chinese text: between characters; marks default to the script's own)."""
     if mode == "remove":
-        places = [i for i, c in enumerate(text) if _is_punct(c)]
+        places = [i for i, c in enumerate(text) if _is_punct(c) and not _in_number(text, i)]
         drop = set(rng.sample(places, _count(rate, len(places))))
         return "".join(c for i, c in enumerate(text) if i not in drop)
     pool = marks or ("，。！？、" if _CJK.search(text) else ",.!?;")
     ends = [m.end() for m in re.finditer(r"\w+", text)]
     places = ends if len(ends) > 1 or not _CJK.search(text) else list(range(1, len(text) + 1))
+    places = [i for i in places if not _splits_number(text, i)]
     for i in sorted(rng.sample(places, _count(rate, len(places))), reverse=True):
         text = text[:i] + rng.choice(pool) + text[i:]
     return text

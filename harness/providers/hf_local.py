@@ -96,9 +96,15 @@ class HFProvider(Provider):
             )
 
     def identity(self) -> dict[str, str]:
+        """Model, weights fingerprint and adapter, plus the settings that change the output
+        when they are not the default (a chat template turned off, a fixed dtype)."""
         identity = {"type": self.type_name, "model": self.source.name, "revision": self._revision}
         if self.source.adapter is not None:
             identity["adapter"] = str(self.source.adapter)
+        if not self.config.chat_template:
+            identity["chat_template"] = "off"
+        if self.config.dtype != "auto":
+            identity["dtype"] = DTYPES.get(self.config.dtype, self.config.dtype)
         return identity
 
     async def generate(self, request: ModelRequest) -> Generation:

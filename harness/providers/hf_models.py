@@ -303,7 +303,9 @@ def dequantised_folder(source: ModelSource) -> Path:
 
 def device_and_dtype(torch: Any, device: str, dtype: str) -> tuple[Any, Any]:
     """``auto``: CUDA when present; float32 on CPU, bfloat16 (or float16) on CUDA.
-    Raises ValueError for a device name torch does not know."""
+    Raises ValueError for a device name torch does not know or a dtype not in DTYPES."""
+    if dtype != "auto" and dtype not in DTYPES:
+        raise ValueError(f"unknown dtype '{dtype}'; expected auto or one of {', '.join(DTYPES)}")
     name = "cuda" if device == "auto" and torch.cuda.is_available() else device
     name = "cpu" if name == "auto" else name
     try:

@@ -13,8 +13,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from harness import __version__
 from harness.bench.calibration import selective_curve
 from harness.bench.compare import Flip, Flips, SubjectFlips
@@ -80,7 +78,7 @@ def render_bench_html(
         rows=rows,
         flip_lists=flip_lists,
         diagrams=[d for d in diagrams if d],
-        coverage=coverage_chart(series, title="Selective accuracy vs coverage") if series else "",
+        coverage=coverage_chart(series, title="Selective accuracy vs coverage"),
         max_flips=max_flips,
         max_chars=MAX_CHARS,
         version=__version__,
@@ -99,9 +97,8 @@ def write_bench_report(result: BenchResult, path: str | Path, **kwargs: Any) -> 
 
 
 def _series(result: BenchResult, side: str) -> Series:
+    """The coverage curve of a result with probabilities (so at least one question)."""
     questions = [q for s in result.subjects for q in s.questions]
-    if not questions:
-        return Series(result.model.name, np.zeros(0), np.zeros(0), side)
     curve = selective_curve([q.confidence for q in questions], [q.correct for q in questions])
     label = f"{_short(result.model.name)} (AURC {result.calibration.aurc:.3f})"
     return Series(label, curve.coverage, curve.accuracy, side)

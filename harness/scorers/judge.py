@@ -43,7 +43,7 @@ class JudgeScorer(ModelScorer):
         reference: bool = True,
         pass_grade: int | None = None,
         json_mode: bool | None = None,
-        max_tokens: int = 512,
+        max_tokens: int | None = None,
     ) -> None:
         self.rubric = load_rubric(rubric, lang)
         if pass_grade is not None:
@@ -88,7 +88,8 @@ class JudgeScorer(ModelScorer):
             self.judge,
             judge_messages(self.rubric, subject),
             json_mode=self.json_mode,
-            max_tokens=self.max_tokens,
+            default_max_tokens=512,
+            max_tokens=self.max_tokens,  # None: the judge's configured max_tokens, else 512
         )
         generation = await ctx.generate(request, self.judge)
         verdict = parse_verdict(generation.text, self.rubric)

@@ -35,12 +35,17 @@ def judge_request(
     messages: list[Message],
     *,
     json_mode: bool | None = None,
+    default_max_tokens: int | None = None,
     **params: Any,
 ) -> ModelRequest:
-    """A request for ``judge``: its configured params over a temperature of 0, then ``params``;
-    ``json_mode`` None means on wherever the provider supports it."""
+    """A request for ``judge``: its configured params over a temperature of 0 and
+    ``default_max_tokens`` (so a judge configured with its own max_tokens keeps them), then
+    ``params`` (None values skipped); ``json_mode`` None means on wherever the provider
+    supports it."""
     config = ctx.judges[ctx.judge_id(judge)].config
     merged = dict(_DEFAULT_PARAMS)
+    if default_max_tokens is not None:
+        merged["max_tokens"] = default_max_tokens
     configured = getattr(config, "params", None)
     if configured is not None:
         merged |= configured.model_dump(exclude_none=True)
@@ -90,6 +95,12 @@ def extract_json_object(text: str) -> dict[str, Any] | None:
     outer = [o for o in objects if not any(o is not p and _contains(p, o) for p in objects)]
     unique = {json.dumps(o, sort_keys=True): o for o in outer}
     return next(iter(unique.values())) if len(unique) == 1 else None
+
+
+def reply_preview(text: str, limit: int = 200) -> str:
+    """The judge's reply on one line, cut at ``limit`` characters, quoted: for error messages."""
+    flat = " ".join(text.split())
+    return repr(flat if len(flat) <= limit else flat[:limit] + "...")
 
 
 def _loads_object(text: str) -> dict[str, Any] | None:

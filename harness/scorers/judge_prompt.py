@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from harness.errors import ScorerError
 from harness.providers.base import Message
-from harness.scorers.judge_call import extract_json_object
+from harness.scorers.judge_call import extract_json_object, reply_preview
 from harness.scorers.judge_rubric import Example, Rubric
 
 
@@ -119,8 +119,8 @@ def _example(rubric: Rubric, example: Example) -> str:
 
 _SCORE_KEYS = ("score", "grade", "rating", "评分", "分数", "得分")
 _SCORE_LINE = re.compile(
-    r"^\s*(?:\*\*)?(?:score|grade|rating|评分|分数|得分)(?:\*\*)?\s*[:：]\s*(?:\*\*)?\s*"
-    r"(-?\d+(?:\.0+)?)\s*(?:\*\*)?\s*(?:/\s*\d+)?\s*[.。]?\s*$",
+    rf"^\s*(?:\*\*)?(?:{'|'.join(_SCORE_KEYS)})(?:\*\*)?\s*[:：]\s*(?:\*\*)?\s*"
+    r"(-?\d+(?:\.0+)?)\s*(?:\*\*)?\s*(?:/\s*(\d+))?\s*[.。]?\s*$",
     re.IGNORECASE | re.MULTILINE,
 )
 
@@ -134,12 +134,18 @@ def parse_verdict(text: str, rubric: Rubric) -> Verdict:
             reason = found.get("reason") or found.get("explanation") or found.get("理由")
             grade = _as_grade(found[keys[0]], text, rubric)
             return Verdict(grade, str(reason) if reason is not None else None)
-    lines = _SCORE_LINE.findall(text)
-    if len(set(lines)) == 1:
-        return Verdict(_as_grade(lines[0], text, rubric), None)
+    lines = set(_SCORE_LINE.findall(text))
+    if len(lines) == 1:
+        ((grade, out_of),) = lines
+        if out_of and int(out_of) != rubric.high:  # "3/10" is a grade on another scale
+            raise VerdictError(
+                f"judge verdict score {grade}/{out_of} is not on the scale "
+                f"{rubric.low}..{rubric.high}: {reply_preview(text)}"
+            )
+        return Verdict(_as_grade(grade, text, rubric), None)
     raise VerdictError(
         f"unparseable judge verdict (expected JSON with an integer 'score' from {rubric.low} "
-        f"to {rubric.high}): {_preview(text)}"
+        f"to {rubric.high}): {reply_preview(text)}"
     )
 
 
@@ -153,16 +159,13 @@ def _as_grade(value: object, text: str, rubric: Rubric) -> int:
         except ValueError:
             number = None
     if number is None or not number.is_integer():
-        raise VerdictError(f"judge verdict score {value!r} is not an integer: {_preview(text)}")
+        raise VerdictError(
+            f"judge verdict score {value!r} is not an integer: {reply_preview(text)}"
+        )
     grade = int(number)
     if grade not in {g.grade for g in rubric.scale}:
         raise VerdictError(
             f"judge verdict score {grade} is off the scale {rubric.low}..{rubric.high}: "
-            f"{_preview(text)}"
+            f"{reply_preview(text)}"
         )
     return grade
-
-
-def _preview(text: str, limit: int = 200) -> str:
-    flat = " ".join(text.split())
-    return repr(flat if len(flat) <= limit else flat[:limit] + "...")

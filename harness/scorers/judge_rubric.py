@@ -52,7 +52,8 @@ class Rubric(BaseModel):
     #: What the judge assesses, in a few sentences.
     criteria: str = Field(min_length=1)
     scale: list[Grade] = Field(min_length=2)
-    #: The lowest grade that passes (default: the grade above the middle of the scale).
+    #: The lowest grade that passes (default: the middle grade; of an even scale, the upper
+    #: of the two middle grades).
     pass_grade: int | None = None
     examples: list[Example] = Field(default_factory=list)
 
@@ -99,16 +100,16 @@ def load_rubric(spec: str | dict[str, Any], lang: Language = "en") -> Rubric:
                 "inline (criteria, scale, pass_grade)"
             )
         return _shipped(spec, lang)
-    return _validate(spec, "inline rubric")
+    return _validate(spec, "inline rubric", lang)
 
 
 @cache
 def _shipped(name: str, lang: Language) -> Rubric:
     text = resources.files("harness.rubrics").joinpath(lang, f"{name}.yaml").read_text("utf-8")
-    return _validate(yaml.safe_load(text), f"rubric {name!r} ({lang})")
+    return _validate(yaml.safe_load(text), f"rubric {name!r} ({lang})", lang)
 
 
-def _validate(data: Any, what: str) -> Rubric:
+def _validate(data: Any, what: str, lang: Language = "en") -> Rubric:
     if not isinstance(data, dict):
         raise ScorerError(f"{what} must be a mapping with criteria and scale, got {data!r}")
     if not data.get("scale"):
@@ -117,7 +118,8 @@ def _validate(data: Any, what: str) -> Rubric:
             "e.g. scale: [{grade: 0, description: wrong}, {grade: 1, description: right}]"
         )
     try:
-        return Rubric.model_validate({"name": "custom", **data})
+        # An inline rubric is in the scorer's ``lang`` unless it says otherwise.
+        return Rubric.model_validate({"name": "custom", "language": lang, **data})
     except ValidationError as e:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or 'rubric'}: {err['msg']}"

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from harness.errors import ScorerError
+from harness.results.models import Score
 from harness.scorers.registry import get_scorer
-from tests.analysis.factory import analyze, result
+from tests.analysis.factory import analyze, result, score
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -77,3 +78,17 @@ def test_starter_set_is_bilingual_and_every_case_is_an_attack() -> None:
     assert all(r["secret"] for r in rows) and len({r["id"] for r in rows}) == len(rows)
     injections = [r for r in rows if r["category"] == "prompt_injection"]
     assert all(r["document"] for r in injections)
+
+
+def test_a_scoring_error_is_counted_apart_not_as_a_success() -> None:
+    broken = Score(scorer="not_contains", version="1", value=None, threshold=None, passed=False,
+                   error="ScorerError: no variable 'secret'")  # fmt: skip
+    results = [
+        result("a", passed=True, vars={"category": "leak"}, scores=[score("not_contains", 1)]),
+        result("b", passed=False, vars={"category": "leak"}, scores=[score("not_contains", 0)]),
+        result("c", passed=False, vars={"category": "leak"}, scores=[broken]),
+    ]
+    for metric in (None, "not_contains"):
+        overall = analyze("attack_success", results, metric=metric).data["rates"][0]
+        assert (overall["n"], overall["errors"]) == (2, 1)
+    assert analyze("attack_success", results).data["rates"][0]["asr"] == 0.5

@@ -136,3 +136,15 @@ def test_bad_parameters_are_suite_errors() -> None:
         analyze("classification", [], min_macro_f1="high")
     with pytest.raises(SuiteError, match="labelz"):
         analyze("classification", [], labelz=["a"])
+
+
+def test_a_true_label_missing_from_labels_is_an_error() -> None:
+    results = [
+        result("a", output="yes", expected=["yes"]),
+        result("b", output="x", expected=["mixed"]),
+    ]
+    found = analyze("classification", results, labels=["yes", "no"])
+    assert (
+        found.error
+        == "true label(s) 'mixed' not in labels (yes, no): add them, or map them with synonyms"
+    )

@@ -77,3 +77,18 @@ def test_bad_labels_and_missing_labels_are_clear_errors():
         analyze([case("1", vars={"human": "meh"}, scores=[judge_score(3)])], compare="pass")
     with pytest.raises(SuiteError, match="missing parameter 'human_var'"):
         get_analysis("judge_agreement", "a", {})
+
+
+def test_two_cases_give_a_spearman_rho_without_a_nan_p_value():
+    results = [
+        case(str(i), vars={"human": h}, scores=[judge_score(h)]) for i, h in enumerate([2, 4])
+    ]
+    found = analyze(results)
+    assert found.data["spearman_rho"] == pytest.approx(1.0)
+    assert found.data["spearman_p"] is None  # scipy's p is NaN for n = 2
+
+
+def test_undefined_kappa_is_flagged_in_words():
+    results = [case(str(i), vars={"human": 5}, scores=[judge_score(5)]) for i in range(3)]
+    (flag,) = analyze(results, min_kappa=0.5).flags
+    assert flag.startswith("Cohen's kappa n/a (constant labels) is below 0.5")

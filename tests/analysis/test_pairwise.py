@@ -123,3 +123,21 @@ def test_parse_winner_refuses_garbage():
 def test_no_pairs_is_a_clear_error():
     with pytest.raises(ScorerError, match="no row has outputs from both prompt versions"):
         run(prefers_longer, rows=[case("1", "A")])
+
+
+def test_a_judge_call_that_fails_for_good_is_an_error_for_its_row_only():
+    faults = {"Question:\nq0\n\nAnswer 1:\naaa\n\nAnswer 2:\nbbbbb": [400] * 10}
+    analysis = get_analysis("pairwise", "ab", {"a": "A", "b": "B", "resamples": 200})
+
+    async def go(url: str):
+        ctx, _ = judge_context(url)
+        try:
+            return await analysis.analyze(results(), ctx)
+        finally:
+            await close(ctx)
+
+    with FakeOpenAIServer(responder=prefers_longer, faults=faults) as url:
+        found = asyncio.run(go(url))
+    s = found.data["by_provider"]["m"]
+    assert (s["n"], s["errors"]) == (11, 1)
+    assert "HTTP 400" in found.tables[1].rows[0][4]

@@ -95,3 +95,49 @@ def test_paraphrases_pair_with_the_family_first_version() -> None:
     found = analyze("robustness", results)
     assert _drops(found)[("v1", "paraphrase:v2")]["pdr"] == pytest.approx(0.25)
     assert analyze("robustness", results, paraphrases=False).error.startswith("no perturbed case")
+
+
+def test_overall_resamples_clean_cases_not_pairs_that_share_one() -> None:
+    # 6 perturbations of 5 rows: the overall interval must not shrink as if 30 pairs were
+    # independent; it is the interval of each clean case against its perturbed mean.
+    names = [f"p{k}" for k in range(6)]
+    results = []
+    for i, broke in enumerate([True, False, True, False, False]):
+        results.append(result(f"r{i}", passed=True))
+        results += [
+            result(f"r{i}~{n}", passed=not broke, clean_row_id=f"r{i}", perturbation=n)
+            for n in names
+        ]
+    overall = _drops(analyze("robustness", results, resamples=500))[("v1", "overall")]
+    assert (overall["n"], overall["cases"], overall["pdr"]) == (30, 5, pytest.approx(0.4))
+    per_case = paired_stats(np.ones(5), np.array([0.0, 1, 0, 1, 1]), resamples=500)
+    assert overall["diff_low"] == pytest.approx(per_case.ci_low)
+    assert overall["p_value"] == pytest.approx(per_case.p_value)
+    low, high = pdr_ci(np.ones(5), np.array([0.0, 1, 0, 1, 1]), MetricParams(resamples=500))
+    assert (overall["pdr_low"], overall["pdr_high"]) == (pytest.approx(low), pytest.approx(high))
+
+
+def test_rows_in_a_fixed_order_whatever_order_the_cases_finished_in() -> None:
+    results = []
+    for i in range(3):
+        for p in ("v2", "v1"):
+            results += _pair(f"r{i}", True, i > 0, "zz", prompt_id=p, prompt_family="qa")
+            results += _pair(f"r{i}", True, i > 1, "aa", prompt_id=p, prompt_family="qa")
+    first = analyze("robustness", results, resamples=200)
+    again = analyze("robustness", results[::-1], resamples=200)
+    assert first.tables == again.tables and first.data == again.data
+    order = [(d["prompt_id"], d["perturbation"]) for d in first.data["drops"]]
+    assert order == [
+        ("v1", "aa"), ("v1", "zz"), ("v1", "paraphrase:v2"), ("v1", "overall"),
+        ("v2", "aa"), ("v2", "zz"), ("v2", "overall"),
+    ]  # fmt: skip
+
+
+def test_a_reference_outside_its_family_is_an_error() -> None:
+    results = [
+        result("r0", prompt_family="qa"),
+        result("r0", prompt_id="v2", prompt_family="qa"),
+        result("r0", prompt_id="x", prompt_family="other"),
+    ]
+    found = analyze("robustness", results, references={"qa": "x"})
+    assert found.error == "references: prompt version 'x' is not in family 'qa' (its family: other)"

@@ -64,3 +64,14 @@ def test_metric_family_filter_all_versions_and_errors() -> None:
     assert "two or more versions" in analyze("prompt_sensitivity", only_one).error
     tagged = [r.model_copy(update={"prompt_family": "x"}) for r in results]
     assert "two or more versions" in analyze("prompt_sensitivity", tagged, family="y").error
+
+
+def test_versions_in_a_fixed_order_whatever_order_the_cases_finished_in() -> None:
+    results = [
+        result(f"r{i}", passed=(i + len(p)) % 2 == 0, prompt_id=p, prompt_family="qa")
+        for p in ("v3", "v1", "v22")
+        for i in range(4)
+    ]
+    first = analyze("prompt_sensitivity", results)
+    assert first.data == analyze("prompt_sensitivity", results[::-1]).data
+    assert [v["prompt_id"] for v in first.data["families"][0]["versions"]] == ["v1", "v22", "v3"]

@@ -85,3 +85,46 @@ def test_help_names_the_shared_datasets(capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit):
         main(["bench", "--help"])
     assert "shared/datasets" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["bench", "--tasks", "mmlu", "--batch-size", "0"], "--batch-size input should be greater"),
+        (["perplexity", "--file", "t.txt", "--batch-size", "0"], "--batch-size input should be"),
+        (["perplexity", "--file", "t.txt", "--max-length", "1"], "--max-length input should be"),
+        (["perplexity", "--file", "t.txt", "--limit", "0"], "--limit must be 1 or more"),
+        (["perplexity", "--file", "empty.txt"], "empty.txt has no text to score"),
+    ],
+)
+def test_bad_numbers_and_empty_text_exit_2_without_traceback(
+    tiny_model: Path,
+    dialect_data: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
+    argv: list[str],
+    message: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "t.txt").write_text("some text to score\n", encoding="utf-8")
+    (tmp_path / "empty.txt").write_text(" \n", encoding="utf-8")
+    argv = [*argv, "--model", str(tiny_model)]
+    if argv[0] == "bench":
+        argv += ["--data", str(dialect_data)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "error:" in err and message in err and "Traceback" not in err
+
+
+def test_an_adapter_makes_another_model_and_the_same_model_twice_is_refused(
+    tiny_model: Path, dialect_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from harness.bench.run import BenchConfig, local_model
+
+    config = BenchConfig("mmlu", dialect_data)
+    base, tuned = local_model("ckpt", config), local_model("ckpt", config, adapter="lora")
+    assert base.id != tuned.id  # else the stored run would hold one model's cases, not two
+    argv = _bench(tiny_model, dialect_data, "--tasks", "mmlu", "--compare-to", str(tiny_model))
+    assert main(argv) == 2
+    assert "--compare-to names the same model as --model" in capsys.readouterr().err

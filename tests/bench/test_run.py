@@ -210,3 +210,13 @@ def test_nothing_is_written_under_the_home_cache(ours: BenchResult) -> None:
     """The datasets cache is the work folder's (and HF_DATASETS_CACHE a temp folder)."""
     del ours  # (the run happened)
     assert not (Path.home() / ".cache" / "huggingface" / "datasets" / "json").exists()
+
+
+def test_a_suite_models_bad_dtype_is_a_bench_error(tiny_model: Path, dialect_data: Path) -> None:
+    """A suite's provider is not checked by --dtype: its own dtype fails cleanly too."""
+    from harness.errors import BenchError
+    from harness.suite.schema import HFProviderConfig
+
+    model = HFProviderConfig(type="hf", id="m", model=str(tiny_model), dtype="float8")
+    with pytest.raises(BenchError, match=r"model 'm'.*unknown dtype 'float8'"):
+        run_bench(model, BenchConfig("mmlu:abstract_algebra", dialect_data, shots=0, limit=1))

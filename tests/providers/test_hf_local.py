@@ -505,3 +505,17 @@ def test_rolling_loglikelihood_equals_lm_eval_hflm(fixture: str, request: Any) -
     ours = _score(_provider(folder, batch_size=4, max_length=16), "loglikelihood_rolling", texts)
     assert [s.loglikelihood for s in ours] == pytest.approx(reference, abs=1e-4)
     assert ours[0].windows > 2 and ours[1].windows == 1
+
+
+def test_identity_names_the_settings_that_change_outputs(hf_llama: Path) -> None:
+    """A template turned off or a fixed dtype gives other outputs: another cache key."""
+    plain = _provider(hf_llama).identity()
+    assert set(plain) == {"type", "model", "revision"}
+    assert _provider(hf_llama, chat_template=False).identity() == plain | {"chat_template": "off"}
+    assert _provider(hf_llama, dtype="bf16").identity() == plain | {"dtype": "bfloat16"}
+
+
+def test_an_unknown_dtype_is_a_value_error_not_a_key_error() -> None:
+    with pytest.raises(ValueError, match="unknown dtype 'float8'; expected auto or one of"):
+        hf_models.device_and_dtype(torch, "cpu", "float8")
+    assert hf_models.device_and_dtype(torch, "cpu", "fp16") == (torch.device("cpu"), torch.float16)

@@ -112,6 +112,7 @@ def test_verdicts_are_read_from_json_or_one_score_line(reply, grade, reason):
         '{"score": "high"}',
         "Score: 2\nScore: 4",
         "the score is 4 out of 5 maybe",
+        "Score: 3/10",  # a grade on another scale is no grade on this one
     ],
 )
 def test_garbage_verdicts_are_errors_never_grades(reply):
@@ -228,3 +229,33 @@ def test_judge_calls_are_retried_cached_and_costed(tmp_path: Path):
     assert again == result
     assert again_stats.requests == 0  # a second run makes zero requests
     assert again_ctx.usage.cached == 1 and again_ctx.usage.cost_usd == 0
+
+
+def test_an_inline_rubric_follows_the_scorers_lang():
+    scale = [{"grade": 0, "description": "粗鲁"}, {"grade": 1, "description": "礼貌"}]
+    rubric = {"criteria": "回答是否礼貌？", "scale": scale}
+    assert get_scorer("judge", {"rubric": rubric, "lang": "zh"}).rubric.language == "zh"
+    assert (
+        get_scorer("judge", {"rubric": rubric | {"language": "en"}, "lang": "zh"}).rubric.language
+        == "en"
+    )
+    assert get_scorer("judge", {"rubric": rubric}).rubric.language == "en"
+
+
+@pytest.mark.parametrize(
+    ("configured", "param", "sent"),
+    [({}, None, 512), ({"max_tokens": 2000}, None, 2000), ({"max_tokens": 2000}, 64, 64)],
+)
+def test_the_judges_configured_max_tokens_are_kept_unless_the_assertion_sets_them(
+    configured, param, sent
+):
+    scorer = get_scorer("judge", {"rubric": "accuracy", "max_tokens": param})
+    seen: list[dict] = []
+
+    def responder(body: dict) -> str:
+        seen.append(body)
+        return '{"reason": "r", "score": 5}'
+
+    with FakeOpenAIServer(responder=responder) as url:
+        score(scorer, "Canberra", ["Canberra"], CASE, judge_context(url, params=configured)[0])
+    assert seen[0]["max_tokens"] == sent

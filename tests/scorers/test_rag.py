@@ -176,6 +176,7 @@ def test_context_precision_without_a_ground_truth_judges_against_the_answer(serv
         ({"question": "q", "contexts": ["", " "]}, "the case has no contexts"),
         ({"question": "q", "contexts": [1, 2]}, "must be a list of passages"),
         ({"contexts": ["c"]}, "the case has no var 'question'"),
+        ({"question": " ", "contexts": ["c"]}, "the question \\(var 'question'\\) is empty"),
     ],
 )
 def test_rows_without_contexts_or_question_are_clear_errors(server, vars, message):

@@ -106,3 +106,44 @@ def test_similar_needs_an_expected_answer_and_a_local_folder():
     missing = LocalEmbedder(EmbeddingsConfig(model="no-such-folder"), Path("/tmp"))
     with pytest.raises(ScorerError, match="is not a sentence-transformers folder"):
         asyncio.run(missing.embed(["x"]))
+
+
+def test_a_local_folders_identity_is_computed_once(tmp_path, monkeypatch):
+    import harness.embeddings.local as local_module
+
+    (tmp_path / "modules.json").write_text("[]")
+    walks: list[Path] = []
+    real = local_module._fingerprint
+    monkeypatch.setattr(local_module, "_fingerprint", lambda f: walks.append(f) or real(f))
+    embedder = LocalEmbedder(EmbeddingsConfig(model="."), tmp_path)
+    assert embedder.identity() == embedder.identity()  # asked on every embed call
+    assert walks == [tmp_path]
+
+
+def test_the_default_embedder_without_its_package_is_a_clear_error(monkeypatch):
+    from importlib import metadata
+
+    def missing(name: str) -> str:
+        raise metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(metadata, "version", missing)
+    with pytest.raises(ScorerError, match="needs the bundled model"):
+        LocalEmbedder(EmbeddingsConfig(), Path(".")).identity()
+
+
+def test_an_endpoint_that_returns_too_few_vectors_is_a_clear_error():
+    from types import SimpleNamespace
+
+    from harness.errors import ProviderError
+
+    config = EmbeddingsConfig(id="api", type="openai", model="m", base_url="http://127.0.0.1:9/v1",
+                              api_key_env=None)  # fmt: skip
+    embedder = OpenAIEmbedder(config, Path("."))
+
+    async def create(**kwargs):
+        return SimpleNamespace(data=[SimpleNamespace(index=0, embedding=[1.0])])
+
+    embedder._client.embeddings.create = create  # type: ignore[method-assign]
+    with pytest.raises(ProviderError, match="returned 1 vectors for 2 texts"):
+        asyncio.run(embedder.embed(["a", "b"]))
+    asyncio.run(embedder.aclose())

@@ -143,3 +143,20 @@ def test_bad_perturbations_point_at_the_suite(tmp_path: Path) -> None:
         _plan(tmp_path, "  - {type: typo, vars: [q], rate: 2}")
     with pytest.raises(SuiteError, match="duplicate perturbation"):
         _plan(tmp_path, "  - {type: case, vars: [q]}\n  - {type: case, vars: [q]}")
+
+
+def test_numbers_stay_whole() -> None:
+    numbers = ["3.14", "1,000", "12:30", "-5", "50%", "2023"]
+    sentence = "Pay 1,000 at 12:30, -5 degrees, 50% of 3.14 in 2023?"
+    for seed in range(30):
+        for out in (
+            text.typos(sentence, random.Random(seed), 0.5, ["swap", "drop"]),
+            text.punctuation(sentence, random.Random(seed), "remove", 1.0, None),
+            text.punctuation(sentence, random.Random(seed), "add", 1.0, None),
+        ):
+            assert all(n in out for n in numbers), out
+        spaced = text.extra_whitespace("圆周率约为3.14吗2023", random.Random(seed), 1.0, " ")
+        assert "3.14" in spaced and "2023" in spaced, spaced
+        added = text.punctuation("约为3.14吗", random.Random(seed), "add", 1.0, None)
+        assert "3.14" in added, added
+    assert text.punctuation("e-mail, ok.", random.Random(0), "remove", 1.0, None) == "email ok"

@@ -83,10 +83,10 @@ class RagasScorer(ModelScorer):
     ) -> ScoreValue:
         if not output.strip():
             raise ScorerError(f"{self.name}: the answer is empty")
-        inputs: dict[str, Any] = {
-            "user_input": str(case_var(vars, self.question_var)),
-            "response": output,
-        }
+        question = str(case_var(vars, self.question_var))
+        if not question.strip():  # ragas would raise a bare ValueError
+            raise ScorerError(f"{self.name}: the question (var {self.question_var!r}) is empty")
+        inputs: dict[str, Any] = {"user_input": question, "response": output}
         if CONTEXTS in self.uses:
             inputs["retrieved_contexts"] = case_contexts(vars, self.contexts_var)
         if REFERENCE in self.uses:

@@ -21,7 +21,7 @@ from ragas.llms.base import InstructorBaseRagasLLM
 
 from harness.errors import ScorerError
 from harness.providers.base import Message
-from harness.scorers.judge_call import extract_json_object, judge_request
+from harness.scorers.judge_call import extract_json_object, judge_request, reply_preview
 from harness.scorers.judge_prompt import VerdictError
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ class HarnessLLM(InstructorBaseRagasLLM):
             self.judge,
             [Message(role="system", content=_SYSTEM), Message(role="user", content=prompt)],
             json_mode=self.json_mode,
-            max_tokens=MAX_TOKENS,
+            default_max_tokens=MAX_TOKENS,
             seed=self._seed(prompt),
         )
         generation = await self.ctx.generate(request, self.judge)
@@ -78,7 +78,7 @@ def parse_reply(text: str, response_model: type[T]) -> T:
     found = extract_json_object(text)
     if found is None:
         raise VerdictError(
-            f"unparseable judge reply for ragas' {response_model.__name__}: {text[:200]!r}"
+            f"unparseable judge reply for ragas' {response_model.__name__}: {reply_preview(text)}"
         )
     try:
         return response_model.model_validate(found)
@@ -87,7 +87,7 @@ def parse_reply(text: str, response_model: type[T]) -> T:
         where = ".".join(str(p) for p in first["loc"])
         raise VerdictError(
             f"judge reply does not fit ragas' {response_model.__name__} ({where}: {first['msg']}): "
-            f"{text[:200]!r}"
+            f"{reply_preview(text)}"
         ) from None
 
 
