@@ -283,6 +283,15 @@ def _resolve(
         )
     asserts = [scorers.get(a, a_at) for a, a_at in specs]
     for bound in asserts:
+        missing = [v for v in bound.scorer.vars_needed() if v not in spec.vars]
+        if missing:
+            raise SuiteError(
+                f"scorer '{bound.scorer.name}' reads the case variable(s) "
+                f"{', '.join(repr(v) for v in missing)}, which this case lacks (its variables: "
+                f"{', '.join(sorted(spec.vars)) or 'none'}): add the column, or map it with the "
+                "scorer's *_var parameters",
+                *at,
+            )
         if bound.scorer.needs_expected and not expected:
             raise SuiteError(
                 f"scorer '{bound.scorer.name}' needs an expected answer, but this case has "

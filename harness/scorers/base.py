@@ -60,6 +60,11 @@ class Scorer(ABC):
             raise ScorerError(f"Scorer {self.name!r} needs an expected answer; the case has none")
         return expected
 
+    def vars_needed(self) -> list[str]:
+        """Case variables this scorer reads: every case must have them (checked when the suite
+        loads, so a misnamed column fails before the first call)."""
+        return []
+
     def passes(self, value: float, threshold: float) -> bool:
         return value >= threshold if self.higher_is_better else value <= threshold
 

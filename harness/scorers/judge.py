@@ -70,6 +70,9 @@ class JudgeScorer(ModelScorer):
     def judges(self) -> list[str | None]:
         return [self.judge]
 
+    def vars_needed(self) -> list[str]:
+        return [v for v in (self.question_var, self.contexts_var) if v is not None]
+
     async def ascore(
         self,
         output: str,

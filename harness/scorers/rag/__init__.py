@@ -74,6 +74,10 @@ class RagasScorer(ModelScorer):
     def embedders(self) -> list[str | None]:
         return [self.embedder] if EMBEDDINGS in self.uses else []
 
+    def vars_needed(self) -> list[str]:
+        wanted = [self.question_var] + ([self.contexts_var] if CONTEXTS in self.uses else [])
+        return wanted + ([self.ground_truth_var] if self.ground_truth_var else [])
+
     async def ascore(
         self,
         output: str,
