@@ -10,7 +10,8 @@ So ``pytest evals/`` or ``pytest suites/demo.yaml`` run suites, while a project'
 Each case is one item, ``SUITE.yaml::PROMPT::PROVIDER::ROW_ID`` (bad cases:
 ``...::PROVIDER::SET/ROW_ID``), so ``-k``, ``-x``, ``--lf``, node ids and pytest's own
 ``--junitxml`` work as usual; a case's tags and its bad-case set are ``-k`` keywords too.
-Each gate of the suite is one more item, ``SUITE.yaml::gates::gate-0-pass-min-0.9``.
+Each gate of the suite is one more item, ``SUITE.yaml::gates::gate-0-pass-min-0.9``, and
+each run-level analysis too, ``SUITE.yaml::analyses::fairness``.
 The suite runs once per file per session (through :func:`harness.api.run_suite`, with the
 usual store, cache and resume), when its first selected item is set up; each item then
 reports its case: prompt, output, expected answers and every score against its threshold.
@@ -163,6 +164,10 @@ class SuiteFile(pytest.File):
             yield _CaseGroup.from_parent(self, name=prompt_id, cases=cases, level="prompt")
         if self.loaded.suite.gates:
             yield _Gates.from_parent(self, name="gates")
+        if prepared.analyses:
+            yield _Analyses.from_parent(
+                self, name="analyses", ids=[a.id for a in prepared.analyses]
+            )
 
     def setup(self) -> None:
         """Run the suite once, before its first selected case; when it cannot run, every
@@ -266,6 +271,40 @@ class GateItem(pytest.Item):
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         return self.path, None, f"{self.path.name}: {self.name}"
+
+
+class _Analyses(pytest.Collector):
+    """One item per run-level analysis of the suite."""
+
+    def __init__(self, *, ids: list[str], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.ids = ids
+
+    def collect(self) -> Iterator[pytest.Item]:
+        for analysis_id in self.ids:
+            yield AnalysisItem.from_parent(self, name=analysis_id)
+
+
+class AnalysisItem(pytest.Item):
+    """A run-level analysis: fails when it was declared ``fail_on_flag`` and flagged (or could
+    not run); its summary and flags are the item's properties either way."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.extra_keyword_matches.add("analyses")
+
+    def runtest(self) -> None:
+        suite = self.getparent(SuiteFile)
+        assert suite is not None
+        found = next((a for a in suite.outcome.analyses if a.id == self.name), None)
+        if found is None:
+            pytest.fail(f"the run stored no analysis '{self.name}'", pytrace=False)
+        self.user_properties.append((found.name, found.message))
+        if found.fails_run:
+            pytest.fail(found.message, pytrace=False)
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, None, f"{self.path.name}: analysis {self.name}"
 
 
 class GateFailed(Exception):

@@ -216,3 +216,22 @@ def test_gates_are_items_and_a_suite_that_cannot_run_errors_only_its_own_items(
     assert "ERROR at setup of api.yaml: v1 / gpt / a" in run.stdout
     assert "harness could not run api.yaml: " in run.stdout
     assert "a-wrong-key" not in run.stdout and "During handling" not in run.stdout
+
+
+def test_analyses_are_items(tmp_path: Path) -> None:
+    (tmp_path / "pytest.ini").write_text("[pytest]\nfilterwarnings =\n    error\n")
+    (tmp_path / "evals").mkdir()
+    suite = MATH_SUITE.replace(
+        "bad_cases:\n  - {name: regressions, file: math.badcases.yaml}\n", ""
+    )
+    suite += (
+        "analyses:\n"
+        "  - {id: strict, type: classification, min_macro_f1: 0.99, fail_on_flag: true}\n"
+        "  - {id: lenient, type: classification, min_macro_f1: 0.99}\n"
+    )
+    (tmp_path / "evals" / "math.yaml").write_text(suite)
+    run = pytest_in(tmp_path, "evals", "-q", "-p", "no:cacheprovider", "-k", "analyses")
+    assert "1 failed, 1 passed" in run.stdout, run.stdout
+    assert "FAILED evals/math.yaml::analyses::strict - Failed: Classification metrics" in (
+        run.stdout
+    )
