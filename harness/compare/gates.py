@@ -25,6 +25,7 @@ from harness.compare.join import RUN_KEY, join
 from harness.compare.records import PASS, CaseRecord, RecordSet
 from harness.compare.stats import PairedStats, paired_stats
 from harness.errors import CompareError
+from harness.perturb.registry import is_perturbed
 from harness.suite.loader import LoadedSuite, did_you_mean
 from harness.suite.schema import Gate
 
@@ -195,8 +196,8 @@ def _drop_result(
 def _groups(gate: Gate, records: list[CaseRecord]) -> dict[tuple[str, str], list[CaseRecord]]:
     groups: dict[tuple[str, str], list[CaseRecord]] = {}
     for r in records:
-        if r.case_set != gate.case_set:
-            continue
+        if r.case_set != gate.case_set or is_perturbed(r.tags):
+            continue  # gates judge clean cases; perturbed copies are the robustness analysis
         if gate.prompt is not None and r.prompt_id != gate.prompt:
             continue
         if gate.provider is not None and r.provider_id != gate.provider:

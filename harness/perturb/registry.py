@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -29,6 +29,11 @@ if TYPE_CHECKING:
 ROW_ID_SEPARATOR = "~"
 #: Tag of every perturbed case, then the perturbation id.
 TAG_PREFIX = "perturbed:"
+
+
+def is_perturbed(tags: Iterable[str]) -> bool:
+    """Whether a case with these tags is a perturbed copy (what stored records can tell)."""
+    return any(t.startswith(TAG_PREFIX) for t in tags)
 
 
 class _Params(BaseModel):

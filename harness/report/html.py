@@ -45,7 +45,7 @@ def render_html(
         for case_set in case_sets
         if any(g.case_set == case_set for g in summary.groups)
     ]
-    main = [r for r in results if r.case_set == MAIN_SET]
+    main = [r for r in results if r.case_set == MAIN_SET and r.perturbation is None]
     template = environment().get_template("report.html.j2")
     return template.render(
         run=run,

@@ -266,3 +266,15 @@ def test_scoring_errors_are_counted_apart_from_call_errors() -> None:
     results = [case(i, scores=[broken if i % 3 == 0 else fine]) for i in range(6)]
     (group,) = summarize(results).groups
     assert (group.n_errors, group.n_score_errors) == (0, 2)
+
+
+def test_headline_cells_leave_perturbed_copies_to_the_tag_rows() -> None:
+    results = [case(i, passed=True) for i in range(4)]
+    for i in range(4):
+        copy = case(10 + i, passed=False, tags=["perturbed:typo"])
+        results.append(copy.model_copy(update={"perturbation": "typo", "clean_row_id": f"row-{i}"}))
+    summary = summarize(results)
+    (group,) = summary.groups
+    assert (group.n, group.pass_rate) == (4, 1.0)
+    (tagged,) = summary.by_tag
+    assert (tagged.tag, tagged.n, tagged.pass_rate) == ("perturbed:typo", 4, 0.0)

@@ -307,3 +307,12 @@ def test_gates_reach_the_junit_file(home: Path) -> None:
     xml = (home / "junit.xml").read_text(encoding="utf-8")
     assert "gates[0] pass rate ≥ 0.9 (v1 · stored)" in xml
     assert "pass rate 50.0% (1/2) &lt; 90.0%" in xml
+
+
+def test_perturbed_copies_do_not_move_a_pass_rate_gate() -> None:
+    clean = [case(i, passed=i >= 1) for i in range(10)]  # 90 %
+    perturbed = [
+        case(100 + i, passed=False, tags=["perturbed:typo"]) for i in range(10)
+    ]  # every perturbed copy fails: the robustness analysis' business, not the gate's
+    (result,) = check_gate(Gate(min_pass_rate=0.9), from_results(clean + perturbed, "run"))
+    assert result.passed and result.message == "pass rate 90.0% (9/10) ≥ 90.0%"
