@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import openai
 
 from harness.embeddings.base import Embedder
-from harness.errors import AuthError, ProviderError
-from harness.providers.openai_compat import NO_KEY, map_error, normalise_base_url
+from harness.errors import ProviderError
+from harness.providers.openai_compat import map_error, normalise_base_url, read_api_key
 from harness.suite.schema import EmbeddingsConfig
 
 
@@ -21,7 +20,10 @@ class OpenAIEmbedder(Embedder):
         self.config = config
         self.base_url = normalise_base_url(config.base_url)
         self._client = openai.AsyncOpenAI(
-            base_url=self.base_url, api_key=_key(config), max_retries=4, timeout=60
+            base_url=self.base_url,
+            api_key=read_api_key(config.api_key_env, f"embeddings {config.id!r}"),
+            max_retries=4,
+            timeout=60,
         )
 
     def identity(self) -> dict[str, str]:
@@ -48,15 +50,3 @@ class OpenAIEmbedder(Embedder):
 
     async def aclose(self) -> None:
         await self._client.close()
-
-
-def _key(config: EmbeddingsConfig) -> str:
-    if config.api_key_env is None:
-        return NO_KEY
-    key = os.environ.get(config.api_key_env)
-    if not key:
-        raise AuthError(
-            f"No {config.api_key_env} in the environment (embeddings {config.id!r}, "
-            "`api_key_env`); use `api_key_env: null` for a local server that needs no key"
-        )
-    return key

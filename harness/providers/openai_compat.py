@@ -49,7 +49,7 @@ class OpenAIProvider(Provider):
         # An explicit base_url keeps OPENAI_BASE_URL from silently changing the identity.
         self._client = openai.AsyncOpenAI(
             base_url=self._base_url,
-            api_key=_read_key(config),
+            api_key=read_api_key(config.api_key_env, f"provider {config.id!r}"),
             max_retries=0,
             timeout=config.timeout,
             http_client=_http_client(),
@@ -125,14 +125,15 @@ def normalise_base_url(base_url: str | None) -> str:
     )
 
 
-def _read_key(config: OpenAIProviderConfig) -> str:
-    if config.api_key_env is None:
+def read_api_key(api_key_env: str | None, owner: str) -> str:
+    """The key in ``$api_key_env`` (a placeholder when None: a local server needs none)."""
+    if api_key_env is None:
         return NO_KEY
-    key = os.environ.get(config.api_key_env)
+    key = os.environ.get(api_key_env)
     if not key:
         raise AuthError(
-            f"No {config.api_key_env} in the environment (provider {config.id!r}, `api_key_env`). "
-            f"Set it with `export {config.api_key_env}=...`, or use `api_key_env: null` "
+            f"No {api_key_env} in the environment ({owner}, `api_key_env`). "
+            f"Set it with `export {api_key_env}=...`, or use `api_key_env: null` "
             "for a local server that needs no key."
         )
     return key

@@ -50,6 +50,33 @@ def result(
     )
 
 
+def case(
+    row: str,
+    prompt: str = "p",
+    provider: str = "m",
+    output: str | None = "out",
+    vars: dict[str, Any] | None = None,
+    scores: list[Score] | None = None,
+) -> CaseResult:
+    """A passed case, positionally: row, prompt version, provider."""
+    return result(
+        row, prompt_id=prompt, provider_id=provider, output=output, vars=vars, scores=scores
+    )
+
+
+def judge_score(grade: int | None, passed: bool = True, error: str | None = None) -> Score:
+    """A ``judge`` score of ``grade`` on the 1-5 scale (None: the verdict did not parse)."""
+    return Score(
+        scorer="judge",
+        version="judge@1",
+        value=None if grade is None else grade / 5,
+        threshold=0.75,
+        passed=passed,
+        metadata={} if grade is None else {"grade": grade},
+        error=error,
+    )
+
+
 def score(scorer: str, value: float | None, threshold: float = 0.5, **kw: Any) -> Score:
     passed = value is not None and value >= threshold
     return Score(scorer=scorer, version="1", value=value, threshold=threshold, passed=passed, **kw)

@@ -12,7 +12,7 @@ from sklearn.metrics import accuracy_score, cohen_kappa_score
 from harness.analysis.registry import get_analysis
 from harness.errors import ScorerError, SuiteError
 from harness.runner.context import ScoringContext
-from tests.analysis.results import case, judge_score
+from tests.analysis.factory import case, judge_score
 
 
 def analyze(results, **params):

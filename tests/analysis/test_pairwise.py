@@ -14,7 +14,7 @@ from harness.analysis.registry import get_analysis
 from harness.compare.stats import bootstrap_ci
 from harness.errors import ScorerError
 from harness.scorers.judge_prompt import VerdictError
-from tests.analysis.results import case
+from tests.analysis.factory import case
 from tests.fakeserver import FakeOpenAIServer, prompt_key
 from tests.scorers.judging import close, judge_context
 
