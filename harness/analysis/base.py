@@ -20,7 +20,8 @@ if TYPE_CHECKING:
     from harness.results.models import CaseResult
     from harness.runner.context import ScoringContext
 
-Cell = str | int | float | bool | None
+#: One value of a report table (outcomes.Cell is something else: a prompt x provider pair).
+TableValue = str | int | float | bool | None
 
 
 class Table(BaseModel):
@@ -28,7 +29,7 @@ class Table(BaseModel):
 
     title: str
     columns: list[str]
-    rows: list[list[Cell]]
+    rows: list[list[TableValue]]
     note: str | None = None
     #: Indexes of rows to highlight (e.g. a group over the fairness threshold).
     flagged_rows: list[int] = Field(default_factory=list)

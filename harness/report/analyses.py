@@ -7,7 +7,7 @@ from typing import Any
 
 from markupsafe import Markup
 
-from harness.analysis.base import AnalysisResult, BarChart, Cell, Table
+from harness.analysis.base import AnalysisResult, BarChart, Table, TableValue
 from harness.report.analysis_svg import bar_chart, matrix_chart
 
 
@@ -53,7 +53,7 @@ def _table(table: Table) -> _Table:
     return _Table(table.title, table.columns, rows, table.note, table.flagged_rows)
 
 
-def _cell(value: Cell) -> _Cell:
+def _cell(value: TableValue) -> _Cell:
     if value is None:
         return _Cell("—", True)
     if isinstance(value, bool):
