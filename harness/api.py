@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import secrets
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -14,20 +15,24 @@ from typing import Any
 from harness import __version__
 from harness.analysis.base import Analysis, AnalysisResult
 from harness.analysis.registry import build_analyses, run_analysis
-from harness.cases import Plan, build_plan
+from harness.cases import Plan, build_plan, repeat_cases
 from harness.embeddings.registry import create_embedder
 from harness.errors import HarnessError, StoreError
 from harness.providers.base import Provider
-from harness.providers.registry import create_provider
+from harness.providers.registry import create_providers
 from harness.results.models import CaseResult, RunRecord
 from harness.results.store import ResultStore
 from harness.runner.cache import ResponseCache
 from harness.runner.context import ScoringContext
-from harness.runner.refs import DEFAULT_EMBEDDER
 from harness.runner.run import Runner, RunStats
 from harness.scorers.base import ModelScorer
+from harness.selection import Selection, run_to_retry, select_cases
 from harness.suite.loader import LoadedSuite, load_suite
-from harness.suite.schema import EmbeddingsConfig
+from harness.suite.refs import DEFAULT_EMBEDDER
+from harness.suite.schema import EmbeddingsConfig, EnvRef
+
+#: ``${NAME}`` inside an ``http`` header value (see harness.providers.http_app).
+_ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 def harness_home() -> Path:
@@ -46,6 +51,8 @@ class RunOutcome:
     stats: RunStats
     resumed: bool
     analyses: list[AnalysisResult]
+    #: The suite's allowance of errored cases (``max_error_rate``).
+    max_error_rate: float = 0.0
 
 
 @dataclass
@@ -59,15 +66,81 @@ class Prepared:
     analyses: list[Analysis]
 
 
-def prepare(suite_path: str | Path) -> Prepared:
-    """Load, validate and expand a suite; no model is called."""
+def prepare(
+    suite_path: str | Path, *, require_keys: bool = True, repeat: int | None = None
+) -> Prepared:
+    """Load, validate and expand a suite; no model is called.
+
+    ``repeat`` (``--repeat N``) overrides the suite's ``repeat:``: each case that many times.
+
+    API keys come from the environment, or from a ``.env`` file beside the suite or in the
+    working directory (the environment wins). ``require_keys=False`` (``harness validate``)
+    plans the cases of a provider whose key is unset instead of refusing it:
+    :func:`missing_keys` says which."""
     loaded = load_suite(suite_path)
-    providers = [create_provider(c, loaded.base_dir) for c in loaded.suite.providers]
-    judges = [create_provider(c, loaded.base_dir) for c in loaded.suite.judges]
+    load_dotenv_files(loaded.base_dir)
+    configs = [*loaded.suite.providers, *loaded.suite.judges]
+    if not require_keys:  # no call is made: a provider is planned the same without its key
+        configs = [_without_unset_secrets(c) for c in configs]
+    built = create_providers(loaded, configs)
+    providers, judges = built[: len(loaded.suite.providers)], built[len(loaded.suite.providers) :]
     for provider in [*providers, *judges]:
         provider.check()
-    plan = build_plan(loaded, providers)
+    plan = repeat_cases(build_plan(loaded, providers), repeat or loaded.suite.repeat)
     return Prepared(loaded, providers, plan, judges, build_analyses(loaded, plan))
+
+
+def load_dotenv_files(suite_dir: Path) -> None:
+    """Variables of ``.env`` beside the suite, then in the working directory, that the
+    environment does not set already. Only read into this process; never written."""
+    from dotenv import dotenv_values
+
+    for folder in dict.fromkeys([suite_dir.resolve(), Path.cwd().resolve()]):
+        for name, value in dotenv_values(folder / ".env").items():
+            if value is not None:
+                os.environ.setdefault(name, value)
+
+
+def secret_variables(config: Any) -> list[str]:
+    """The environment variables a provider, judge or embedder config reads secrets from:
+    an API key (``api_key_env``), or ``{env: NAME}`` / ``${NAME}`` in an ``http`` header."""
+    names = [config.api_key_env] if getattr(config, "api_key_env", None) else []
+    for value in (getattr(config, "headers", None) or {}).values():
+        names += [value.env] if isinstance(value, EnvRef) else _ENV_VAR.findall(value)
+    return names
+
+
+def _without_unset_secrets(config: Any) -> Any:
+    """``config`` with each unset secret left out (a placeholder), for planning only."""
+    unset = {v for v in secret_variables(config) if not os.environ.get(v)}
+    if not unset:
+        return config
+    update: dict[str, Any] = {}
+    if getattr(config, "api_key_env", None) in unset:
+        update["api_key_env"] = None
+    if getattr(config, "headers", None):
+        update["headers"] = {
+            name: f"<unset {value.env}>" if isinstance(value, EnvRef) and value.env in unset
+            else value if isinstance(value, EnvRef)
+            else _ENV_VAR.sub(lambda m: f"<unset {m[1]}>" if m[1] in unset else m[0], value)
+            for name, value in config.headers.items()
+        }  # fmt: skip
+    return config.model_copy(update=update)
+
+
+def missing_keys(loaded: LoadedSuite) -> list[tuple[str, str]]:
+    """``(variable, what needs it)`` for each unset secret variable the suite names."""
+    configs = [
+        *(("provider", c) for c in loaded.suite.providers),
+        *(("judge", c) for c in loaded.suite.judges),
+        *(("embeddings", c) for c in loaded.suite.embeddings),
+    ]
+    return [
+        (name, f"{kind} {c.id!r}")
+        for kind, c in configs
+        for name in dict.fromkeys(secret_variables(c))
+        if not os.environ.get(name)
+    ]
 
 
 def run_suite(
@@ -77,46 +150,63 @@ def run_suite(
     use_cache: bool = True,
     resume: str | None = None,
     concurrency: int | None = None,
+    select: Selection | None = None,
+    repeat: int | None = None,
+    retry_errors: bool = False,
     on_start: Callable[[RunRecord, int, int], None] | None = None,
     on_result: Callable[[CaseResult], None] | None = None,
 ) -> RunOutcome:
     """Run every case of a suite, resuming an unfinished run of the same cases.
 
+    ``select`` runs only some cases, as a run of their own (see :mod:`harness.selection`);
+    ``repeat`` runs each case that many times; ``retry_errors`` reopens the latest complete
+    run of these cases and re-runs only its errored ones.
     ``on_start(run, total, already_done)`` is called once the run is known.
     Interrupted runs (Ctrl-C) are marked so and re-raise ``KeyboardInterrupt``.
     """
-    prepared = prepare(suite_path)
+    prepared = prepare(suite_path, repeat=repeat)
     store = store or default_store()
+    if select is not None:
+        prepared.plan = select_cases(prepared.loaded, prepared.plan, select, store)
+    if retry_errors:
+        resume = run_to_retry(store, prepared.plan, prepared.loaded.path).run_id
     run, resumed = _open_run(store, prepared, resume)
-    done = len(store.finished_case_ids(run.run_id))
-    if on_start is not None:
-        on_start(run, len(prepared.plan.cases), done)
-    cache = ResponseCache(harness_home() / "cache.db") if use_cache else None
-    runner = Runner(
-        run_id=run.run_id,
-        store=store,
-        cache=cache,
-        provider_configs={c.id: c for c in prepared.loaded.suite.providers},
-        default_concurrency=concurrency or prepared.loaded.suite.concurrency,
-        on_result=on_result,
-    )
-    runner.scoring = _scoring_context(runner, prepared, cache)
+    store.lock_run(run.run_id)
     try:
-        stats = _event_loop_run(_run(runner, prepared))
-        run.status = "complete"
-    except KeyboardInterrupt:
-        run.status = "interrupted"
-        raise
-    except HarnessError:
-        run.status = "failed"
-        raise
-    finally:
-        run.finished_at = datetime.now(UTC)
-        store.save_run(run)
-        if cache is not None:
+        done = len(store.finished_case_ids(run.run_id))
+        if on_start is not None:
+            on_start(run, len(prepared.plan.cases), done)
+        # --no-cache: nothing is read from the cache, and fresh answers still refresh it
+        cache = ResponseCache(harness_home() / "cache.db")
+        runner = Runner(
+            run_id=run.run_id,
+            store=store,
+            cache=cache,
+            provider_configs={c.id: c for c in prepared.loaded.suite.providers},
+            default_concurrency=concurrency or prepared.loaded.suite.concurrency,
+            read_cache=use_cache,
+            on_result=on_result,
+        )
+        runner.scoring = _scoring_context(runner, prepared, cache)
+        try:
+            stats = _event_loop_run(_run(runner, prepared))
+            run.status = "complete"
+        except KeyboardInterrupt:
+            run.status = "interrupted"
+            raise
+        except HarnessError:
+            run.status = "failed"
+            raise
+        finally:
+            run.finished_at = datetime.now(UTC)
+            store.save_run(run)
             cache.close()
+    finally:
+        store.unlock_run(run.run_id)
+    max_error_rate = prepared.loaded.suite.max_error_rate
+    del prepared, runner  # the rendered plan is not needed beside the results (memory)
     results = store.results(run.run_id)
-    return RunOutcome(run, results, stats, resumed, store.analyses(run.run_id))
+    return RunOutcome(run, results, stats, resumed, store.analyses(run.run_id), max_error_rate)
 
 
 def _event_loop_run(coro: Coroutine[Any, Any, RunStats]) -> RunStats:
@@ -140,7 +230,7 @@ def _scoring_context(
     if _uses_embeddings(prepared.plan):  # the local model's import costs seconds
         configs = suite.embeddings or [EmbeddingsConfig(id=DEFAULT_EMBEDDER)]
         embedders = {c.id: create_embedder(c, base_dir) for c in configs}
-    return ScoringContext(judges, embedders, cache)
+    return ScoringContext(judges, embedders, cache, read_cache=runner.read_cache)
 
 
 def _uses_embeddings(plan: Plan) -> bool:
@@ -189,6 +279,7 @@ def _open_run(store: ResultStore, prepared: Prepared, resume: str | None) -> tup
         providers=[{"id": p.id, **p.identity()} for p in prepared.providers],
         prompts=[p.id for p in suite.prompts],
         n_cases=len(prepared.plan.cases),
+        selection=prepared.plan.selection,
     )
     store.save_run(run)
     return run, False

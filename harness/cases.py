@@ -6,10 +6,9 @@ variable, an unknown scorer) surfaces here, before the first model call.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,34 +16,57 @@ from jinja2 import Template
 
 from harness.data.tables import SUFFIXES, read_rows
 from harness.errors import ScorerError, SuiteError
+from harness.keys import request_key
+from harness.keys import stable_hash as _hash
 from harness.perturb.registry import perturbed_rows
-from harness.providers.base import Message, ModelRequest, Provider
-from harness.runner.refs import check_models, declared_models
+from harness.providers.base import ModelRequest, Provider
 from harness.scorers.base import ModelScorer, Scorer
 from harness.scorers.registry import get_scorer
 from harness.suite.loader import LoadedSuite, did_you_mean, parse_model
+from harness.suite.prompts import compile_prompt
+from harness.suite.refs import check_models, declared_models
 from harness.suite.schema import (
     AssertSpec,
     CaseSpec,
     DatasetSpec,
     GenerationParams,
-    PromptVersion,
 )
-from harness.suite.templates import TemplateRenderError, compile_template, render
-from harness.suite.yaml_lines import TEXT, line_of, read_text
+from harness.suite.templates import compile_expression
+from harness.suite.tools import check_response_format, request_tools
+from harness.suite.yaml_lines import Loc, as_written, line_of
 
 MAIN_SET = "main"
 
 #: A place in a file: the suite, a dataset or a bad-case file, and a line when known.
 Where = tuple[Path, int | None]
+#: An assertion, where it is written, and where its ``threshold:`` is (or the assertion).
+AssertSite = tuple[AssertSpec, Where, Where]
+
+
+def place(where: Where) -> str:
+    """``file:line`` (or the file alone), for messages."""
+    path, line = where
+    return f"{path}:{line}" if line else str(path)
 
 
 @dataclass(frozen=True)
 class BoundAssert:
-    """A scorer built from an assertion, with its effective threshold."""
+    """A scorer built from an assertion, with its effective threshold and what else the
+    assertion says: its name, ``not``, ``weight`` and ``transform`` (compiled)."""
 
     scorer: Scorer
     threshold: float
+    #: What results call it: the assertion's ``name``, or its type.
+    name: str
+    #: Where the assertion is written.
+    source: Where
+    invert: bool = False
+    weight: float = 1.0
+    transform: Template | None = None
+
+    @property
+    def where(self) -> str:
+        return place(self.source)
 
 
 @dataclass(frozen=True)
@@ -58,10 +80,18 @@ class CaseRow:
     tags: list[str]
     asserts: list[BoundAssert]
     description: str | None
-    where: str
+    #: The file and line the row is written at.
+    source: Where
     #: For a perturbed copy (robustness): the row it was made from, and the perturbation id.
     clean_row_id: str | None = None
     perturbation: str | None = None
+    #: The case ``threshold`` on the weighted share of passed assertions (None: all pass).
+    threshold: float | None = None
+
+    @property
+    def where(self) -> str:
+        """``file:line`` of the row, for messages."""
+        return place(self.source)
 
 
 @dataclass(frozen=True)
@@ -76,6 +106,8 @@ class Case:
     request: ModelRequest
     #: The prompt version's family (paraphrases of one instruction), if it declares one.
     prompt_family: str | None = None
+    #: Which sample of the case this is, 0 to N-1 under ``repeat: N`` (see :func:`repeat_cases`).
+    repeat: int = 0
 
 
 @dataclass
@@ -83,48 +115,73 @@ class Plan:
     """Every case of a run, in a stable order."""
 
     cases: list[Case] = field(default_factory=list)
+    #: The run filters that chose these cases (``--tag geo``), or None for the whole suite.
+    selection: str | None = None
 
     @property
     def fingerprint(self) -> str:
-        """Identifies the set of cases: re-running an unchanged suite resumes its run."""
-        return _hash(sorted(c.case_id for c in self.cases))
+        """Identifies the set of cases: re-running an unchanged suite resumes its run. A
+        filtered plan's includes its filters, so it never resumes (or is resumed as) the
+        whole suite's run, even when the filters happen to keep every case."""
+        ids = sorted(c.case_id for c in self.cases)
+        return _hash(ids if self.selection is None else {"cases": ids, "selection": self.selection})
 
 
-def _hash(obj: Any, length: int = 16) -> str:
-    data = json.dumps(obj, sort_keys=True, ensure_ascii=False, default=str)
-    return hashlib.sha256(data.encode()).hexdigest()[:length]
+def repeat_cases(plan: Plan, times: int) -> Plan:
+    """Each case ``times`` times, in a row (``--repeat N``, ``repeat: N``). Sample ``i`` holds
+    ``i`` in its case id and request key, so the cache never answers one sample with
+    another's reply; a provider with sampling ``params`` gets ``seed`` = the suite's seed
+    (0 when unset) + ``i``: samples differ where sampling does, and each reproduces."""
+    if times == 1:
+        return plan
+    return Plan([_sample(c, i) for c in plan.cases for i in range(times)], plan.selection)
 
 
-def request_key(provider: Provider, request: ModelRequest) -> str:
-    """The cache key: provider identity + full request; never a secret or a retry setting."""
-    return _hash({"provider": provider.identity(), "request": request.model_dump(mode="json")}, 64)
+def _sample(case: Case, i: int) -> Case:
+    params = case.request.params
+    if "params" in type(case.provider.config).model_fields:
+        params = {**params, "seed": (params.get("seed") or 0) + i}
+    metadata = {**case.request.metadata, "repeat": i}
+    request = case.request.model_copy(update={"params": params, "metadata": metadata})
+    key = _hash({"request": request_key(case.provider, request), "repeat": i}, 64)
+    return replace(
+        case, case_id=_hash([case.case_id, i]), request_key=key, request=request, repeat=i
+    )
 
 
 def build_plan(loaded: LoadedSuite, providers: list[Provider]) -> Plan:
     """All cases of the suite; raises SuiteError naming file, line, case and variable."""
-    scorers = _ScorerCache(loaded)
+    scorers = _ScorerCache(loaded, bool(providers) and all(p.returns_contexts for p in providers))
     rows = _main_rows(loaded, scorers)
     for i, bad in enumerate(loaded.suite.bad_cases):
         path = _table_path(loaded, bad.file, "bad-case file", "bad_cases", i, "file")
         for row in read_rows(path):
             lines = row.lines or {(): row.line}
             data = _vars_columns(row.data) if path.suffix.lower() == ".csv" else row.data
+            if "expected" in data:
+                data = {**data, "expected": as_written(data["expected"], row.texts, ("expected",))}
             spec = parse_model(CaseSpec, data, lines, path, root="this case")
-            own = [(a, (path, line_of(lines, ("assert", j)))) for j, a in enumerate(spec.assert_)]
+            own = _assert_sites(spec.assert_, path, lines)
             rows.append(_resolve(spec, bad.name, (path, row.line), loaded, scorers, own))
-    _dedupe_row_ids(rows)
     rows += perturbed_rows(loaded, rows, MAIN_SET)
-    templates = [(p, *_compile(loaded, i, p)) for i, p in enumerate(loaded.suite.prompts)]
+    _check_unique_rows(rows)
+    prompts = [compile_prompt(loaded, i) for i in range(len(loaded.suite.prompts))]
     params = [_params(c, loaded.suite.defaults.params) for c in loaded.suite.providers]
+    check_response_format(loaded, providers, params)
+    tools = request_tools(loaded, providers)
     plan = Plan()
-    for prompt, system, user in templates:
+    for compiled, prompt_tools in zip(prompts, tools, strict=True):
+        prompt = compiled.prompt
         for row in rows:
-            messages = _render(prompt, system, user, row, loaded.suite.name)
-            for provider, params_dict in zip(providers, params, strict=True):
+            messages = compiled.render(row.vars, row.source)
+            for provider, params_dict, tool_fields in zip(
+                providers, params, prompt_tools, strict=True
+            ):
                 request = ModelRequest(
                     messages=messages,
                     params=params_dict,
                     metadata={"vars": row.vars, "row_id": row.row_id, "prompt_id": prompt.id},
+                    **tool_fields,
                 )
                 key = request_key(provider, request)
                 case_id = _hash([row.case_set, row.row_id, prompt.id, provider.id, key])
@@ -159,10 +216,7 @@ def _main_rows(loaded: LoadedSuite, scorers: _ScorerCache) -> list[CaseRow]:
         return _dataset_rows(loaded, cases, scorers)
     rows = []
     for i, spec in enumerate(cases):
-        own = [
-            (a, (loaded.path, loaded.line("cases", i, "assert", j)))
-            for j, a in enumerate(spec.assert_)
-        ]
+        own = _assert_sites(spec.assert_, loaded.path, loaded.lines, "cases", i)
         rows.append(
             _resolve(spec, MAIN_SET, (loaded.path, loaded.line("cases", i)), loaded, scorers, own)
         )
@@ -201,9 +255,7 @@ def _dataset_rows(loaded: LoadedSuite, spec: DatasetSpec, scorers: _ScorerCache)
                 "cases",
                 *loc,
             )
-    asserts = [
-        (a, (loaded.path, loaded.line("cases", "assert", j))) for j, a in enumerate(spec.assert_)
-    ]
+    asserts = _assert_sites(spec.assert_, loaded.path, loaded.lines, "cases")
     out = []
     first_line: dict[str, int | None] = {}
     for row in table:
@@ -236,8 +288,13 @@ def _dataset_rows(loaded: LoadedSuite, spec: DatasetSpec, scorers: _ScorerCache)
             {
                 "id": None if row_id is None else str(row_id),
                 "vars": variables,
-                "expected": _as_expected(row.data.get(spec.expected)) if spec.expected else None,
+                "expected": _as_expected(
+                    as_written(row.data.get(spec.expected), row.texts, (spec.expected,))
+                )
+                if spec.expected
+                else None,
                 "tags": tags,
+                "threshold": spec.threshold,
             }
         )
         out.append(_resolve(case, MAIN_SET, (path, row.line), loaded, scorers, asserts))
@@ -258,22 +315,32 @@ def _as_tags(value: Any) -> list[str]:
     return [t.strip() for t in str(value or "").split(",") if t.strip()]
 
 
+def _assert_sites(
+    specs: list[AssertSpec], path: Path, lines: dict[Loc, int], *prefix: str | int
+) -> list[AssertSite]:
+    """Each assertion of ``prefix`` (a case, a dataset, the defaults) with where it is."""
+    return [
+        (
+            a,
+            (path, line_of(lines, (*prefix, "assert", j))),
+            (path, line_of(lines, (*prefix, "assert", j, "threshold"))),
+        )
+        for j, a in enumerate(specs)
+    ]
+
+
 def _resolve(
     spec: CaseSpec,
     case_set: str,
     at: Where,
     loaded: LoadedSuite,
     scorers: _ScorerCache,
-    own_asserts: Sequence[tuple[AssertSpec, Where]],
+    own_asserts: Sequence[AssertSite],
 ) -> CaseRow:
     """Bind a case's assertions (``own_asserts``: its own or its dataset's, each with where it
     is written) after the suite defaults; errors point at the assertion or the case."""
-    where = f"{at[0]}:{at[1]}" if at[1] else str(at[0])
     expected = [] if spec.expected is None else _expected_list(spec.expected)
-    defaults = [
-        (a, (loaded.path, loaded.line("defaults", "assert", j)))
-        for j, a in enumerate(loaded.suite.defaults.assert_)
-    ]
+    defaults = _assert_sites(loaded.suite.defaults.assert_, loaded.path, loaded.lines, "defaults")
     specs = [*defaults, *own_asserts]
     if not specs:
         raise SuiteError(
@@ -281,9 +348,23 @@ def _resolve(
             "'defaults' (e.g. assert: [{type: exact}])",
             *at,
         )
-    asserts = [scorers.get(a, a_at) for a, a_at in specs]
+    asserts = [scorers.get(*site) for site in specs]
+    _check_names(asserts)
+    if all(bound.weight == 0 for bound in asserts):
+        raise SuiteError(
+            "every assertion of this case has weight 0 (informational), so nothing could fail "
+            "it: give one a weight above 0",
+            *at,
+        )
     for bound in asserts:
-        missing = [v for v in bound.scorer.vars_needed() if v not in spec.vars]
+        # An app returns what it retrieved with each answer, so a RAG scorer's contexts column
+        # is a fallback, not a must, when every provider can return contexts. Should one be a
+        # model (it cannot), its cases would have nothing to judge against: the column stays
+        # required, and a run-time case with neither is that case's scoring error.
+        replaced = bound.scorer.contexts_vars() if scorers.apps_return_contexts else []
+        missing = [
+            v for v in bound.scorer.vars_needed() if v not in spec.vars and v not in replaced
+        ]
         if missing:
             raise SuiteError(
                 f"scorer '{bound.scorer.name}' reads the case variable(s) "
@@ -299,9 +380,8 @@ def _resolve(
                 "'expected'), or use a scorer that needs none",
                 *at,
             )
-    row_id = spec.id or _hash({"vars": spec.vars, "expected": expected}, 12)
     return CaseRow(
-        row_id=row_id,
+        row_id=spec.id or _content_id(spec.vars, expected),
         case_set=case_set,
         vars=spec.vars,
         expected=expected,
@@ -309,8 +389,24 @@ def _resolve(
         + ([case_set] if case_set != MAIN_SET else []),
         asserts=asserts,
         description=spec.description,
-        where=where,
+        source=at,
+        threshold=loaded.suite.defaults.threshold if spec.threshold is None else spec.threshold,
     )
+
+
+def _check_names(asserts: list[BoundAssert]) -> None:
+    """One name per assertion of a case (defaults and its own together): two of one name
+    would pool into one column of every summary, export, comparison and gate."""
+    first: dict[str, int] = {}
+    for i, bound in enumerate(asserts):
+        j = first.setdefault(bound.name, i)
+        if j != i:
+            raise SuiteError(
+                f"two assertions of one case are named '{bound.name}' (here and at "
+                f"{asserts[j].where}): give each its own 'name:' (e.g. name: {bound.name}_2), "
+                "or their numbers would mix in every summary, export and comparison",
+                *bound.source,
+            )
 
 
 def _expected_list(value: str | list[str]) -> list[str]:
@@ -319,90 +415,85 @@ def _expected_list(value: str | list[str]) -> list[str]:
     return [value] if isinstance(value, str) else list(dict.fromkeys(str(v) for v in value))
 
 
-def _dedupe_row_ids(rows: list[CaseRow]) -> None:
-    """Identical rows get ``-2``, ``-3`` suffixes so every case id stays unique."""
-    seen: dict[tuple[str, str], int] = {}
-    for i, row in enumerate(rows):
-        key = (row.case_set, row.row_id)
-        seen[key] = seen.get(key, 0) + 1
-        if seen[key] > 1:
-            rows[i] = CaseRow(**{**row.__dict__, "row_id": f"{row.row_id}-{seen[key]}"})
+def _content_id(variables: dict[str, Any], expected: list[str]) -> str:
+    """The id of a case that has none: a hash of what it asks and expects."""
+    return _hash({"vars": variables, "expected": expected}, 12)
+
+
+def _check_unique_rows(rows: list[CaseRow]) -> None:
+    """Every (case set, row id) once: a repeat would share its case ids with the first, and
+    one result overwrite the other. Two cases without ids that ask and expect the same are
+    a repeat too (nothing to learn from the second, and it would count twice): an error
+    naming both, rather than a silent dedupe."""
+    first: dict[tuple[str, str], CaseRow] = {}
+    for row in rows:
+        other = first.setdefault((row.case_set, row.row_id), row)
+        if other is row:
+            continue
+        if row.perturbation is not None:
+            raise SuiteError(
+                f"case id '{row.row_id}' is also the id of the perturbed copy of the case at "
+                f"{row.where}: rename this case",
+                *other.source,
+            )
+        if row.row_id == _content_id(row.vars, row.expected):
+            raise SuiteError(
+                f"this case asks and expects the same as the case at {other.where} (cases "
+                "without an 'id' are told apart by their variables and expected answer): "
+                "remove the repeat, or give the cases ids",
+                *row.source,
+            )
+        raise SuiteError(
+            f"duplicate case id '{row.row_id}' (first used by the case at {other.where}): "
+            "every case of a case set needs its own id, or one result would overwrite "
+            "the other",
+            *row.source,
+        )
 
 
 class _ScorerCache:
     """Builds each distinct assertion once and reports bad ones with their location."""
 
-    def __init__(self, loaded: LoadedSuite) -> None:
-        self._built: dict[str, BoundAssert] = {}
+    def __init__(self, loaded: LoadedSuite, apps_return_contexts: bool = False) -> None:
+        #: Whether every provider may return the contexts it retrieved (an app).
+        self.apps_return_contexts = apps_return_contexts
+        self._built: dict[str, tuple[Scorer, float]] = {}
+        self._bound: dict[tuple[str, Where], BoundAssert] = {}
         self._models = declared_models(loaded)
+        self._suite_dir = loaded.base_dir
 
-    def get(self, spec: AssertSpec, at: Where) -> BoundAssert:
-        key = json.dumps(spec.model_dump(by_alias=True), sort_keys=True, default=str)
+    def get(self, spec: AssertSpec, at: Where, threshold_at: Where) -> BoundAssert:
+        """The assertion bound once per place it is written (the defaults' once for all)."""
+        key = (json.dumps(spec.model_dump(by_alias=True), sort_keys=True, default=str), at)
+        if key not in self._bound:
+            scorer, threshold = self._scorer(spec, at, threshold_at)
+            transform = None
+            if spec.transform is not None:
+                what = f"the transform of assertion '{spec.label}'"
+                transform = compile_expression(spec.transform, *at, what)
+            self._bound[key] = BoundAssert(
+                scorer, threshold, spec.label, at, spec.not_, spec.weight, transform
+            )
+        return self._bound[key]
+
+    def _scorer(self, spec: AssertSpec, at: Where, threshold_at: Where) -> tuple[Scorer, float]:
+        """Each distinct scorer configuration built once, whatever its assertions' names."""
+        own = spec.model_dump(by_alias=True, exclude={"name", "not_", "weight", "transform"})
+        key = json.dumps(own, sort_keys=True, default=str)
         if key not in self._built:
             try:
-                scorer = get_scorer(spec.type, spec.params)
+                scorer = get_scorer(spec.type, spec.params, self._suite_dir)
                 if isinstance(scorer, ModelScorer):
                     check_models(self._models, scorer.judges(), scorer.embedders())
             except ScorerError as e:
                 raise SuiteError(str(e), *at) from None
             threshold = scorer.default_threshold if spec.threshold is None else spec.threshold
-            self._built[key] = BoundAssert(scorer, threshold)
-        return self._built[key]
-
-
-@dataclass(frozen=True)
-class _Source:
-    """A compiled template and where its text starts, for errors while rendering it."""
-
-    template: Template
-    path: Path
-    first_line: int | None
-
-
-def _compile(
-    loaded: LoadedSuite, index: int, prompt: PromptVersion
-) -> tuple[_Source | None, _Source]:
-    system = None
-    if prompt.system is not None:
-        line = loaded.line("prompts", index, "system", TEXT)
-        system = _Source(compile_template(prompt.system, loaded.path, line), loaded.path, line)
-    if prompt.file is not None:
-        path = loaded.resolve(prompt.file)
-        if not path.is_file():
-            raise loaded.error(f"template file not found: {path}", "prompts", index, "file")
-        return system, _Source(compile_template(read_text(path, "template file"), path, 1), path, 1)
-    assert prompt.template is not None  # guaranteed by PromptVersion's validator
-    line = loaded.line("prompts", index, "template", TEXT)
-    return system, _Source(compile_template(prompt.template, loaded.path, line), loaded.path, line)
-
-
-def _render(
-    prompt: PromptVersion,
-    system: _Source | None,
-    user: _Source,
-    row: CaseRow,
-    suite_name: str,
-) -> tuple[Message, ...]:
-    messages = []
-    for role, source in (("system", system), ("user", user)):
-        if source is None:
-            continue
-        try:
-            messages.append(Message(role=role, content=render(source.template, row.vars)))
-        except TemplateRenderError as e:
-            line = source.first_line
-            if line is not None and e.line is not None:
-                line += e.line - 1
-            hint = ""
-            if e.undefined:
-                hint = (
-                    f". Variables of this case: {', '.join(sorted(row.vars)) or '(none)'}; "
-                    "add the variable to the case (or the dataset column) or fix the template"
+            low, high = scorer.value_range
+            if not low <= threshold <= high:
+                raise SuiteError(
+                    f"threshold {threshold:g} is outside the range of '{scorer.name}' "
+                    f"scores ({low:g} to {high:g}): no score could reach it, or every one would",
+                    *threshold_at,
                 )
-            raise SuiteError(
-                f"suite '{suite_name}', prompt '{prompt.id}' ({role} template), "
-                f"case at {row.where}: {e}{hint}",
-                source.path,
-                line,
-            ) from None
-    return tuple(messages)
+            self._built[key] = (scorer, threshold)
+        return self._built[key]

@@ -1,50 +1,79 @@
 """The ``harness`` command line.
 
-Exit codes: 0 ok, 1 a gate or regression failed, 2 bad input or config, 130 interrupted.
+Exit codes: 0 ok, 1 a gate, regression or error budget failed, 2 bad input or config,
+130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
 User errors print one clear message, never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Column, Table
 
 from harness import __version__
 from harness.analysis.base import AnalysisResult
+from harness.console import (
+    EXIT_GATE,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_TERMINATED,
+    console,
+    out,
+)
+from harness.console import escape as _escape
 from harness.errors import HarnessError
 from harness.results.models import CaseResult, RunRecord
 
 if TYPE_CHECKING:
-    from harness.analysis.summary import RunSummary
+    from harness.analysis.errors import ErrorBudget
+    from harness.analysis.summary import GroupSummary, RunSummary
     from harness.ci.junit import GateOutcome
     from harness.compare import Comparison, GateResult, RecordSet
     from harness.results.store import ResultStore
-
-EXIT_OK, EXIT_GATE, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
-
-console = Console(stderr=True, highlight=False, soft_wrap=True)
-#: Piped output (CI logs, files) is not cut to 80 columns.
-out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+    from harness.selection import Selection
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
+    terminated = _on_sigterm_interrupt()
     try:
+        args = _parser().parse_args(argv)
         return args.func(args)
     except HarnessError as e:
         console.print(f"[bold red]error:[/] {_escape(str(e))}")
         return e.exit_code
     except KeyboardInterrupt:
-        console.print("[yellow]interrupted[/]: finished cases are saved; run again to resume.")
-        return EXIT_INTERRUPTED
+        why = "terminated (SIGTERM)" if terminated else "interrupted"
+        console.print(f"[yellow]{why}[/]: finished cases are saved; run again to resume.")
+        return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
+
+
+def _on_sigterm_interrupt() -> list[bool]:
+    """Make SIGTERM (CI cancelling a job, ``kill``) stop a run the way Ctrl-C does: the run is
+    marked interrupted and its finished cases kept. Returns a list that holds True once
+    SIGTERM arrived (outside the main thread, e.g. in tests, nothing is installed)."""
+    import signal
+    import threading
+
+    seen: list[bool] = []
+    if threading.current_thread() is not threading.main_thread():
+        return seen
+
+    def handler(signum: int, frame: object) -> None:
+        seen.append(True)
+        if callable(signal.getsignal(signal.SIGINT)):
+            signal.raise_signal(signal.SIGINT)  # asyncio cancels the run's tasks cleanly
+        else:  # SIGINT ignored (a background job): interrupt directly
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+    return seen
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -59,6 +88,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--concurrency", type=int, metavar="N", help="requests in flight per provider")
     run.add_argument("--report", type=Path, metavar="PATH", help="HTML report path")
     _add_ci_options(run)
+    _add_selection_options(run)
     run.set_defaults(func=_cmd_run)
 
     validate = sub.add_parser("validate", help="check a suite and count its cases; calls no model")
@@ -86,6 +116,8 @@ def _parser() -> argparse.ArgumentParser:
     export.set_defaults(func=_cmd_export)
     _add_badcases_parser(sub)
     _add_compare_parsers(sub)
+    _add_catalog_parsers(sub)
+    _add_init_parser(sub)
     from harness.bench.command import add_bench_parser, add_perplexity_parser  # harness.bench
 
     add_bench_parser(sub)
@@ -130,6 +162,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
             use_cache=not args.no_cache,
             resume=args.resume,
             concurrency=args.concurrency,
+            select=_selection(args),
+            repeat=args.repeat,
+            retry_errors=args.retry_errors,
             on_start=on_start,
             on_result=on_result,
         )
@@ -139,20 +174,54 @@ def _cmd_run(args: argparse.Namespace) -> int:
         f"{stats.retries} retries, {stats.errors} errors"
     )
     _print_summary(outcome.results, outcome.run.prompts)
+    _print_repeats(outcome.results)
+    _print_partial(outcome.run)
     _print_analyses(outcome.analyses)
-    path = _write_report(outcome.run, outcome.results, args.report, outcome.analyses)
+    gates: list[GateOutcome] = [*_check_gates(args.suite, outcome.run, outcome.results, store)]
+    budget = _check_errors(outcome.results, outcome.max_error_rate)
+    if budget.errored:  # a run without errors gets no extra check to read
+        gates.append(budget)
+    path = _write_report(outcome.run, outcome.results, args.report, outcome.analyses, gates)
     out.print(f"Report: [bold]{path}[/]")
-    gates = _check_gates(args.suite, outcome.run, outcome.results, store)
     checks = [*gates, *outcome.analyses]
     _write_ci_outputs(args, outcome.run, outcome.results, checks)
     return EXIT_GATE if any(not c.passed for c in checks) else EXIT_OK
 
 
-def _cmd_validate(args: argparse.Namespace) -> int:
-    from harness.api import prepare
+def _check_errors(results: list[CaseResult], max_error_rate: float) -> ErrorBudget:
+    """Say which calls failed and why, and whether the suite allows that many."""
+    from harness.analysis.errors import error_budget
 
-    prepared = prepare(args.suite)
+    budget = error_budget(results, max_error_rate)
+    if not budget.errored:
+        return budget
+    style = "bold red" if not budget.passed else "yellow"
+    console.print(f"[{style}]{_escape(budget.message)}[/]")
+    for group in budget.groups[:_MAX_ERROR_LINES]:
+        console.print(f"  {_escape(group.line())}", soft_wrap=True)
+    if len(budget.groups) > _MAX_ERROR_LINES:
+        console.print(f"  ... and {len(budget.groups) - _MAX_ERROR_LINES} more distinct errors")
+    return budget
+
+
+#: Distinct error messages printed after a run (all of them are in the report).
+_MAX_ERROR_LINES = 5
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from harness.api import missing_keys, prepare
+    from harness.compare.gates import gate_baseline
+
+    prepared = prepare(args.suite, require_keys=False)
     suite = prepared.loaded.suite
+    for i, gate in enumerate(suite.gates):
+        if gate.baseline is not None:
+            gate_baseline(prepared.loaded, i)
+    for variable, owner in missing_keys(prepared.loaded):
+        console.print(
+            f"[yellow]warning:[/] ${_escape(variable)} is not set ({_escape(owner)}): "
+            "`harness run` needs it (export it, or put it in a .env file beside the suite)"
+        )
     out.print(
         f"{args.suite}: ok: {len(suite.prompts)} prompt version(s) x {len(suite.providers)} "
         f"provider(s), {len(prepared.plan.cases)} cases"
@@ -177,12 +246,15 @@ def _cmd_runs(args: argparse.Namespace) -> int:
     from harness.api import default_store
 
     store = default_store()
-    table = Table("suite", "when (UTC)", "status", "providers", "cases", "pass rate", "headline")
+    table = Table("suite", "when (UTC)", "status", "providers", "cases", "pass rate", "errors")
     table.columns.insert(0, Column("run id", no_wrap=True))
+    table.add_column("headline")
     table.add_column("cost")
     for run in store.list_runs():
         results = store.results(run.run_id)
-        passed = sum(r.passed for r in results)
+        # the suite's own clean cases, as the report's headline (bad cases are shown apart)
+        own = [r for r in results if r.case_set == "main" and r.perturbation is None]
+        errored = sum(r.error is not None for r in results)
         summary = summarize(results)
         costs = [g.cost_total for g in summary.groups if g.cost_total is not None]
         total_cost = sum(costs) if costs else None
@@ -190,11 +262,12 @@ def _cmd_runs(args: argparse.Namespace) -> int:
             run.run_id,
             _escape(run.suite_name),
             f"{run.created_at:%Y-%m-%d %H:%M}",
-            run.status,
-            ", ".join(p["id"] for p in run.providers),
+            run.status + (" (partial)" if run.selection else ""),
+            _escape(", ".join(p["id"] for p in run.providers)),
             f"{len(results)}/{run.n_cases}",
-            f"{passed / len(results):.1%}" if results else "-",
-            _headline(summary),
+            f"{sum(r.passed for r in own) / len(own):.1%}" if own else "-",
+            f"[bold red]{errored}[/]" if errored else "0",
+            _escape(_headline(summary)),
             f"${total_cost:.4f}" if total_cost is not None else "-",
         )
     out.print(table)
@@ -207,7 +280,7 @@ def _headline(summary: RunSummary) -> str:
         return "-"
     metric = summary.headline[0]
     parts = [
-        f"{g.prompt_id}/{g.provider_id} {_fmt(g.metrics.get(metric))}"
+        f"{g.prompt_id}/{g.provider_id} {_metric(g, metric)}"
         for g in summary.groups
         if g.case_set == "main"
     ]
@@ -234,9 +307,8 @@ def _print_summary(results: list[CaseResult], prompts: list[str]) -> None:
 
     summary = summarize(results)
     metrics = summary.headline
-    table = Table(
-        "set", "prompt", "provider", "n", "pass rate", *metrics, "errors", "cost", "latency"
-    )
+    head = ["set", "prompt", "provider", "n", "pass rate", *map(_escape, metrics)]
+    table = Table(*head, "errors", "cost", "latency")
     order = {p: i for i, p in enumerate(prompts)}
     groups = sorted(summary.groups, key=lambda g: (g.case_set != "main", order.get(g.prompt_id, 0)))
     for g in groups:
@@ -246,7 +318,7 @@ def _print_summary(results: list[CaseResult], prompts: list[str]) -> None:
             g.provider_id,
             str(g.n),
             f"{g.pass_rate:.1%}",
-            *(_fmt(g.metrics.get(m)) for m in metrics),
+            *(_metric(g, m) for m in metrics),
             str(g.n_errors) + (f" (+{g.n_score_errors} scoring)" if g.n_score_errors else ""),
             f"${g.cost_total:.4f}" if g.cost_total is not None else "-",
             f"{g.latency_mean:.2f}s" if g.latency_mean is not None else "-",
@@ -270,21 +342,22 @@ def _write_report(
     results: list[CaseResult],
     path: Path | None,
     analyses: list[AnalysisResult] | None = None,
+    gates: Sequence[GateOutcome] | None = None,
 ) -> Path:
     from harness.report.html import write_report
 
-    return write_report(run, results, path or Path("reports") / f"{run.run_id}.html", analyses)
+    target = path or Path("reports") / f"{run.run_id}.html"
+    return write_report(run, results, target, analyses, gates=gates)
 
 
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
-def _escape(text: str) -> str:
-    """Model and suite text may hold rich markup: print it literally."""
-    from rich.markup import escape
-
-    return escape(text)
+def _metric(group: GroupSummary, name: str) -> str:
+    """The mean of assertion ``name`` in ``group``, and over how many cases when not all."""
+    note = group.scored_note(name)
+    return _fmt(group.metrics.get(name)) + (f" ({note})" if note else "")
 
 
 # --- CI outputs and the bad-case loop (harness.ci) ---
@@ -398,6 +471,32 @@ def _cmd_badcases_harvest(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- what a suite may use: scorers and provider types (harness.catalog) ---
+
+
+def _add_catalog_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    scorers = sub.add_parser(
+        "scorers", help="list every scorer (built-in and plugin): parameters, defaults, threshold"
+    )
+    scorers.set_defaults(func=_cmd_scorers)
+    providers = sub.add_parser("providers", help="list every provider type and its parameters")
+    providers.set_defaults(func=_cmd_providers)
+
+
+def _cmd_scorers(args: argparse.Namespace) -> int:
+    from harness.catalog import scorers_table
+
+    out.print(scorers_table())
+    return EXIT_OK
+
+
+def _cmd_providers(args: argparse.Namespace) -> int:
+    from harness.catalog import providers_table
+
+    out.print(providers_table())
+    return EXIT_OK
+
+
 # --- comparisons, baselines and gates (harness.compare) ---
 
 
@@ -469,17 +568,21 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_baseline_save(args: argparse.Namespace) -> int:
+    import os
+
     from harness.api import default_store
     from harness.compare import baseline_from, from_store, write_baseline
 
-    baseline = baseline_from(from_store(default_store(), args.run_id))
+    records = from_store(default_store(), args.run_id)
+    baseline = baseline_from(records)
     path = args.output or Path("baselines") / f"{_slug(baseline.suite_name)}.json"
     write_baseline(baseline, path)
+    suite_dir = Path(records.run.suite_path).parent if records.run else Path.cwd()
     out.print(
         f"Baseline of run {baseline.run_id} ({len(baseline.cases)} cases) written to "
         f"[bold]{_escape(str(path))}[/]. Commit it, and gate on it in the suite:\n"
-        f"gates:\n  - baseline: {_escape(str(path))}  # relative to the suite file\n"
-        f"    max_drop: 0.02\n    significance: 0.05"
+        f"gates:\n  - baseline: {_escape(os.path.relpath(path.resolve(), suite_dir.resolve()))}"
+        "  # relative to the suite file\n    max_drop: 0.02\n    significance: 0.05"
     )
     return EXIT_OK
 
@@ -517,7 +620,7 @@ def _print_comparison(c: Comparison) -> None:
             "-" if s.ci_low is None else f"{_delta(s.ci_low, pct)} .. {_delta(s.ci_high, pct)}",
             "-" if s.p_value is None else f"{s.p_value:.3g}",
             s.test or "-",
-            str(s.n),
+            str(s.n) if s.n_clusters is None else f"{s.n} ({s.n_clusters} cases)",
         )
         if s.note:
             notes.append(f"[yellow]note:[/] {m.name}: {_escape(s.note)}")
@@ -567,9 +670,142 @@ def _check_gates(
 
 
 def _slug(text: str) -> str:
-    import re
-
     return re.sub(r"[^\w.-]+", "-", Path(text).stem if text.endswith(".json") else text).strip("-")
+
+
+# --- run filters and repeats (harness.selection, harness.analysis.repeats) ---
+
+
+def _add_selection_options(run: argparse.ArgumentParser) -> None:
+    pick = run.add_argument_group(
+        "selecting and repeating cases",
+        "a filtered run is a run of its own (never resumed as the whole suite's); filters "
+        "combine with 'and', a repeated filter's values with 'or'",
+    )
+    pick.add_argument("--limit", type=_positive_int, metavar="N", help="the first N rows only")
+    pick.add_argument("--tag", action="append", default=[], metavar="T", help="cases tagged T")
+    pick.add_argument("--prompt", action="append", default=[], metavar="ID", help="one prompt")
+    pick.add_argument("--provider", action="append", default=[], metavar="ID", help="one provider")
+    pick.add_argument(
+        "--var",
+        action="append",
+        default=[],
+        type=_var_filter,
+        metavar="KEY=VALUE",
+        help="cases whose variable KEY is VALUE (every --var must match)",
+    )
+    pick.add_argument(
+        "--filter-failing", metavar="RUN_ID", help="the cases that failed in RUN_ID (errors too)"
+    )
+    pick.add_argument("--filter-errors", metavar="RUN_ID", help="the cases that errored in RUN_ID")
+    pick.add_argument(
+        "--retry-errors",
+        action="store_true",
+        help="re-run only the errored cases of the latest complete run, into that run",
+    )
+    pick.add_argument(
+        "--repeat", type=_positive_int, metavar="N", help="run each case N times (distinct seeds)"
+    )
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return int(text)
+
+
+def _var_filter(text: str) -> tuple[str, str]:
+    from harness.selection import parse_var
+
+    try:
+        return parse_var(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _selection(args: argparse.Namespace) -> Selection:
+    from harness.errors import SelectionError
+    from harness.selection import Selection
+
+    if args.retry_errors and args.resume:
+        raise SelectionError("give --resume RUN_ID or --retry-errors, not both")
+    return Selection(
+        limit=args.limit,
+        tags=tuple(args.tag),
+        prompts=tuple(args.prompt),
+        providers=tuple(args.provider),
+        vars=tuple(args.var),
+        failing_in=args.filter_failing,
+        errored_in=args.filter_errors,
+    )
+
+
+def _print_partial(run: RunRecord) -> None:
+    if run.selection is not None:
+        out.print(
+            f"[yellow]note:[/] partial run ({_escape(run.selection)}): {run.n_cases} cases; "
+            "pass rates, gates and analyses cover only these"
+        )
+
+
+#: Flaky cases listed after a repeated run (the report and export have them all).
+_MAX_FLAKY_LINES = 10
+
+
+def _print_repeats(results: list[CaseResult]) -> None:
+    """Per group of a repeated run: pass@1, pass@k, pass^k and the flaky cases."""
+    from harness.analysis.repeats import repeat_summaries
+
+    summaries = repeat_summaries(results)
+    if not summaries:
+        return
+    table = Table("set", "prompt", "provider", "cases", "k", "pass@1", "pass@k", "pass^k", "flaky")
+    flaky = []
+    for s in summaries:
+        table.add_row(
+            _escape(s.case_set),
+            _escape(s.prompt_id),
+            _escape(s.provider_id),
+            str(len(s.cases)),
+            str(s.k),
+            f"{s.pass_rate:.1%}",
+            f"{s.pass_at_k:.1%}",
+            f"{s.pass_hat_k:.1%}",
+            str(len(s.flaky)),
+        )
+        flaky += s.flaky
+    out.print(table)
+    if flaky:
+        out.print(f"[yellow]{len(flaky)} flaky case(s)[/] (passed some samples, not all):")
+    for c in flaky[:_MAX_FLAKY_LINES]:
+        where = f"{c.prompt_id} · {c.provider_id}"
+        if c.case_set != "main":
+            where += f" · {c.case_set}"
+        out.print(f"  {_escape(c.row_id)} ({_escape(where)}): {c.passed}/{c.n} passed")
+    if len(flaky) > _MAX_FLAKY_LINES:
+        out.print(f"  ... and {len(flaky) - _MAX_FLAKY_LINES} more")
+
+
+# --- harness init (harness.starter) ---
+
+
+def _add_init_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    init = sub.add_parser(
+        "init", help="write a starter suite (prompts, dataset, assertions, a gate) into DIR"
+    )
+    init.add_argument("dir", type=Path, nargs="?", default=Path("."), metavar="DIR")
+    init.set_defaults(func=_cmd_init)
+
+
+def _cmd_init(args: argparse.Namespace) -> int:
+    from harness.starter import write_starter
+
+    written = write_starter(args.dir)
+    for path in written:
+        out.print(f"wrote [bold]{_escape(str(path))}[/]")
+    suite = _escape(str(written[0]))
+    out.print(f"next: harness validate {suite} && harness run {suite}")
+    return EXIT_OK
 
 
 if __name__ == "__main__":

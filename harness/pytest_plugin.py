@@ -15,6 +15,8 @@ each run-level analysis too, ``SUITE.yaml::analyses::fairness``.
 The suite runs once per file per session (through :func:`harness.api.run_suite`, with the
 usual store, cache and resume), when its first selected item is set up; each item then
 reports its case: prompt, output, expected answers and every score against its threshold.
+Only the cases whose items are left after ``-k``, ``--lf`` or node ids are run: a run of
+that selection (:class:`harness.selection.Selection`), never the whole suite.
 A suite that fails while running (an API key the server rejects...) makes its own items
 errors, not the session; one that cannot even load (bad YAML, a missing key variable) is a
 collection error, like a test module that does not import.
@@ -122,24 +124,32 @@ class _Runs:
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
-        self.outcomes: dict[Path, RunOutcome] = {}
-        self._errors: dict[Path, BaseException] = {}
+        #: Per (suite file, the case ids run, or None for all of them).
+        self.outcomes: dict[_RunKey, RunOutcome] = {}
+        self._errors: dict[_RunKey, BaseException] = {}
 
-    def get(self, suite: str | Path) -> RunOutcome:
-        path = Path(suite).resolve()
-        if path in self._errors:
-            raise self._errors[path]
-        if path not in self.outcomes:
+    def get(self, suite: str | Path, case_ids: frozenset[str] | None = None) -> RunOutcome:
+        """The run of ``suite``, or of only the cases ``case_ids`` of it."""
+        key = (Path(suite).resolve(), case_ids)
+        if key in self._errors:
+            raise self._errors[key]
+        if key not in self.outcomes:
             from harness.api import run_suite
+            from harness.selection import Selection
 
             try:
-                self.outcomes[path] = run_suite(
-                    path, use_cache=not self.config.getoption("harness_no_cache")
+                self.outcomes[key] = run_suite(
+                    key[0],
+                    use_cache=not self.config.getoption("harness_no_cache"),
+                    select=None if case_ids is None else Selection(case_ids=case_ids),
                 )
             except Exception as e:
-                self._errors[path] = e
+                self._errors[key] = e
                 raise
-        return self.outcomes[path]
+        return self.outcomes[key]
+
+
+_RunKey = tuple[Path, "frozenset[str] | None"]
 
 
 _RUNS = pytest.StashKey[_Runs]()
@@ -147,6 +157,9 @@ _RUNS = pytest.StashKey[_Runs]()
 
 class SuiteFile(pytest.File):
     """A suite file: a collector per prompt version, then per provider, then one item per case."""
+
+    #: The case ids left after deselection when not all of them (see pytest_collection_finish).
+    selected: frozenset[str] | None = None
 
     def collect(self) -> Iterator[pytest.Item | pytest.Collector]:
         from harness.api import prepare
@@ -157,6 +170,7 @@ class SuiteFile(pytest.File):
         except HarnessError as e:
             raise self.CollectError(f"harness: {e}") from None
         self.loaded = prepared.loaded
+        self.n_cases = len(prepared.plan.cases)
         by_prompt: dict[str, list[Case]] = {}
         for case in prepared.plan.cases:
             by_prompt.setdefault(case.prompt_id, []).append(case)
@@ -176,7 +190,7 @@ class SuiteFile(pytest.File):
 
         error = None
         try:
-            self.outcome = self.config.stash[_RUNS].get(self.path)
+            self.outcome = self.config.stash[_RUNS].get(self.path, self.selected)
         except HarnessError as e:
             error = e
         if error is not None:  # outside the except: no "during handling..." chain shown
@@ -212,10 +226,25 @@ class _CaseGroup(pytest.Collector):
             for provider_id, cases in by_provider.items():
                 yield _CaseGroup.from_parent(self, name=provider_id, cases=cases, level="provider")
             return
+        repeated = any(case.repeat for case in self.cases)
         for case in self.cases:
             row_id = case.row.row_id.replace("::", "__")
             name = row_id if case.row.case_set == _MAIN else f"{case.row.case_set}/{row_id}"
+            if repeated:  # one item per sample: ROW_ID[0], ROW_ID[1]...
+                name += f"[{case.repeat}]"
             yield CaseItem.from_parent(self, name=name, case=case)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Give each suite file the cases whose items survived ``-k`` / ``--lf`` / node ids
+    (called after deselection), so that only those are run."""
+    chosen: dict[SuiteFile, set[str]] = {}
+    for item in session.items:
+        if isinstance(item, CaseItem):
+            chosen.setdefault(item.suite_file, set()).add(item.case_id)
+    for suite_file, ids in chosen.items():
+        if len(ids) < suite_file.n_cases:
+            suite_file.selected = frozenset(ids)
 
 
 class _Gates(pytest.Collector):
@@ -352,7 +381,7 @@ class CaseItem(pytest.Item):
         self.user_properties.append(("harness_run_id", result.run_id))
         self.user_properties.append(("model", result.model))
         for score in result.scores:
-            self.user_properties.append((score.scorer, score.value))
+            self.user_properties.append((score.name, score.value))
         if result.passed:
             return
         if self.case_set != _MAIN and _bad_case_mode(self.config) == "xfail":
@@ -483,18 +512,24 @@ def harness(pytestconfig: pytest.Config) -> HarnessFixture:
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    from harness.analysis.errors import error_groups
+
     runs = config.stash.get(_RUNS, None)
     if runs is None or not runs.outcomes:
         return
     terminalreporter.section("harness runs")
-    for path, outcome in runs.outcomes.items():
+    for (path, _), outcome in runs.outcomes.items():
         shown = _relative(path, config)
         line = f"{shown}: run {outcome.run.run_id}"
+        if outcome.run.selection is not None:
+            line += f" (partial: {outcome.run.selection})"
         for case_set in sorted({r.case_set for r in outcome.results}, key=lambda s: s != _MAIN):
             cases = [r for r in outcome.results if r.case_set == case_set]
             label = "cases" if case_set == _MAIN else f"bad cases '{case_set}'"
             line += f", {label} {sum(r.passed for r in cases)}/{len(cases)} passed"
         terminalreporter.write_line(line)
+        for group in error_groups(outcome.results):
+            terminalreporter.write_line(f"  {group.line()}", red=True)
         if any(not r.passed and r.error is None for r in outcome.results if r.case_set == _MAIN):
             terminalreporter.write_line(
                 f"  keep the failures: harness badcases harvest {outcome.run.run_id} "

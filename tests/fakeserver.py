@@ -10,7 +10,8 @@ requests) and keep-alive, so it is also fast enough for throughput benches::
         ...  # the 4th request for "2+2?" succeeds
     assert max(server.success_counts.values()) == 1
 
-A request's *key* is the content of its last user message (chat) or its prompt (completions).
+A request's *key* is the content of its last user message (chat) or its prompt (completions);
+faults for an embeddings request are scripted under :func:`embedding_key` of its texts.
 """
 
 from __future__ import annotations
@@ -30,9 +31,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Literal, get_args
 
-FaultKind = Literal["http", "truncated", "html", "no_choices", "drop", "hang"]
+FaultKind = Literal["http", "truncated", "html", "no_choices", "sse", "drop", "hang"]
 _KINDS: tuple[str, ...] = get_args(FaultKind)
 Responder = Callable[[dict[str, Any]], str]
+#: Request JSON -> the tool calls to answer with: ``{"name": ..., "arguments": ...}`` each,
+#: arguments a dict (sent as its JSON) or the exact text to send.
+ToolCaller = Callable[[dict[str, Any]], list[dict[str, Any]]]
 
 
 @dataclass(frozen=True)
@@ -41,7 +45,8 @@ class Fault:
 
     ``http``: status ``status`` with an OpenAI-shaped JSON error and ``headers``;
     ``truncated``: 200 with half a JSON body; ``html``: 200 with an HTML page;
-    ``no_choices``: 200 JSON without ``choices``; ``drop``: close the socket without a reply;
+    ``no_choices``: 200 JSON without ``choices``; ``sse``: 200 ``text/event-stream`` chunks (a
+    broken proxy streaming to a non-streaming request); ``drop``: close the socket without a reply;
     ``hang``: wait ``delay`` seconds, then drop (a client timeout that never succeeds late).
     """
 
@@ -106,11 +111,17 @@ class FakeOpenAIServer:
       request fails with this probability, with a fault drawn from ``random_faults``;
       ``max_random_faults_per_key`` bounds that per key, so every key succeeds eventually.
     * ``expected_api_key``: when set, other ``Authorization`` headers get 401.
+    * ``echo_auth``: every reply carries the request's ``Authorization`` header, as a leaky
+      server or proxy would: JSON replies in an ``echo`` field, error messages, HTML pages
+      and event streams in their text (half a JSON body keeps it in the half that is sent).
     * ``models``: when set, other models get 404 (and ``/v1/models`` lists them).
     * ``embedder``: text -> vector for ``/v1/embeddings`` (default :func:`hash_vector`).
     * ``top_logprobs``: request JSON -> ``{token: logprob}``; a chat request with
       ``logprobs: true`` gets the ``top_logprobs`` best of them as its first token's
       alternatives (the reply's text is still the responder's).
+    * ``tool_caller``: a chat request with ``tools`` is answered with the tool calls it
+      returns (no text, finish reason ``tool_calls``); an empty list: the responder's text.
+      Default :func:`call_first_tool`.
 
     Counters (read them after the requests have finished): ``requests``, ``success_counts``
     (key -> successful replies, counted only when the client was still there to read them),
@@ -128,11 +139,14 @@ class FakeOpenAIServer:
         random_faults: Sequence[FaultSpec] = DEFAULT_RANDOM_FAULTS,
         max_random_faults_per_key: int | None = None,
         expected_api_key: str | None = None,
+        echo_auth: bool = False,
         models: Sequence[str] | None = None,
         top_logprobs: Callable[[dict[str, Any]], dict[str, float]] | None = None,
         embedder: Callable[[str], list[float]] | None = None,
+        tool_caller: ToolCaller | None = None,
     ) -> None:
         self.latency = latency
+        self.tool_caller = tool_caller or call_first_tool
         self.embedder = embedder or hash_vector
         self.top_logprobs = top_logprobs
         self.responder = responder or echo
@@ -140,6 +154,7 @@ class FakeOpenAIServer:
         self.random_faults = [Fault.of(f) for f in random_faults]
         self.max_random_faults_per_key = max_random_faults_per_key
         self.expected_api_key = expected_api_key
+        self.echo_auth = echo_auth
         self.models = list(models) if models is not None else None
         self.requests: list[RecordedRequest] = []
         self.success_counts: Counter[str] = Counter()
@@ -204,12 +219,12 @@ class FakeOpenAIServer:
     ) -> None:
         self.close()
 
-    def _next_fault(self, key: str | None) -> Fault | None:
+    def _next_fault(self, key: str | None, *, scripted_only: bool = False) -> Fault | None:
         with self._lock:
             queue = self._script.get(key) if key is not None else None
             if queue:
                 return queue.popleft()
-            if self.fault_rate <= 0 or not self.random_faults or key is None:
+            if scripted_only or self.fault_rate <= 0 or not self.random_faults or key is None:
                 return None
             limit = self.max_random_faults_per_key
             if limit is not None and self._random_per_key[key] >= limit:
@@ -244,6 +259,25 @@ class FakeOpenAIServer:
 def echo(body: dict[str, Any]) -> str:
     """The default responder: a deterministic answer derived from the prompt."""
     return f"ECHO: {prompt_key(body)}"
+
+
+def call_first_tool(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The default tool caller: the function ``tool_choice`` names, else the first tool,
+    with ``{"query": <key>}``; none for ``tool_choice: none``."""
+    choice = body.get("tool_choice")
+    if choice == "none":
+        return []
+    if isinstance(choice, dict):
+        name = choice["function"]["name"]
+    else:
+        name = body["tools"][0]["function"]["name"]
+    return [{"name": name, "arguments": {"query": prompt_key(body)}}]
+
+
+def embedding_key(texts: Sequence[str]) -> str:
+    """The fault-script key of an embeddings request: its texts, one a line (only scripted
+    faults hit embeddings, never random ones)."""
+    return "\n".join(texts)
 
 
 def hash_vector(text: str, dim: int = 8) -> list[float]:
@@ -289,6 +323,8 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: every reply carries Content-Length
     disable_nagle_algorithm = True  # headers and body go out as two writes
     server: _HTTPServer
+    #: The request's Authorization header when the server echoes it (``echo_auth``).
+    _echo: str | None = None
 
     def setup(self) -> None:
         super().setup()
@@ -329,6 +365,7 @@ class _Handler(BaseHTTPRequestHandler):
             if isinstance(body, dict):
                 key = prompt_key(body)
         headers = {k.lower(): v for k, v in self.headers.items()}
+        self._echo = headers.get("authorization", "") if fake.echo_auth else None
 
         def record(outcome: str, *, fault: bool = False) -> None:
             request = RecordedRequest(self.command, path, headers, body, key, outcome)
@@ -346,6 +383,10 @@ class _Handler(BaseHTTPRequestHandler):
             return self._json(200, _model_list(fake.models or ["fake-model"]))
         if path == "/v1/embeddings" and isinstance(body, dict) and "input" in body:
             texts = [body["input"]] if isinstance(body["input"], str) else list(body["input"])
+            fault = fake._next_fault(embedding_key(texts), scripted_only=True)
+            if fault is not None:
+                record(fault.label, fault=True)
+                return self._fault(fake, fault, path, body)
             record("ok")
             return self._json(200, _embeddings(fake, texts, body.get("model")))
         if path not in ("/v1/chat/completions", "/v1/completions"):
@@ -363,6 +404,8 @@ class _Handler(BaseHTTPRequestHandler):
             record(fault.label, fault=True)
             return self._fault(fake, fault, path, body)
         reply = _completion(path, body, fake.responder(body))
+        if "messages" in body and body.get("tools"):
+            _answer_with_tool_calls(reply, fake.tool_caller(body))
         if fake.top_logprobs is not None and body.get("logprobs") and "messages" in body:
             reply["choices"][0]["logprobs"] = _logprobs(fake.top_logprobs(body), body)
         if self._client_gone():
@@ -376,13 +419,18 @@ class _Handler(BaseHTTPRequestHandler):
         if fault.kind == "http":
             return self._error(fault.status, f"Injected HTTP {fault.status}.", None, fault.headers)
         if fault.kind == "truncated":
-            data = json.dumps(_completion(path, body, "truncated")).encode()
+            data = json.dumps(self._echoed(_completion(path, body, "truncated"))).encode()
             return self._send(200, data[: len(data) // 2], "application/json")
         if fault.kind == "html":
-            page = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
+            echo = f"<p>{self._echo}</p>" if self._echo is not None else ""
+            page = f"<html><body><h1>502 Bad Gateway</h1>{echo}</body></html>".encode()
             return self._send(200, page, "text/html")
         if fault.kind == "no_choices":
             return self._json(200, {"id": "fake", "object": "chat.completion", "model": "x"})
+        if fault.kind == "sse":
+            chunk = self._echoed(_chunk(body, "streamed"))
+            stream = f"data: {json.dumps(chunk)}\n\ndata: [DONE]\n\n".encode()
+            return self._send(200, stream, "text/event-stream")
         if fault.kind == "hang":
             fake._closing.wait(fault.delay)
         self.close_connection = True  # "drop", and "hang" once it is over
@@ -401,11 +449,20 @@ class _Handler(BaseHTTPRequestHandler):
     def _error(
         self, status: int, message: str, code: str | None, headers: Mapping[str, str] | None = None
     ) -> None:
+        if self._echo is not None:
+            message += f" (you sent Authorization: {self._echo})"
         error = {"message": message, "type": "invalid_request_error", "param": None, "code": code}
         self._json(status, {"error": error}, headers)
 
     def _json(self, status: int, payload: Any, headers: Mapping[str, str] | None = None) -> None:
-        self._send(status, json.dumps(payload).encode(), "application/json", headers)
+        data = json.dumps(self._echoed(payload)).encode()
+        self._send(status, data, "application/json", headers)
+
+    def _echoed(self, payload: Any) -> Any:
+        """``payload`` with the request's Authorization header first, in echo mode."""
+        if self._echo is None or not isinstance(payload, dict):
+            return payload
+        return {"echo": self._echo, **payload}
 
     def _send(
         self, status: int, data: bytes, content_type: str, headers: Mapping[str, str] | None = None
@@ -453,6 +510,38 @@ def _completion(path: str, body: dict[str, Any], text: str) -> dict[str, Any]:
             "total_tokens": prompt_words + len(words),
         },
     }
+
+
+def _answer_with_tool_calls(reply: dict[str, Any], calls: list[dict[str, Any]]) -> None:
+    """Turn a chat ``reply`` into one calling ``calls`` (unchanged when there are none)."""
+    if not calls:
+        return
+    choice = reply["choices"][0]
+    choice["finish_reason"] = "tool_calls"
+    choice["message"] = {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {
+                "id": f"call_{i}",
+                "type": "function",
+                "function": {
+                    "name": call["name"],
+                    "arguments": call["arguments"]
+                    if isinstance(call["arguments"], str)
+                    else json.dumps(call["arguments"]),
+                },
+            }
+            for i, call in enumerate(calls)
+        ],
+    }
+
+
+def _chunk(body: dict[str, Any], text: str) -> dict[str, Any]:
+    """One streamed chat chunk carrying the whole answer."""
+    delta = {"index": 0, "delta": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+    kind, model = "chat.completion.chunk", body.get("model", "fake-model")
+    return {"id": "fake-chunk", "object": kind, "model": model, "choices": [delta]}
 
 
 def _logprobs(alternatives: dict[str, float], body: dict[str, Any]) -> dict[str, Any]:

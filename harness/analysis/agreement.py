@@ -25,7 +25,7 @@ from harness.errors import ScorerError
 
 if TYPE_CHECKING:
     from harness.results.models import CaseResult, Score
-    from harness.runner.context import ScoringContext
+    from harness.scorers.context import ScoringContext
 
 _PASS = {"pass": 1, "passed": 1, "yes": 1, "true": 1, "1": 1, "good": 1,
          "fail": 0, "failed": 0, "no": 0, "false": 0, "0": 0, "bad": 0}  # fmt: skip
@@ -34,7 +34,7 @@ _PASS = {"pass": 1, "passed": 1, "yes": 1, "true": 1, "1": 1, "good": 1,
 class AgreementParams(AnalysisParams):
     #: The case var holding the human label (cases without it are skipped).
     human_var: str
-    #: The scorer whose verdicts are compared (its ``type`` in the suite).
+    #: The assertion whose verdicts are compared: its ``name`` (default: its ``type``).
     scorer: str = "judge"
     #: ``grade``: the judge's grade vs a human grade; ``pass``: pass/fail vs a human pass/fail.
     compare: Literal["grade", "pass"] = "grade"
@@ -117,7 +117,7 @@ class AgreementAnalysis(Analysis):
         human, judged = [], []
         for r in results:
             label = r.vars.get(self.params.human_var)
-            score = next((s for s in r.scores if s.scorer == self.params.scorer), None)
+            score = next((s for s in r.scores if s.name == self.params.scorer), None)
             if label is None or label == "" or score is None or score.error is not None:
                 continue
             human.append(self._label(label, r))

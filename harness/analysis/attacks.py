@@ -26,7 +26,7 @@ from harness.analysis.outcomes import (
     verdict,
 )
 from harness.results.models import CaseResult
-from harness.runner.context import ScoringContext
+from harness.scorers.context import ScoringContext
 
 ALL = "(all)"
 MISSING = "(missing)"
@@ -101,7 +101,7 @@ class AttackSuccessAnalysis(Analysis):
     def _errored(self, r: CaseResult) -> bool:
         """The call or the scoring errored: the case says nothing about the attack."""
         metric = self.params.metric
-        scores = [s for s in r.scores if metric is None or s.scorer == metric]
+        scores = [s for s in r.scores if metric is None or s.name == metric]
         return r.error is not None or any(s.error is not None for s in scores)
 
     def _report(self, rates: list[Rate]) -> AnalysisResult:

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:
     from harness.results.models import CaseResult
-    from harness.runner.context import ScoringContext
+    from harness.scorers.context import ScoringContext
 
 #: One value of a report table (outcomes.Cell is something else: a prompt x provider pair).
 TableValue = str | int | float | bool | None

@@ -28,7 +28,7 @@ from harness.analysis.base import (
 from harness.analysis.labels import NO_OUTPUT, OTHER, LabelParams, LabelReader, label_needs
 from harness.analysis.outcomes import Cell, by_cell, cell_label, clean, rounded
 from harness.results.models import CaseResult
-from harness.runner.context import ScoringContext
+from harness.scorers.context import ScoringContext
 
 AVERAGES = ("macro", "micro", "weighted")
 _MEASURES = ("precision", "recall", "f1")

@@ -40,7 +40,7 @@ from harness.analysis.outcomes import (
     verdict,
 )
 from harness.results.models import CaseResult
-from harness.runner.context import ScoringContext
+from harness.scorers.context import ScoringContext
 
 #: Group of a case that lacks the group variable.
 MISSING_GROUP = "(missing)"

@@ -31,7 +31,7 @@ class MetricParams(AnalysisParams):
 
 
 def metric_needs(params: MetricParams) -> Needs:
-    """The scorer a metric names (none for the case verdict)."""
+    """The assertion a metric names (none for the case verdict)."""
     return Needs(scorers=[("metric", params.metric)] if params.metric else [])
 
 
@@ -41,12 +41,12 @@ def clean(results: Iterable[CaseResult]) -> list[CaseResult]:
 
 
 def score_of(result: CaseResult, metric: str) -> Score | None:
-    """The first score of scorer ``metric`` on the case."""
-    return next((s for s in result.scores if s.scorer == metric), None)
+    """The score of the assertion named ``metric`` on the case (names are unique per case)."""
+    return next((s for s in result.scores if s.name == metric), None)
 
 
 def verdict(result: CaseResult, metric: str | None) -> bool:
-    """Whether the case passed (``metric`` None) or passed that scorer's assertion."""
+    """Whether the case passed (``metric`` None) or passed the assertion of that name."""
     if metric is None:
         return result.passed
     score = score_of(result, metric)
@@ -54,7 +54,7 @@ def verdict(result: CaseResult, metric: str | None) -> bool:
 
 
 def value(result: CaseResult, metric: str | None) -> float:
-    """The verdict as 0/1 (``metric`` None) or the scorer's value; NaN when it has none."""
+    """The verdict as 0/1 (``metric`` None) or the assertion's value; NaN when it has none."""
     if metric is None:
         return float(result.passed)
     score = score_of(result, metric)
@@ -66,11 +66,12 @@ def metric_name(metric: str | None) -> str:
 
 
 def missing_metric(results: list[CaseResult], metric: str | None) -> str | None:
-    """An error when no case has scorer ``metric`` (a typo in the suite)."""
+    """An error when no case has an assertion named ``metric`` (a typo in the suite)."""
     if metric is None or any(score_of(r, metric) for r in results):
         return None
-    names = sorted({s.scorer for r in results for s in r.scores})
-    return f"no case has a score of '{metric}'; scorers in this run: {', '.join(names) or 'none'}"
+    names = sorted({s.name for r in results for s in r.scores})
+    listed = ", ".join(names) or "none"
+    return f"no case has a score of '{metric}'; assertions in this run: {listed}"
 
 
 def ordered(results: Iterable[CaseResult]) -> list[CaseResult]:

@@ -38,7 +38,7 @@ from harness.scorers.judge_prompt import VerdictError
 
 if TYPE_CHECKING:
     from harness.results.models import CaseResult
-    from harness.runner.context import ScoringContext
+    from harness.scorers.context import ScoringContext
 
 Outcome = Literal["A", "B", "tie"]
 
@@ -194,7 +194,7 @@ class PairwiseAnalysis(Analysis):
         request = judge_request(
             ctx, p.judge, messages, json_mode=p.json_mode, default_max_tokens=256
         )
-        return parse_winner((await ctx.generate(request, p.judge)).text)
+        return await ctx.ask(request, parse_winner, p.judge)  # an unreadable reply is not kept
 
     def _stats(self, verdicts: list[RowVerdict]) -> dict[str, Any]:
         judged = [v.outcome for v in verdicts if v.outcome is not None]

@@ -11,9 +11,9 @@ from harness.analysis.base import Analysis, AnalysisResult
 from harness.cases import Plan
 from harness.errors import AuthError, ScorerError, SuiteError
 from harness.results.models import CaseResult
-from harness.runner.context import ScoringContext
-from harness.runner.refs import check_models, declared_models
+from harness.scorers.context import ScoringContext
 from harness.suite.loader import LoadedSuite, did_you_mean
+from harness.suite.refs import check_models, declared_models
 
 #: type name -> "module:Class"; the whole registry.
 _ANALYSES: dict[str, str] = {
@@ -96,7 +96,7 @@ def _at(loaded: LoadedSuite, message: str, index: int, key: str | None = None) -
 
 
 def _check_needs(analysis: Analysis, loaded: LoadedSuite, plan: Plan) -> None:
-    """Every variable, prompt, provider, family and scorer the analysis names exists."""
+    """Every variable, prompt, provider, family and assertion the analysis names exists."""
     case_set = analysis.params.case_set
     rows = {id(c.row): c.row for c in plan.cases if c.row.case_set == case_set}.values()
     if not rows:
@@ -112,7 +112,7 @@ def _check_needs(analysis: Analysis, loaded: LoadedSuite, plan: Plan) -> None:
         "prompt version": [p.id for p in suite.prompts],
         "provider": [p.id for p in suite.providers],
         "prompt family": sorted({p.family for p in suite.prompts if p.family}),
-        "scorer": sorted({b.scorer.name for r in rows for b in r.asserts}),
+        "assertion": sorted({b.name for r in rows for b in r.asserts}),
     }
     needs = analysis.needs()
     wanted = zip(
@@ -124,7 +124,7 @@ def _check_needs(analysis: Analysis, loaded: LoadedSuite, plan: Plan) -> None:
         for key, name in pairs:
             if name not in known[what]:
                 listed = ", ".join(known[what]) or "none"
-                where = f"{case_set!r} cases" if what in ("case variable", "scorer") else "suite"
+                where = f"{case_set!r} cases" if what in ("case variable", "assertion") else "suite"
                 raise ParamError(
                     f"analysis {analysis.id!r}: {key}: no {what} {name!r} in the {where}."
                     f"{did_you_mean(name, known[what])} Known: {listed}",

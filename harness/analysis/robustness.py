@@ -41,7 +41,7 @@ from harness.analysis.outcomes import (
 )
 from harness.compare.stats import paired_stats
 from harness.results.models import CaseResult
-from harness.runner.context import ScoringContext
+from harness.scorers.context import ScoringContext
 
 OVERALL = "overall"
 PARAPHRASE = "paraphrase:"

@@ -37,7 +37,7 @@ from harness.analysis.outcomes import (
     verdict,
 )
 from harness.results.models import CaseResult
-from harness.runner.context import ScoringContext
+from harness.scorers.context import ScoringContext
 
 ALL = "(all)"
 

@@ -8,10 +8,12 @@ place. A number that has no data behind it (no cost reported, no scorer value) i
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pandas as pd
 from pydantic import BaseModel, Field
 
+from harness.jsontext import utf8_safe
 from harness.results.models import CaseResult
 
 #: The columns that identify one cell of the summary.
@@ -32,7 +34,9 @@ _CASE_COLUMNS = [
     "completion_tokens",
     "cached",
 ]
-_SCORE_COLUMNS = ["scorer", "scorer_version", "value", "threshold", "score_passed", "score_error"]
+_SCORE_COLUMNS = [
+    "name", "scorer", "scorer_version", "value", "threshold", "score_passed", "score_error"
+]  # fmt: skip
 
 
 class GroupSummary(BaseModel):
@@ -49,8 +53,11 @@ class GroupSummary(BaseModel):
     #: row without contexts...): failed, but not for a low score.
     n_score_errors: int = 0
     pass_rate: float
-    #: Mean value per scorer name; None where the scorer produced no value in this cell.
+    #: Mean value per assertion name; None where it produced no value in this cell.
     metrics: dict[str, float | None]
+    #: Per assertion name: the cases its mean is over (those with a value). Fewer than
+    #: ``n`` when calls errored, scoring failed or some cases lack the assertion.
+    metric_n: dict[str, int] = Field(default_factory=dict)
     #: Sum and mean over the cases that reported a cost; None when none did.
     cost_total: float | None
     cost_mean: float | None
@@ -59,15 +66,21 @@ class GroupSummary(BaseModel):
     #: Prompt plus completion tokens over the cases that reported any; None when none did.
     tokens_total: int | None
 
+    def scored_note(self, name: str) -> str | None:
+        """``"18 of 20 scored"`` when the mean of ``name`` is over fewer cases than the cell
+        has (None when over all): a mean never hides the cases left out of it."""
+        scored = self.metric_n.get(name, self.n)
+        return None if scored == self.n else f"{scored} of {self.n} scored"
+
 
 class RunSummary(BaseModel):
     """Every cell of one run, per group and per tag, plus the metric order to show."""
 
     groups: list[GroupSummary]
     by_tag: list[GroupSummary]
-    #: Scorer names in the order they first appear in the results (suite order).
+    #: Assertion names in the order they first appear in the results (suite order).
     headline: list[str]
-    #: Per scorer name: whether a higher value is better.
+    #: Per assertion name: whether a higher value is better.
     higher_is_better: dict[str, bool] = Field(default_factory=dict)
 
     def group(self, case_set: str, prompt_id: str, provider_id: str) -> GroupSummary | None:
@@ -79,43 +92,41 @@ class RunSummary(BaseModel):
 
 
 def results_frame(results: list[CaseResult]) -> pd.DataFrame:
-    """One row per (case, score); a case without scores still gets one row (scorer None).
+    """One row per (case, score); a case without scores still gets one row (name None).
 
     ``case_index`` is the case's position in ``results``, so cases stay distinct even
     when a case id recurs (the same case in a bad-case set and in the main set).
     """
-    rows = []
+    # Built column by column: a dict per row would cost several KB each at 100k cases.
+    columns: dict[str, list[Any]] = {c: [] for c in _CASE_COLUMNS + _SCORE_COLUMNS}
     for i, r in enumerate(results):
-        case = {
-            "case_index": i,
-            "case_id": r.case_id,
-            "row_id": r.row_id,
-            "case_set": r.case_set,
-            "prompt_id": r.prompt_id,
-            "provider_id": r.provider_id,
-            "model": r.model,
-            "tags": list(r.tags),
-            "passed": r.passed,
-            "error": r.error,
-            "latency_s": r.latency_s,
-            "cost_usd": r.cost_usd,
-            "prompt_tokens": r.prompt_tokens,
-            "completion_tokens": r.completion_tokens,
-            "cached": r.cached,
-        }
+        case = (
+            i, r.case_id, r.row_id, r.case_set, r.prompt_id, r.provider_id, r.model,
+            list(r.tags), r.passed, r.error, r.latency_s, r.cost_usd, r.prompt_tokens,
+            r.completion_tokens, r.cached,
+        )  # fmt: skip
         for s in r.scores or [None]:
-            rows.append(
-                case
-                | {
-                    "scorer": s.scorer if s else None,
-                    "scorer_version": s.version if s else None,
-                    "value": s.value if s else None,
-                    "threshold": s.threshold if s else None,
-                    "score_passed": s.passed if s else None,
-                    "score_error": s.error if s else None,
-                }
+            for name, value in zip(_CASE_COLUMNS, case, strict=True):
+                columns[name].append(value)
+            score = (
+                (s.name, s.scorer, s.version, s.value, s.threshold, s.passed, s.error)
+                if s
+                else (None,) * len(_SCORE_COLUMNS)
             )
-    frame = pd.DataFrame(rows, columns=_CASE_COLUMNS + _SCORE_COLUMNS)
+            for name, value in zip(_SCORE_COLUMNS, score, strict=True):
+                columns[name].append(value)
+    # pandas' arrow strings refuse lone surrogates (an error message, a dataset id may hold one)
+    for col in (
+        "case_id",
+        "row_id",
+        "case_set",
+        "prompt_id",
+        "provider_id",
+        "error",
+        "score_error",
+    ):
+        columns[col] = [v if v is None else utf8_safe(v) for v in columns[col]]
+    frame = pd.DataFrame(columns)
     for col in ("value", "threshold", "latency_s", "cost_usd"):
         frame[col] = frame[col].astype("float64")
     return frame
@@ -128,9 +139,9 @@ def summarize(results: list[CaseResult]) -> RunSummary:
     higher: dict[str, bool] = {}
     for r in results:
         for s in r.scores:
-            if s.scorer not in higher:
-                headline.append(s.scorer)
-                higher[s.scorer] = s.higher_is_better
+            if s.name not in higher:
+                headline.append(s.name)
+                higher[s.name] = s.higher_is_better
     tagged = frame.explode("tags").dropna(subset=["tags"]).rename(columns={"tags": "tag"})
     # Headline cells are over clean cases: perturbed copies (robustness) show per tag and in
     # the robustness analysis, so declaring perturbations never moves the headline or a gate.
@@ -164,14 +175,16 @@ def _aggregate(frame: pd.DataFrame, keys: list[str], headline: list[str]) -> lis
             "tokens_total": grouped["tokens"].sum(min_count=1),
         }
     )
-    scored = frame.dropna(subset=["scorer"])
-    means = scored.groupby([*keys, "scorer"], sort=False)["value"].mean()
+    scored = frame.dropna(subset=["name"])
+    values = scored.groupby([*keys, "name"], sort=False)["value"]
+    means, counts = values.mean(), values.count()
     broken = scored.dropna(subset=["score_error"]).groupby(keys, sort=False)["case_index"]
     score_errors = broken.nunique()
     out = []
     for key, row in per_case.iterrows():
         ident = dict(zip(keys, key, strict=True))
         metrics = {name: _opt(means.get((*key, name))) for name in headline}
+        metric_n = {name: int(counts.get((*key, name), 0)) for name in headline}
         tokens_total = _opt(row["tokens_total"])
         out.append(
             GroupSummary(
@@ -181,6 +194,7 @@ def _aggregate(frame: pd.DataFrame, keys: list[str], headline: list[str]) -> lis
                 n_score_errors=int(score_errors.get(key, 0)),
                 pass_rate=float(row["pass_rate"]),
                 metrics=metrics,
+                metric_n=metric_n,
                 cost_total=_opt(row["cost_total"]),
                 cost_mean=_opt(row["cost_mean"]),
                 latency_mean=_opt(row["latency_mean"]),

@@ -27,9 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from harness.bench.models import Calibration, ReliabilityBin
-
-DEFAULT_BINS = 10
+from harness.bench.models import DEFAULT_BINS, Calibration, ReliabilityBin
 
 
 def softmax(logliks: ArrayLike) -> np.ndarray:

@@ -1,8 +1,9 @@
 """``harness bench`` and ``harness perplexity``: options, tables and output files, and the
 ``benchmarks:`` section of a suite (run by ``harness run`` and ``harness bench --suite``).
 
-Kept out of :mod:`harness.cli` so that file only registers it; torch and lm-eval are
-imported when the command runs, never when the parser is built.
+Kept out of :mod:`harness.cli` so that file only registers it. Building the parser
+imports no more than this module's own imports (argparse, rich, the result models): numpy,
+torch and lm-eval are imported when the command runs.
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ from typing import TYPE_CHECKING
 
 from rich.table import Table
 
-from harness.bench.calibration import DEFAULT_BINS
+from harness.bench.models import DEFAULT_BINS
+from harness.console import EXIT_OK, console, escape, out
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from harness.bench.compare import Flips
-    from harness.bench.models import BenchResult
+    from harness.bench.models import BenchResult, Calibration
     from harness.bench.run import BenchConfig, BenchModel
 
 DATA_HINT = "../shared/datasets in this repository's checkout"
@@ -80,7 +82,11 @@ def add_bench_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     bench.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     bench.add_argument("--dtype", default="auto", help="auto, float32, bfloat16, float16")
     bench.add_argument(
-        "--ece-bins", type=int, default=DEFAULT_BINS, metavar="N", help="ECE bins (default 10)"
+        "--ece-bins",
+        type=int,
+        default=DEFAULT_BINS,
+        metavar="N",
+        help="ECE bins (default %(default)s)",
     )
     bench.add_argument(
         "--compare-to",
@@ -97,7 +103,6 @@ def add_bench_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 def run_command(args: argparse.Namespace) -> int:
     from harness.bench.run import BenchConfig
-    from harness.cli import EXIT_OK
     from harness.errors import BenchError
 
     if args.suite is not None:
@@ -130,7 +135,10 @@ def run_command(args: argparse.Namespace) -> int:
         raise BenchError("--adapter applies to a local model, not an API")
     if len(models) > 1 and models[0].id == models[1].id:
         raise BenchError(f"--compare-to names the same model as --model ({model.id})")
-    run_and_report(models, config, output=args.output, json_path=args.json, name="harness bench")
+    labels = ["candidate (--model)", "reference (--compare-to)"] if args.compare_to else ["model"]
+    run_and_report(
+        models, config, labels, output=args.output, json_path=args.json, name="harness bench"
+    )
     return EXIT_OK
 
 
@@ -156,45 +164,46 @@ def _cli_model(
 def run_and_report(
     models: list[BenchModel],
     config: BenchConfig,
+    labels: list[str],
     *,
     output: Path | None,
     json_path: Path | None,
     name: str,
     suite_path: str = "",
 ) -> list[BenchResult]:
-    """Benchmark ``models`` (the second, if any, is the reference), print the tables, write
-    the report (and JSON), and store the run in the results store."""
+    """Benchmark ``models`` (the second, if any, is the reference), print the tables (each
+    headed by its entry of ``labels``), write the report (and JSON), and store the run in
+    the results store."""
     from harness.api import default_store
     from harness.bench.compare import flips as find_flips
     from harness.bench.run import offline_env, run_models
     from harness.bench.store import save_bench
-    from harness.cli import console, out
     from harness.report.bench_html import write_bench_report
 
     offline_env()  # before anything imports `datasets`
     _quiet_libraries()
     results = run_models(
-        models, config, on_model=lambda m: console.print(f"Benchmarking [bold]{_esc(m)}[/] ...")
+        models, config, on_model=lambda m: console.print(f"Benchmarking [bold]{escape(m)}[/] ...")
     )
+    for label, r in zip(labels, results, strict=True):
+        out.print(_table(r, label))
     result, reference = results[0], results[1] if len(results) > 1 else None
     flips = find_flips(reference, result) if reference is not None else None
-    out.print(_table(result, "model" if reference is None else "candidate (--model)"))
-    if reference is not None and flips is not None:
-        out.print(_table(reference, "reference (--compare-to)"))
+    if flips is not None:
         for s in flips.subjects:
             out.print(
-                f"{_esc(s.key)}: [red]{len(s.right_to_wrong)} right → wrong[/], "
+                f"{escape(s.key)}: [red]{len(s.right_to_wrong)} right → wrong[/], "
                 f"[green]{len(s.wrong_to_right)} wrong → right[/] "
                 f"(McNemar p {s.p_value:.3g}, {s.n} paired)"
             )
     for note in result.notes:
-        console.print(f"[yellow]note:[/] {_esc(note)}")
+        console.print(f"[yellow]note:[/] {escape(note)}")
     if json_path is not None:
         _write_json(json_path, result, reference, flips)
-        out.print(f"JSON: [bold]{_esc(str(json_path))}[/]")
+        out.print(f"JSON: [bold]{escape(str(json_path))}[/]")
     path = output or Path("reports") / f"bench-{_slug(models[0].id)}.html"
     write_bench_report(result, path, reference=reference, flips=flips)
-    out.print(f"Report: [bold]{_esc(str(path))}[/]")
+    out.print(f"Report: [bold]{escape(str(path))}[/]")
     store = default_store()
     try:
         run = save_bench(store, results, name=name, path=suite_path)
@@ -232,9 +241,11 @@ def run_suite_benchmarks(path: Path, *, use_cache: bool = True) -> bool:
             report = loaded.base_dir / spec.report if spec.report else None
             if report is not None and len(ids) > 1:
                 report = report.with_name(f"{report.stem}-{_slug(pid)}{report.suffix}")
+            labels = [f"{pid} (candidate)", f"{spec.compare_to} (compare_to)"]
             run_and_report(
                 [_resolve_paths(m, loaded.base_dir) for m in models],
                 config,
+                labels if spec.compare_to else [pid],
                 output=report
                 or Path("reports") / f"bench-{_slug(suite.name)}-{i + 1}-{_slug(pid)}.html",
                 json_path=None,
@@ -245,24 +256,29 @@ def run_suite_benchmarks(path: Path, *, use_cache: bool = True) -> bool:
 
 
 def _table(result: BenchResult, label: str) -> Table:
+    """Per subject, then macro and micro: accuracy, acc_norm (a column only when lm-eval
+    reports it for some subject) and calibration."""
+    norm = any(s.acc_norm is not None for s in result.subjects)
+    title = f"{escape(label)}: {escape(result.model.name)} · {result.shots}-shot"
     table = Table(
-        "subject", "n", "acc", "stderr", "ECE", "Brier", "AURC",
-        title=f"{label}: {_esc(result.model.name)} · {result.shots}-shot · {result.seconds:.1f} s",
+        "subject", "n", "acc", "stderr", *(["acc_norm"] if norm else []), "ECE", "Brier", "AURC",
+        title=f"{title} · {result.seconds:.1f} s",
     )  # fmt: skip
+
+    def row(
+        key: str, n: int, acc: float, stderr: float | None, norm_acc: float | None,
+        c: Calibration | None,
+    ) -> None:  # fmt: skip
+        cal = ["", "", ""] if c is None else [_num(c.ece), _num(c.brier), _num(c.aurc)]
+        figures = [f"{acc:.1%}", _pct(stderr), *([_pct(norm_acc)] if norm else [])]
+        table.add_row(escape(key), str(n), *figures, *cal)
+
     for s in result.subjects:
-        c = s.calibration
-        table.add_row(
-            _esc(s.key), str(s.n), f"{s.acc:.1%}", _pct(s.acc_stderr), _num(c.ece),
-            _num(c.brier), _num(c.aurc),
-        )  # fmt: skip
+        row(s.key, s.n, s.acc, s.acc_stderr, s.acc_norm, s.calibration)
     c = result.calibration
-    n = str(c.n)
     table.add_section()
-    table.add_row("macro", n, f"{result.macro_acc:.1%}", _pct(result.macro_stderr), "", "", "")
-    table.add_row(
-        "micro", n, f"{result.micro_acc:.1%}", _pct(result.micro_stderr), _num(c.ece),
-        _num(c.brier), _num(c.aurc),
-    )  # fmt: skip
+    row("macro", c.n, result.macro_acc, result.macro_stderr, result.macro_acc_norm, None)
+    row("micro", c.n, result.micro_acc, result.micro_stderr, result.micro_acc_norm, c)
     return table
 
 
@@ -299,12 +315,6 @@ def _num(x: float | None) -> str:
     return "-" if x is None else f"{x:.3f}"
 
 
-def _esc(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text)
-
-
 def _slug(text: str) -> str:
     return re.sub(r"[^\w.-]+", "-", Path(text.rstrip("/")).name).strip("-") or "model"
 
@@ -334,7 +344,6 @@ def add_perplexity_parser(sub: argparse._SubParsersAction[argparse.ArgumentParse
 def run_perplexity(args: argparse.Namespace) -> int:
     from harness.bench.perplexity import perplexity, read_texts
     from harness.bench.run import hf_config, offline_env
-    from harness.cli import EXIT_OK, out
 
     offline_env()
     texts = read_texts(args.file, args.column, args.limit)
@@ -355,10 +364,10 @@ def run_perplexity(args: argparse.Namespace) -> int:
         str(result.windows), f"{result.word_perplexity:.4f}", f"{result.byte_perplexity:.4f}",
         f"{result.bits_per_byte:.4f}",
     )  # fmt: skip
-    table.title = f"{_esc(result.model)} on {_esc(result.source)}"
+    table.title = f"{escape(result.model)} on {escape(result.source)}"
     out.print(table)
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(result.model_dump_json(indent=1), encoding="utf-8")
-        out.print(f"JSON: [bold]{_esc(str(args.json))}[/]")
+        out.print(f"JSON: [bold]{escape(str(args.json))}[/]")
     return EXIT_OK

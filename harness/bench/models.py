@@ -7,6 +7,8 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 SCHEMA_VERSION = 1
+#: Equal-width confidence bins of the expected calibration error.
+DEFAULT_BINS = 10
 
 
 class QuestionResult(BaseModel):
@@ -22,6 +24,9 @@ class QuestionResult(BaseModel):
     #: letter found in the answer text (None: no letter found).
     pred: str | None
     correct: bool
+    #: lm-eval's ``acc_norm`` verdict (highest loglikelihood per character of the choice), where
+    #: the task reports ``acc_norm`` (C-Eval, CMMLU).
+    correct_norm: bool | None = None
     #: Loglikelihood of " A" .. " D" after the prompt, as lm-eval logged them.
     logliks: list[float] | None = None
     #: Softmax of ``logliks``: the model's distribution over the four letters.
@@ -68,6 +73,10 @@ class SubjectResult(BaseModel):
     #: lm-eval's ``acc`` and ``acc_stderr`` for this task.
     acc: float
     acc_stderr: float | None
+    #: lm-eval's ``acc_norm`` and its stderr, where lm-eval's own task for the benchmark
+    #: reports it (``ceval-valid``, ``cmmlu``; not ``mmlu``).
+    acc_norm: float | None = None
+    acc_norm_stderr: float | None = None
     calibration: Calibration
     description: str
     description_source: str
@@ -112,6 +121,11 @@ class BenchResult(BaseModel):
     #: sample standard deviation / sqrt(n), over the pooled questions).
     micro_acc: float
     micro_stderr: float | None
+    #: The same two averages of ``acc_norm``, when every subject has it.
+    macro_acc_norm: float | None = None
+    macro_acc_norm_stderr: float | None = None
+    micro_acc_norm: float | None = None
+    micro_acc_norm_stderr: float | None = None
     #: Calibration over all questions pooled.
     calibration: Calibration
     notes: list[str] = Field(default_factory=list)

@@ -17,6 +17,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from harness.errors import BenchError
+from harness.extras import require
 from harness.providers.hf_local import HFProvider
 from harness.suite.schema import HFProviderConfig
 
@@ -64,6 +65,7 @@ def read_texts(path: Path, column: str | None = None, limit: int | None = None) 
 
 def perplexity(config: HFProviderConfig, texts: list[str], source: str = "") -> PerplexityResult:
     """Score ``texts`` with the ``hf`` model of ``config``."""
+    require("bench", "harness perplexity", BenchError)
     from lm_eval.api.metrics import bits_per_byte, weighted_perplexity
     from lm_eval.api.task import ConfigurableTask
 

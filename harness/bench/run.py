@@ -6,8 +6,9 @@ or an OpenAI-compatible API); lm-eval builds the prompts and asks
 :class:`harness.bench.lm.ProviderLM` for loglikelihoods, which the provider answers in
 the run's mode. In the loglikelihood modes scoring is lm-eval's: a question is right when
 the answer letter has the highest loglikelihood after the prompt, and ``acc`` /
-``acc_stderr`` are read from its results; in ``generate`` mode a question is right when the
-letter found in the answer is the answer, with lm-eval's ``mean`` and ``mean_stderr``.
+``acc_stderr`` (and ``acc_norm`` where lm-eval's own task reports it) are read from its
+results; in ``generate`` mode a question is right when the letter found in the answer is
+the answer, with lm-eval's ``mean`` and ``mean_stderr``.
 Nothing is downloaded: the hub is switched off and the dataset cache lives in the run's
 work folder (a temporary folder unless ``work_dir`` is given).
 """
@@ -20,7 +21,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import version
@@ -31,9 +32,10 @@ import numpy as np
 from pydantic import ValidationError
 
 from harness import __version__
-from harness.bench.calibration import DEFAULT_BINS, calibrate, softmax
+from harness.bench.calibration import calibrate, softmax
 from harness.bench.layouts import LETTERS, parse_tasks
 from harness.bench.models import (
+    DEFAULT_BINS,
     BenchResult,
     Calibration,
     ModelInfo,
@@ -42,6 +44,7 @@ from harness.bench.models import (
 )
 from harness.bench.tasks import TaskDir, write_tasks
 from harness.errors import BenchError
+from harness.extras import require
 from harness.providers.hf_models import DTYPES, device_and_dtype, resolve
 from harness.suite.schema import HFProviderConfig, OpenAIProviderConfig
 
@@ -125,6 +128,7 @@ def run_models(
     on_model: Callable[[str], None] | None = None,
 ) -> list[BenchResult]:
     """Benchmark several models on the same tasks (written once), one after the other."""
+    _require_bench()
     configs = [local_model(m, config) if isinstance(m, str) else m for m in models]
     for model in configs:
         _check(model, config)  # fail on a wrong path or mode before loading anything
@@ -138,6 +142,10 @@ def run_models(
         return results
 
 
+def _require_bench() -> None:
+    require("bench", "harness bench", BenchError)
+
+
 def _check(model: BenchModel, config: BenchConfig) -> None:
     from harness.bench.lm import resolve_mode
 
@@ -148,14 +156,10 @@ def _check(model: BenchModel, config: BenchConfig) -> None:
 
 def evaluate(model: BenchModel, task_dir: TaskDir, config: BenchConfig) -> BenchResult:
     """Run lm-eval on ``task_dir`` with ``model`` answering, and aggregate its samples."""
+    _require_bench()
     offline_env()
-    try:
-        from harness.bench.lm import Answerer, ProviderLM, resolve_mode
-    except ImportError as e:
-        raise BenchError(
-            f"harness bench needs lm-eval ({e}): pip install 'harness[bench]'"
-        ) from None
     from harness.api import harness_home
+    from harness.bench.lm import Answerer, ProviderLM, resolve_mode
     from harness.runner.cache import ResponseCache
 
     started = time.perf_counter()
@@ -182,10 +186,8 @@ def _model_info(model: BenchModel) -> ModelInfo:
         return ModelInfo(
             label=model.id, name=model.model, fingerprint=where, dtype="-", device="api"
         )
-    try:
-        import torch
-    except ImportError:
-        raise BenchError("harness bench needs torch: pip install 'harness[bench]'") from None
+    import torch
+
     device, dtype = _device_and_dtype(torch, model)
     source = resolve(model.model, model.gguf_file, model.adapter)
     name = source.name if source.adapter is None else f"{source.name} + {source.adapter}"
@@ -205,16 +207,34 @@ def run_lm_eval(lm: Any, task_dir: TaskDir, config: BenchConfig) -> dict:
     from lm_eval.tasks import TaskManager
 
     manager = TaskManager(include_path=str(task_dir.include_path), include_defaults=False)
-    output = lm_eval.simple_evaluate(
-        model=lm,
-        tasks=task_dir.names,
-        num_fewshot=config.shots,
-        log_samples=True,
-        task_manager=manager,
-    )
+    with _git_without_subprocess():
+        output = lm_eval.simple_evaluate(
+            model=lm,
+            tasks=task_dir.names,
+            num_fewshot=config.shots,
+            log_samples=True,
+            task_manager=manager,
+        )
     if output is None:  # only on non-zero ranks of a distributed run
         raise BenchError("lm-eval returned no results (a distributed launch is not supported)")
     return output
+
+
+def _git_without_subprocess() -> AbstractContextManager[object]:
+    """``simple_evaluate`` records the working directory's git commit by running ``git
+    describe``, which prints "fatal: not a git repository" on every run outside a checkout.
+    For this call, lm-eval's own file-based lookup (``get_commit_from_path``, its fallback
+    when git is absent) records it instead: the commit, or None, and no subprocess."""
+    from unittest import mock
+
+    import lm_eval.evaluator
+    from lm_eval.loggers.utils import get_commit_from_path
+
+    if not hasattr(lm_eval.evaluator, "get_git_commit_hash"):  # another lm-eval: nothing to do
+        return nullcontext()
+    return mock.patch.object(
+        lm_eval.evaluator, "get_git_commit_hash", lambda: get_commit_from_path(os.getcwd())
+    )
 
 
 def offline_env() -> None:
@@ -241,10 +261,13 @@ def aggregate(
     """lm-eval's results and logged samples as a :class:`BenchResult`; ``outputs`` (the
     answer text per prompt) in ``generate`` mode."""
     subjects = [_subject(output, task, config, outputs) for task in task_dir.tasks]
-    accs = [s.acc for s in subjects]
-    errs = [s.acc_stderr for s in subjects]
     everything = [q for s in subjects for q in s.questions]
-    micro_acc, micro_stderr = _mean_and_stderr([q.correct for q in everything])
+    macro_acc, macro_stderr = _macro([s.acc for s in subjects], [s.acc_stderr for s in subjects])
+    micro_acc, micro_stderr = _micro([q.correct for q in everything])
+    macro_norm, macro_norm_stderr = _macro(
+        [s.acc_norm for s in subjects], [s.acc_norm_stderr for s in subjects]
+    )
+    micro_norm, micro_norm_stderr = _micro([q.correct_norm for q in everything])
     notes = []
     if config.limit is not None:
         notes.append(
@@ -265,10 +288,14 @@ def aggregate(
         batch_size=config.batch_size,
         seconds=round(seconds, 3),
         subjects=subjects,
-        macro_acc=float(np.mean(accs)),
-        macro_stderr=None if None in errs else math.sqrt(sum(e * e for e in errs)) / len(errs),
+        macro_acc=macro_acc,
+        macro_stderr=macro_stderr,
         micro_acc=micro_acc,
         micro_stderr=micro_stderr,
+        macro_acc_norm=macro_norm,
+        macro_acc_norm_stderr=macro_norm_stderr,
+        micro_acc_norm=micro_norm,
+        micro_acc_norm_stderr=micro_norm_stderr,
         calibration=_calibration(everything, config.ece_bins),
         notes=notes,
     )
@@ -300,22 +327,39 @@ def _subject(
         )
         questions.append(_answered(question, sample, outputs))
     if outputs is None:
-        acc, stderr = result["acc,none"], result.get("acc_stderr,none")
+        acc, stderr = _metric(result, "acc", task.name)
+        acc_norm, norm_stderr = _metric(result, "acc_norm", task.name, required=False)
     else:
         acc, stderr = _mean_and_stderr([q.correct for q in questions])
+        acc_norm = norm_stderr = None
     return SubjectResult(
         benchmark=task.subject.benchmark,
         subject=task.subject.subject,
         task=task.name,
         n=len(questions),
         n_shots=config.shots,
-        acc=float(acc),
-        acc_stderr=float(stderr) if isinstance(stderr, int | float) else None,
+        acc=acc,
+        acc_stderr=stderr,
+        acc_norm=acc_norm,
+        acc_norm_stderr=norm_stderr,
         calibration=_calibration(questions, config.ece_bins),
         description=task.description,
         description_source=task.description_source,
         questions=questions,
     )
+
+
+def _metric(
+    result: dict, name: str, task: str, *, required: bool = True
+) -> tuple[float | None, float | None]:
+    """A metric of lm-eval's results for a task, and its stderr (lm-eval writes "N/A" when
+    it has none, e.g. for one question)."""
+    value, stderr = result.get(f"{name},none"), result.get(f"{name}_stderr,none")
+    if value is None:
+        if required:
+            raise BenchError(f"lm-eval reported no {name} for {task}")
+        return None, None
+    return float(value), float(stderr) if isinstance(stderr, int | float) else None
 
 
 def _answered(
@@ -328,6 +372,7 @@ def _answered(
             update={
                 "pred": LETTERS[int(np.argmax(logliks))],
                 "correct": bool(sample["acc"]),
+                "correct_norm": bool(sample["acc_norm"]) if "acc_norm" in sample else None,
                 "logliks": logliks,
                 "probs": [float(p) for p in softmax(logliks)],
             }
@@ -339,6 +384,24 @@ def _answered(
     return question.model_copy(
         update={"pred": pred, "correct": pred == question.answer, "output": text}
     )
+
+
+def _macro(
+    values: list[float | None], errs: list[float | None]
+) -> tuple[float | None, float | None]:
+    """The mean of the subjects' figures and its standard error sqrt(sum se_i^2) / k; None
+    when a subject lacks the figure (an average over some subjects would mislead)."""
+    if None in values:
+        return None, None
+    stderr = None if None in errs else math.sqrt(sum(e * e for e in errs)) / len(errs)
+    return float(np.mean(values)), stderr
+
+
+def _micro(correct: list[bool | None]) -> tuple[float | None, float | None]:
+    """The pooled questions' mean and stderr; None when a question lacks the verdict."""
+    if None in correct:
+        return None, None
+    return _mean_and_stderr(correct)
 
 
 def _mean_and_stderr(correct: list[bool]) -> tuple[float, float | None]:

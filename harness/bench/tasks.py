@@ -6,7 +6,8 @@ reader would turn "0.50" or "NA" into numbers and NaN) and one task YAML that mi
 lm-eval's own ``mmlu``, ``ceval-valid`` and ``cmmlu`` tasks: the same ``description``
 (read from lm-eval's installed task files, so the Chinese subject names are theirs), the
 same ``doc_to_text`` with our column names, letters A-D as choices, the first N dev rows
-as shots, and accuracy. The folder also runs with the lm-eval CLI as it is::
+as shots, and the same metrics (``acc``; also ``acc_norm`` for C-Eval and CMMLU). The
+folder also runs with the lm-eval CLI as it is, from any working directory::
 
     lm_eval --model hf --model_args pretrained=DIR --include_path WORK/tasks \\
         --tasks bench_mmlu_abstract_algebra --num_fewshot 5
@@ -32,6 +33,11 @@ DOC_TO_TEXT = {
     "ceval": "{{question.strip()}}" + _OPTIONS + "\n答案：",
     "cmmlu": "{{question.strip()}}" + _OPTIONS + "\n答案：",
 }
+_ACC = {"metric": "acc", "aggregation": "mean", "higher_is_better": True}
+_ACC_NORM = {"metric": "acc_norm", "aggregation": "mean", "higher_is_better": True}
+#: lm-eval's metric_list per benchmark: its ``ceval-valid`` and ``cmmlu`` tasks also report
+#: ``acc_norm``, its ``mmlu`` does not.
+METRICS = {"mmlu": [_ACC], "ceval": [_ACC, _ACC_NORM], "cmmlu": [_ACC, _ACC_NORM]}
 #: lm-eval's task file per subject, relative to ``lm_eval/tasks``.
 _LM_EVAL_FILES = {
     "mmlu": "mmlu/default/mmlu_{subject}.yaml",
@@ -101,7 +107,9 @@ def _lm_eval_tasks() -> Path | None:
 
 
 def write_tasks(subjects: list[Subject], root: Path, *, shots: int, limit: int | None) -> TaskDir:
-    """Normalise each subject's files into ``root`` and write its task YAML."""
+    """Normalise each subject's files into ``root`` and write its task YAML. Every path in
+    it is absolute, so the folder runs with lm-eval from any working directory."""
+    root = root.resolve()
     if shots < 0:
         raise BenchError(f"--shots must be 0 or more, got {shots}")
     if limit is not None and limit < 1:
@@ -150,13 +158,17 @@ def _config(
         "doc_to_text": DOC_TO_TEXT[subject.benchmark],
         "doc_to_choice": list(LETTERS),
         "doc_to_target": "{{" + repr(list(LETTERS)) + ".index(answer)}}",
-        "metric_list": [{"metric": "acc", "aggregation": "mean", "higher_is_better": True}],
-        "metadata": {"version": 1.0, "source": str(subject.eval_path)},
+        "metric_list": METRICS[subject.benchmark],
+        "metadata": {"version": 1.0, "source": str(subject.eval_path.resolve())},
     }
 
 
 class _Dumper(yaml.SafeDumper):
-    """Multi-line strings (descriptions, templates) double-quoted on one line, as lm-eval's."""
+    """Multi-line strings (descriptions, templates) double-quoted on one line, as lm-eval's;
+    shared values (the metric entries) written out, not as YAML aliases."""
+
+    def ignore_aliases(self, data: object) -> bool:
+        return True
 
 
 def _str(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:

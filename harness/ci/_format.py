@@ -36,17 +36,18 @@ def case_label(result: CaseResult) -> str:
 
 
 def score_line(score: Score) -> str:
-    """``f1 = 0.200 < 0.500`` with the comparison that decided it (or the scorer's error)."""
+    """``f1 = 0.200 < 0.500`` with the comparison that decided it (or the scorer's error),
+    by the assertion's :attr:`~harness.results.models.Score.label`."""
+    name = score.label
     if score.error is not None:
-        return f"{score.scorer}: error: {first_line(score.error)}"
+        return f"{name}: error: {first_line(score.error)}"
     value = _num(score.value)
     if score.threshold is None or score.passed is None or score.value is None:
-        return f"{score.scorer} = {value}"
-    if score.higher_is_better:
-        op = ">=" if score.passed else "<"
-    else:
-        op = "<=" if score.passed else ">"
-    return f"{score.scorer} = {value} {op} {_num(score.threshold)}"
+        return f"{name} = {value}"
+    good, bad = (">=", "<") if score.higher_is_better else ("<=", ">")
+    if score.inverted:  # the scorer's own comparison reversed: the boundary now fails
+        good, bad = good.rstrip("="), bad + "="
+    return f"{name} = {value} {good if score.passed else bad} {_num(score.threshold)}"
 
 
 def failure_summary(result: CaseResult) -> str:
@@ -54,6 +55,9 @@ def failure_summary(result: CaseResult) -> str:
     if result.error is not None:
         return f"error: {first_line(result.error)}"
     failing = [score_line(s) for s in result.scores if s.passed is False]
+    if result.threshold is not None and result.score is not None:
+        op = ">=" if result.passed else "<"
+        failing.insert(0, f"case score {_num(result.score)} {op} {_num(result.threshold)}")
     if not failing:
         return "failed" if not result.passed else "passed"
     return "; ".join(failing)
@@ -79,6 +83,8 @@ def failure_details(result: CaseResult, where: str | None = None, max_text: int 
         lines.append("expected: " + " | ".join(repr(e) for e in result.expected))
     else:
         lines.append("expected: (none)")
+    if result.threshold is not None and result.score is not None:
+        lines.append(f"case score: {_num(result.score)} (threshold {_num(result.threshold)})")
     if result.scores:
         lines.append("scores:")
         for score in result.scores:

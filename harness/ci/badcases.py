@@ -112,6 +112,9 @@ def _case_dict(
     asserts = _own_asserts(loaded, r) if loaded else []
     if asserts:
         case["assert"] = asserts
+    default_threshold = loaded.suite.defaults.threshold if loaded else None
+    if r.threshold is not None and r.threshold != default_threshold:
+        case["threshold"] = r.threshold  # its own or its dataset's: the defaults' apply anyway
     provenance: dict[str, Any] = {
         "run_id": run.run_id,
         "date": run.created_at.isoformat(timespec="seconds"),
@@ -125,7 +128,7 @@ def _case_dict(
     if r.error is not None:
         provenance["error"] = r.error
     provenance["failing_scores"] = [
-        {"scorer": s.scorer, "value": s.value, "threshold": s.threshold}
+        {"name": s.name, "scorer": s.scorer, "value": s.value, "threshold": s.threshold}
         | ({"error": s.error} if s.error else {})
         for s in r.scores
         if s.passed is False
@@ -150,7 +153,7 @@ def _own_asserts(loaded: LoadedSuite, r: CaseResult) -> list[dict[str, Any]]:
             ):
                 specs = spec.assert_
                 break
-    return [a.model_dump(by_alias=True, exclude_none=True) for a in specs]
+    return [a.model_dump(by_alias=True, exclude_defaults=True) for a in specs]
 
 
 def review(

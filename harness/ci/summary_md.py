@@ -94,7 +94,7 @@ def github_step_summary_path() -> Path | None:
 
 
 def _main_table(groups: list[GroupSummary], metrics: list[str]) -> list[str]:
-    head = ["prompt", "provider", "n", "pass rate", *metrics, "errors", "cost"]
+    head = ["prompt", "provider", "n", "pass rate", *map(_cell, metrics), "errors", "cost"]
     lines = [_row(head), "|" + "|".join(["---"] * 2 + ["---:"] * (len(head) - 2)) + "|"]
     for g in groups:
         cost = f"${g.cost_total:.4f}" if g.cost_total is not None else "-"
@@ -105,7 +105,7 @@ def _main_table(groups: list[GroupSummary], metrics: list[str]) -> list[str]:
                     _cell(g.provider_id),
                     str(g.n),
                     f"{g.pass_rate:.1%}",
-                    *(_num(g.metrics.get(m)) for m in metrics),
+                    *(_metric(g, m) for m in metrics),
                     str(g.n_errors)
                     + (f" (+{g.n_score_errors} scoring)" if g.n_score_errors else ""),
                     cost,
@@ -168,3 +168,9 @@ def _cell(text: str, limit: int = 80) -> str:
 
 def _num(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
+
+
+def _metric(group: GroupSummary, name: str) -> str:
+    """The mean of assertion ``name``, and over how many cases when not all of them."""
+    note = group.scored_note(name)
+    return _num(group.metrics.get(name)) + (f" ({note})" if note else "")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -36,8 +36,10 @@ class BaselineCase(BaseModel):
     passed: bool
     #: The model call failed (the error text itself is not kept: it is noise in a diff).
     errored: bool = False
-    #: Value per scorer name; None where the scorer gave no value.
+    #: Value per assertion name; None where the scorer gave no value.
     scores: dict[str, float | None] = Field(default_factory=dict)
+    #: Which sample of a repeated case (0, and absent from files saved before repeats).
+    repeat: int = 0
 
 
 class Baseline(BaseModel):
@@ -51,7 +53,7 @@ class Baseline(BaseModel):
     run_created_at: datetime
     saved_at: datetime
     harness_version: str
-    #: Per scorer name: whether a higher value is better.
+    #: Per assertion name: whether a higher value is better.
     higher_is_better: dict[str, bool] = Field(default_factory=dict)
     cases: list[BaselineCase]
 
@@ -77,12 +79,15 @@ def baseline_from(records: RecordSet) -> Baseline:
             passed=r.passed,
             errored=r.error is not None,
             scores=r.scores,
+            repeat=r.repeat,
         )
         for r in records.records
     ]
     cases.sort(
-        key=lambda c: (c.case_set != "main", c.case_set, c.prompt_id, c.provider_id, c.row_id)
-    )
+        key=lambda c: (
+            c.case_set != "main", c.case_set, c.prompt_id, c.provider_id, c.row_id, c.repeat
+        )
+    )  # fmt: skip
     return Baseline(
         run_id=run.run_id,
         suite_name=run.suite_name,
@@ -99,7 +104,7 @@ def write_baseline(baseline: Baseline, path: str | Path) -> Path:
     """Write ``baseline`` as JSON, one case per line (parent folders are created)."""
     out = Path(path)
     head = baseline.model_dump(mode="json", exclude={"cases"})
-    lines = [json.dumps(c.model_dump(mode="json"), ensure_ascii=False) for c in baseline.cases]
+    lines = [json.dumps(_case_json(c), ensure_ascii=False) for c in baseline.cases]
     text = json.dumps(head, ensure_ascii=False, indent=2)[:-2]
     text += ',\n  "cases": [\n' + ",\n".join(lines) + "\n  ]\n}\n"
     try:
@@ -108,6 +113,12 @@ def write_baseline(baseline: Baseline, path: str | Path) -> Path:
     except OSError as e:
         raise CompareError(f"cannot write the baseline {out}: {e}") from None
     return out
+
+
+def _case_json(case: BaselineCase) -> dict[str, Any]:
+    """A case's line; ``repeat`` only for a repeated case, so that the committed baseline of
+    a suite run once reads as it did before repeats existed (no churn in its diff)."""
+    return case.model_dump(mode="json", exclude={"repeat"} if case.repeat == 0 else None)
 
 
 def load_baseline(path: str | Path, run_id: str = "RUN_ID") -> Baseline:
@@ -157,6 +168,7 @@ def baseline_records(baseline: Baseline, label: str) -> RecordSet:
             output=None,
             expected=(),
             scores=dict(c.scores),
+            repeat=c.repeat,
         )
         for c in baseline.cases
     ]

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from harness.compare.join import Joined, Pair
+from harness.compare.join import Joined, Pair, cluster_labels
 from harness.compare.records import PASS
 from harness.compare.stats import ALPHA, CONFIDENCE, RESAMPLES, PairedStats, paired_stats
 from harness.errors import CompareError
@@ -112,6 +112,7 @@ def compare(
         for m in names
     ]
     slices = list(_slices(pairs))
+    clusters = cluster_labels(pairs)  # repeated cases: resample cases, not samples
     rows = []
     for metric in chosen:
         a, b = values[metric.name]
@@ -124,6 +125,7 @@ def compare(
                 confidence=confidence,
                 alpha=alpha,
                 seed=seed,
+                clusters=None if clusters is None else clusters[s.index],
             )
             rows.append(Row(s.name, metric.name, stats))
     return Comparison(

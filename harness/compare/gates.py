@@ -2,8 +2,8 @@
 
 A gate holds each (prompt version, provider) of the run to either
 
-* ``min_pass_rate``: the share of passing cases (of one scorer's assertion when
-  ``metric`` names one) must reach the bar; or
+* ``min_pass_rate``: the share of passing cases (of one assertion when ``metric``
+  names one) must reach the bar; or
 * ``baseline``: paired case by case with a saved baseline, the metric's mean may not
   drop by more than ``max_drop`` (default 0), and, when ``significance`` is set, the
   gate fails only if the drop is also significant at that level.
@@ -15,13 +15,13 @@ pointing at the gate's line, which the CLI turns into exit code 2.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from harness.compare.baseline import baseline_records, load_baseline
-from harness.compare.join import RUN_KEY, join
+from harness.compare.baseline import Baseline, baseline_records, load_baseline
+from harness.compare.join import RUN_KEY, cluster_labels, join
 from harness.compare.records import PASS, CaseRecord, RecordSet
 from harness.compare.stats import PairedStats, paired_stats
 from harness.errors import CompareError
@@ -47,6 +47,13 @@ class GateResult:
     index: int = 0
     prompt_id: str | None = None
     provider_id: str | None = None
+    #: What was checked, in words ("pass rate ≥ 0.8", "rougeL mean drop ≤ 0.02 vs b.json").
+    checked: str = ""
+    #: The bar and the measured value on the same scale (a pass rate, a drop, a count), and
+    #: the paired test's p-value where the gate has one; None where nothing was measured.
+    threshold: float | None = None
+    observed: float | None = None
+    p_value: float | None = None
 
 
 def evaluate_gates(
@@ -66,10 +73,7 @@ def evaluate_gates(
         baseline = None
         if gate.baseline is not None:
             path = loaded.resolve(gate.baseline)
-            try:
-                baseline = baseline_records(load_baseline(path, records.label), str(path))
-            except CompareError as e:
-                raise loaded.error(str(e), "gates", i, "baseline") from None
+            baseline = baseline_records(gate_baseline(loaded, i, records.label), str(path))
         try:
             out.extend(check_gate(gate, records, baseline, index=i, seed=seed))
         except CompareError as e:
@@ -77,18 +81,46 @@ def evaluate_gates(
     return out
 
 
+def gate_baseline(loaded: LoadedSuite, index: int, run_id: str = "RUN_ID") -> Baseline:
+    """The baseline file gate ``index`` names; a missing or unreadable file, or one saved from
+    another suite, is an error at the gate's line (checked by ``harness validate`` too)."""
+    gate = loaded.suite.gates[index]
+    assert gate.baseline is not None
+    path = loaded.resolve(gate.baseline)
+    try:
+        baseline = load_baseline(path, run_id)
+    except CompareError as e:
+        raise loaded.error(str(e), "gates", index, "baseline") from None
+    if baseline.suite_name != loaded.suite.name:
+        raise loaded.error(
+            f"baseline {gate.baseline} was saved from suite '{baseline.suite_name}', not "
+            f"'{loaded.suite.name}': save one from a run of this suite "
+            f"(`harness baseline save RUN_ID -o {path}`)",
+            "gates",
+            index,
+            "baseline",
+        )
+    return baseline
+
+
 def _bad_cases_stay_fixed(store: ResultStore | None, run_id: str, index: int) -> GateResult:
     from harness.ci.badcases import regressions_since
 
     name = "bad cases stay fixed"
+    checked = "bad cases that passed in an earlier run and fail now ≤ 0"
     if store is None or not store.has_run(run_id):
-        return GateResult(name, True, "not checked: the run is not in a results store", index=index)
+        message = "not checked: the run is not in a results store"
+        return GateResult(name, True, message, index=index, checked=checked, threshold=0)
     regressions = regressions_since(store, run_id, history=None)
-    if not regressions:
-        return GateResult(name, True, "no bad case that passed before fails now", index=index)
-    details = "\n".join(r.describe() for r in regressions)
-    message = f"{len(regressions)} bad case(s) that passed in an earlier run fail now"
-    return GateResult(name, False, message, details, index=index)
+    n = len(regressions)
+    message = (
+        f"{n} bad case(s) that passed in an earlier run fail now"
+        if n
+        else "no bad case that passed before fails now"
+    )
+    details = "\n".join(r.describe() for r in regressions) or None
+    return GateResult(name, not n, message, details, index, checked=checked, threshold=0,
+                      observed=n)  # fmt: skip
 
 
 def check_gate(
@@ -106,7 +138,8 @@ def check_gate(
     known = [PASS, *scorers]
     if metric not in known:
         raise CompareError(
-            f"gate metric '{metric}' is not a scorer of this run.{did_you_mean(metric, known)} "
+            f"gate metric '{metric}' names no assertion of this run."
+            f"{did_you_mean(metric, known)} "
             f"Available: {', '.join(known)}"
         )
     if gate.min_pass_rate is not None:
@@ -126,14 +159,18 @@ def check_gate(
     for key in groups:
         pairs = [p for p in joined.pairs if (p.b.prompt_id, p.b.provider_id) == key]
         name = _name(index, gate, metric, key)
+        checked = _drop_checked(gate, metric, higher)
         if not pairs:
             message = "not checked: the baseline has no case of this prompt version and provider"
-            results.append(GateResult(name, True, message, None, index, *key))
+            results.append(GateResult(name, True, message, None, index, *key, checked,
+                                      gate.max_drop or 0.0))  # fmt: skip
             continue
         a = np.array([_value(p.a, metric) for p in pairs])
         b = np.array([_value(p.b, metric) for p in pairs])
-        stats = paired_stats(a, b, binary=metric == PASS or None, seed=seed)
-        results.append(_drop_result(gate, name, stats, higher, index, key, joined.unmatched_note()))
+        clusters = cluster_labels(pairs)
+        stats = paired_stats(a, b, binary=metric == PASS or None, seed=seed, clusters=clusters)
+        verdict = _drop_result(gate, name, stats, higher, index, key, joined.unmatched_note())
+        results.append(replace(verdict, checked=checked))
     return results
 
 
@@ -150,7 +187,9 @@ def _pass_rate(
     what = "pass rate" if metric == PASS else f"{metric} pass rate"
     sign = "≥" if ok else "<"
     message = f"{what} {rate:.1%} ({passed}/{len(cases)}) {sign} {gate.min_pass_rate:.1%}"
-    return GateResult(_name(index, gate, metric, key), ok, message, None, index, *key)
+    checked = f"{what} ≥ {gate.min_pass_rate:g}"
+    return GateResult(_name(index, gate, metric, key), ok, message, None, index, *key, checked,
+                      gate.min_pass_rate, rate)  # fmt: skip
 
 
 def _drop_result(
@@ -165,7 +204,7 @@ def _drop_result(
     max_drop = gate.max_drop or 0.0
     if stats.diff is None or stats.mean_a is None or stats.mean_b is None:
         return GateResult(name, False, "no paired case has a value of this metric on both "
-                          "sides", None, index, *key)  # fmt: skip
+                          "sides", None, index, *key, threshold=max_drop)  # fmt: skip
     drop = -stats.diff if higher else stats.diff
     too_big = drop > max_drop + _EPS
     significant = gate.significance is None or stats.significant(gate.significance)
@@ -190,7 +229,18 @@ def _drop_result(
         lines.append(stats.note)
     if unmatched:
         lines.append(unmatched)
-    return GateResult(name, ok, message, "\n".join(lines), index, *key)
+    return GateResult(name, ok, message, "\n".join(lines), index, *key, threshold=max_drop,
+                      observed=drop + 0.0, p_value=stats.p_value)  # fmt: skip
+
+
+def _drop_checked(gate: Gate, metric: str, higher: bool) -> str:
+    """A baseline gate's check in words: "rougeL mean drop ≤ 0.02 vs b.json, significance 0.05"."""
+    what = "pass rate" if metric == PASS else f"{metric} mean"
+    word = "drop" if higher else "rise"
+    checked = f"{what} {word} ≤ {gate.max_drop or 0.0:g} vs {gate.baseline}"
+    if gate.significance is not None:
+        checked += f", significance {gate.significance:g}"
+    return checked
 
 
 def _groups(gate: Gate, records: list[CaseRecord]) -> dict[tuple[str, str], list[CaseRecord]]:

@@ -5,12 +5,16 @@ match: ``case_id`` is no good for this, since it hashes the request and so chang
 the prompt's text, which is exactly what a comparison of two prompt revisions changes.
 Inside one run, prompt version X pairs with the reference version on (case set, row,
 provider), and provider X with the reference provider on (case set, row, prompt).
+The samples of a repeated case (``--repeat N``) pair sample by sample, and
+:func:`cluster_labels` tells the statistics which pairs are samples of one case.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from operator import attrgetter
+
+import numpy as np
 
 from harness.compare.records import CaseRecord, RecordSet
 from harness.errors import CompareError
@@ -19,9 +23,9 @@ from harness.suite.loader import did_you_mean
 Key = tuple[str, ...]
 
 #: The key fields of each kind of join.
-RUN_KEY = ("case_set", "row_id", "prompt_id", "provider_id")
-PROMPT_KEY = ("case_set", "row_id", "provider_id")
-PROVIDER_KEY = ("case_set", "row_id", "prompt_id")
+RUN_KEY = ("case_set", "row_id", "prompt_id", "provider_id", "repeat")
+PROMPT_KEY = ("case_set", "row_id", "provider_id", "repeat")
+PROVIDER_KEY = ("case_set", "row_id", "prompt_id", "repeat")
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +81,19 @@ def join(
         only_a=[k for k in index_a if k not in index_b],
         only_b=[k for k in index_b if k not in index_a],
         duplicates=dup_a + dup_b,
+    )
+
+
+def cluster_labels(pairs: list[Pair]) -> np.ndarray | None:
+    """A label per pair naming the case both sides' records are samples of (their keys but
+    for ``repeat``), for statistics that resample cases; None when no case was repeated."""
+    if not any(p.a.repeat or p.b.repeat for p in pairs):
+        return None
+    labels: dict[tuple[str, ...], int] = {}
+    of_case = attrgetter("case_set", "row_id", "prompt_id", "provider_id")
+    return np.array(
+        [labels.setdefault((*of_case(p.a), *of_case(p.b)), len(labels)) for p in pairs],
+        dtype=np.intp,
     )
 
 

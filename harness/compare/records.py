@@ -34,15 +34,18 @@ class CaseRecord:
     error: str | None
     output: str | None
     expected: tuple[str, ...]
-    #: Value per scorer name; None where the scorer ran but produced no value.
+    #: Value per assertion name; None where the scorer ran but produced no value.
     scores: dict[str, float | None]
-    #: Per scorer name: whether its assertion passed (None: no verdict).
+    #: Per assertion name: whether it passed (None: no verdict).
     verdicts: dict[str, bool | None] = field(default_factory=dict)
     #: Where ``output`` and ``expected`` still wait to be read (see :func:`load_texts`).
     texts: _TextSource | None = None
+    #: Which sample of a repeated case this is (0 when the case ran once).
+    repeat: int = 0
 
     def value(self, metric: str) -> float | None:
-        """The case's value of ``metric``: 1.0/0.0 for :data:`PASS`, else the scorer's value."""
+        """The case's value of ``metric``: 1.0/0.0 for :data:`PASS`, else the value of the
+        assertion of that name."""
         if metric == PASS:
             return 1.0 if self.passed else 0.0
         return self.scores.get(metric)
@@ -55,7 +58,7 @@ class RecordSet:
     #: How reports and messages name this side: a run id or a file path.
     label: str
     records: list[CaseRecord]
-    #: Per scorer name, in order of first appearance: whether a higher value is better.
+    #: Per assertion name, in order of first appearance: whether a higher value is better.
     higher_is_better: dict[str, bool] = field(default_factory=dict)
     run: RunRecord | None = None
 
@@ -70,7 +73,7 @@ def from_results(results: list[CaseResult], label: str, run: RunRecord | None = 
     records = []
     for r in results:
         for s in r.scores:
-            higher.setdefault(s.scorer, s.higher_is_better)
+            higher.setdefault(s.name, s.higher_is_better)
         records.append(
             CaseRecord(
                 case_id=r.case_id,
@@ -83,8 +86,9 @@ def from_results(results: list[CaseResult], label: str, run: RunRecord | None = 
                 error=r.error,
                 output=r.output,
                 expected=tuple(r.expected),
-                scores={s.scorer: s.value for s in r.scores},
-                verdicts={s.scorer: s.passed for s in r.scores},
+                scores={s.name: s.value for s in r.scores},
+                verdicts={s.name: s.passed for s in r.scores},
+                repeat=r.repeat,
             )
         )
     return RecordSet(label, records, higher, run)
@@ -110,6 +114,7 @@ def from_store(store: ResultStore, run_id: str, *, texts: ResultStore | None = N
         passed,
         error,
         packed,
+        *repeat,  # absent from a digest stored before repeats
     ) in store.iter_digests(run.run_id):
         scores: dict[str, float | None] = {}
         verdicts: dict[str, bool | None] = {}
@@ -120,7 +125,7 @@ def from_store(store: ResultStore, run_id: str, *, texts: ResultStore | None = N
         # Positional, in field order: this loop runs once per case of a 100k-case run.
         record = CaseRecord(
             case_id, case_set or "main", row_id, prompt_id, provider_id, tuple(tags or ()),
-            passed is True, error, None, (), scores, verdicts, source,
+            passed is True, error, None, (), scores, verdicts, source, repeat[0] if repeat else 0,
         )  # fmt: skip
         records.append(record)
     if not records:

@@ -8,6 +8,11 @@
   dropped; exact or permutation p-values for small samples, as scipy chooses).
 * The minimum detectable difference (80 % power, two-sided alpha) and a note when the
   suite is too small to detect the observed difference, or any difference at all.
+* Repeated cases (``--repeat N``): the N samples of a case are not N independent cases.
+  Given ``clusters`` (a label per pair: the case it is a sample of), the bootstrap resamples
+  whole cases, the test is the Wilcoxon signed-rank test on the per-case mean differences,
+  and the power numbers count cases: the interval is as wide as the cases warrant, not
+  sqrt(N) times narrower (clustered errors, as in Miller 2024, "Adding Error Bars to Evals").
 
 The bootstrap is cheap on evaluation data, where most differences are tied (0 when an
 output did not change; -1/0/+1 for pass/fail): each resample's counts of the frequent
@@ -64,6 +69,9 @@ class PairedStats:
     #: The smallest difference this many cases detect with 80 % power; None when unknown.
     mde: float | None
     note: str | None = None
+    #: With repeated samples: the number of cases (clusters) the pairs are samples of,
+    #: which the interval, the test and ``mde`` are over; None when each pair is a case.
+    n_clusters: int | None = None
 
     def significant(self, alpha: float = ALPHA) -> bool:
         return self.p_value is not None and self.p_value < alpha
@@ -78,18 +86,26 @@ def paired_stats(
     confidence: float = CONFIDENCE,
     alpha: float = ALPHA,
     seed: int = 0,
+    clusters: np.ndarray | None = None,
 ) -> PairedStats:
     """Compare ``b`` with ``a`` pair by pair; a NaN on either side drops the pair.
 
     ``binary`` picks McNemar (True) or Wilcoxon (False); None decides from the values
-    (McNemar when every value is 0 or 1).
+    (McNemar when every value is 0 or 1). ``clusters`` labels each pair with the case it
+    is a sample of (repeats): see the module docstring.
     """
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
     if a.shape != b.shape or a.ndim != 1:
         raise ValueError(f"a and b must be 1-d arrays of one length, got {a.shape} and {b.shape}")
+    if clusters is not None and np.shape(clusters) != a.shape:
+        raise ValueError(f"clusters must label every pair: {np.shape(clusters)} vs {a.shape}")
     keep = ~(np.isnan(a) | np.isnan(b))
     a, b = a[keep], b[keep]
+    if clusters is not None:
+        _, inverse = np.unique(np.asarray(clusters)[keep], return_inverse=True)
+        if inverse.size and np.bincount(inverse).max() > 1:
+            return _clustered_stats(a, b, inverse, resamples, confidence, alpha, seed)
     n = len(a)
     if n == 0:
         return PairedStats(0, None, None, None, None, None, None, None, 0, 0, None,
@@ -126,6 +142,71 @@ def paired_stats(
         mde=mde,
         note=power_note(n, diff, p, mde, alpha=alpha),
     )
+
+
+def _clustered_stats(
+    a: np.ndarray,
+    b: np.ndarray,
+    cluster: np.ndarray,
+    resamples: int,
+    confidence: float,
+    alpha: float,
+    seed: int,
+) -> PairedStats:
+    """:func:`paired_stats` over pairs grouped into clusters (``cluster``: 0..G-1 per pair)."""
+    d = np.round(b - a, _DECIMALS)
+    sums, sizes = np.bincount(cluster, weights=d), np.bincount(cluster)
+    means = np.round(sums / sizes, _DECIMALS)  # each case's mean difference
+    g = len(sizes)
+    ci_low = ci_high = None
+    if g >= 2:
+        rng = np.random.default_rng(seed)
+        ci_low, ci_high = cluster_bootstrap_ci(sums, sizes, resamples, confidence, rng)
+    diff = float(d.mean())
+    p = wilcoxon_p(means)
+    sd = float(means.std(ddof=1)) if g >= 2 else None
+    mde = min_detectable_difference(sd, g, alpha=alpha)
+    return PairedStats(
+        n=len(d),
+        mean_a=float(a.mean()),
+        mean_b=float(b.mean()),
+        diff=diff,
+        ci_low=ci_low,
+        ci_high=ci_high,
+        test="wilcoxon",
+        p_value=p,
+        n_down=int((d < 0).sum()),
+        n_up=int((d > 0).sum()),
+        mde=mde,
+        note=power_note(g, diff, p, mde, alpha=alpha),
+        n_clusters=g,
+    )
+
+
+def cluster_bootstrap_ci(
+    sums: np.ndarray,
+    sizes: np.ndarray,
+    resamples: int,
+    confidence: float,
+    rng: np.random.Generator,
+) -> tuple[float, float]:
+    """Percentile interval of the mean when whole clusters are resampled with replacement:
+    cluster ``i`` holds ``sizes[i]`` values summing to ``sums[i]``. A resample's mean is
+    the sum of its clusters' sums over the sum of their sizes; with equal sizes that is the
+    mean of cluster means, so the fast :func:`bootstrap_means` applies to those."""
+    if (sizes == sizes[0]).all():
+        means = bootstrap_means(sums / sizes, resamples, rng)
+    else:
+        g = len(sizes)
+        rows = max(1, _CHUNK // g)
+        parts = []
+        for start in range(0, resamples, rows):
+            idx = rng.integers(0, g, size=(min(rows, resamples - start), g))
+            parts.append(sums[idx].sum(axis=1) / sizes[idx].sum(axis=1))
+        means = np.concatenate(parts)
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(means, [tail, 1 - tail])
+    return float(low), float(high)
 
 
 def mcnemar_exact(n_down: int, n_up: int) -> float:

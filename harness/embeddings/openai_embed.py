@@ -7,8 +7,14 @@ from pathlib import Path
 import openai
 
 from harness.embeddings.base import Embedder
-from harness.errors import ProviderError
-from harness.providers.openai_compat import map_error, normalise_base_url, read_api_key
+from harness.errors import TransientProviderError
+from harness.providers.openai_compat import (
+    KeyScrubber,
+    as_text,
+    normalise_base_url,
+    provider_errors,
+    read_api_key,
+)
 from harness.suite.schema import EmbeddingsConfig
 
 
@@ -25,6 +31,8 @@ class OpenAIEmbedder(Embedder):
             max_retries=4,
             timeout=60,
         )
+        # The chat provider's one error path: SDK errors and unreadable replies alike.
+        self._scrub = KeyScrubber(self._client.api_key if config.api_key_env else None)
 
     def identity(self) -> dict[str, str]:
         return {"type": "openai", "base_url": self.base_url, "model": str(self.config.model)}
@@ -33,20 +41,26 @@ class OpenAIEmbedder(Embedder):
         size = self.config.batch_size
         vectors: list[list[float]] = []
         for start in range(0, len(texts), size):
-            batch = texts[start : start + size]
-            try:
-                reply = await self._client.embeddings.create(
-                    model=str(self.config.model), input=batch
-                )
-            except openai.OpenAIError as e:
-                raise map_error(e, secret=self._client.api_key) from e
-            if len(reply.data) != len(batch):
-                raise ProviderError(
-                    f"embeddings {self.id!r}: {self.base_url} returned {len(reply.data)} "
-                    f"vectors for {len(batch)} texts"
-                )
-            vectors += [list(d.embedding) for d in sorted(reply.data, key=lambda d: d.index)]
+            with provider_errors(self._scrub):
+                vectors += await self._embed_batch(texts[start : start + size])
         return vectors
+
+    async def _embed_batch(self, batch: list[str]) -> list[list[float]]:
+        # Floats, not the SDK's default base64: its base64 decoder reads `data` before we can
+        # check that the reply has any (an HTML page, an event stream), and every
+        # OpenAI-compatible server speaks floats.
+        reply = await self._client.embeddings.create(
+            model=str(self.config.model), input=batch, encoding_format="float"
+        )
+        data = getattr(reply, "data", None)
+        if not isinstance(data, list):
+            raise TransientProviderError(f"malformed response: no data in {as_text(reply)}")
+        if len(data) != len(batch):
+            raise TransientProviderError(
+                f"embeddings {self.id!r}: {self.base_url} returned {len(data)} "
+                f"vectors for {len(batch)} texts"
+            )
+        return [list(d.embedding) for d in sorted(data, key=lambda d: d.index)]
 
     async def aclose(self) -> None:
         await self._client.close()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import random
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -22,7 +22,6 @@ from harness.suite.loader import did_you_mean
 from harness.suite.schema import PerturbationSpec
 
 if TYPE_CHECKING:
-    from harness.cases import CaseRow
     from harness.suite.loader import LoadedSuite
 
 #: Separates a clean row id from the perturbation id in a perturbed row's id.
@@ -116,7 +115,9 @@ class Perturber:
             )
         out = dict(variables)
         for name in self.vars:
-            rng = random.Random(f"{self.seed}:{self.id}:{row_id}:{name}")
+            # bytes, as Random would make of the str, but a lone surrogate ("\ud800") too
+            seed = f"{self.seed}:{self.id}:{row_id}:{name}".encode("utf-8", "surrogatepass")
+            rng = random.Random(seed)
             out[name] = self._value(out[name], rng)
         return out
 
@@ -148,7 +149,23 @@ def build_perturber(spec: PerturbationSpec) -> Perturber:
     return Perturber(spec.id or spec.type, spec.vars, spec.seed, params, transform)
 
 
-def perturbed_rows(loaded: LoadedSuite, rows: list[CaseRow], case_set: str) -> list[CaseRow]:
+class Row(Protocol):
+    """What perturbing reads of a case row (a dataclass: :class:`harness.cases.CaseRow`, which
+    calls :func:`perturbed_rows`; typed here so this module need not import it back)."""
+
+    row_id: str
+    case_set: str
+    vars: dict[str, Any]
+    tags: list[str]
+
+    @property
+    def where(self) -> str: ...
+
+
+R = TypeVar("R", bound=Row)
+
+
+def perturbed_rows(loaded: LoadedSuite, rows: list[R], case_set: str) -> list[R]:
     """One perturbed copy of every row of ``case_set`` per perturbation the suite declares."""
     perturbers = []
     for i, spec in enumerate(loaded.suite.perturbations):

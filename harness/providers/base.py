@@ -23,11 +23,15 @@ class Message(BaseModel):
     content: str
 
 
+def _unset(value: object) -> bool:
+    return value is None
+
+
 class ModelRequest(BaseModel):
     """What is sent to a model.
 
-    ``messages`` and ``params`` define the output and so form the cache key;
-    ``metadata`` (the case's row, for providers that read outputs from data)
+    ``messages``, ``params`` and the tools offered define the output and so form the
+    cache key; ``metadata`` (the case's row, for providers that read outputs from data)
     never does.
     """
 
@@ -36,10 +40,21 @@ class ModelRequest(BaseModel):
     messages: tuple[Message, ...]
     params: dict[str, Any] = Field(default_factory=dict)
     metadata: dict[str, Any] = Field(default_factory=dict, exclude=True)
+    #: OpenAI function tools offered to the model, and ``tool_choice``; left out of the
+    #: dump (and so of the key) when unset, so requests without tools keep their keys.
+    tools: tuple[dict[str, Any], ...] | None = Field(default=None, exclude_if=_unset)
+    tool_choice: str | dict[str, Any] | None = Field(default=None, exclude_if=_unset)
 
     def as_prompt(self) -> str:
-        """The messages joined into one completion-style prompt (for non-chat endpoints)."""
-        return "\n\n".join(m.content for m in self.messages)
+        """One completion-style prompt (for non-chat endpoints and models without a chat
+        template). A single turn (a user message, a system message before it or not) is
+        the texts joined by a blank line, as a plain template expects; a conversation
+        (any assistant turn) is a transcript, ``System: ...``, ``User: ...``,
+        ``Assistant: ...`` a blank line apart, ending in ``Assistant:`` for the model to go on."""
+        if all(m.role != "assistant" for m in self.messages):
+            return "\n\n".join(m.content for m in self.messages)
+        turns = [f"{m.role.capitalize()}: {m.content}" for m in self.messages]
+        return "\n\n".join([*turns, "Assistant:"])
 
 
 class Generation(BaseModel):
@@ -54,6 +69,16 @@ class Generation(BaseModel):
     #: When the request asked for ``logprobs``: per generated token, the log-probability of
     #: each of its top alternatives (``{token: logprob}``), as the server returned them.
     top_logprobs: list[dict[str, float]] | None = None
+    #: What an application under test retrieved (``python``/``http``/``exec`` providers), for
+    #: scorers that judge the answer against the app's own contexts.
+    contexts: list[str] | None = None
+    #: Tool calls the application made or the model asked for, as the provider returned them.
+    tool_calls: list[dict[str, Any]] | None = None
+    #: Anything else the provider returned about the call (free-form, stored with the result).
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    #: The call's cost in USD when the provider knows it (an app reporting its own spend);
+    #: None: computed from the token counts and the provider's prices, where known.
+    cost_usd: float | None = None
 
 
 class Provider(ABC):
@@ -75,9 +100,22 @@ class Provider(ABC):
         return self.config.model
 
     @property
+    def returns_contexts(self) -> bool:
+        """Whether answers may carry the ``contexts`` an application retrieved (then the RAG
+        scorers need no contexts column in the dataset)."""
+        return False
+
+    @property
     def default_concurrency(self) -> int | None:
         """How many requests this provider wants in flight at once (None: runner default)."""
         return None
+
+    @property
+    def request_features(self) -> frozenset[str]:
+        """What it sends on besides messages and sampling params: ``"tools"`` (with
+        ``tool_choice``) and ``"response_format"``. A suite asking a provider for one it
+        would drop is an error when it loads, never a silently different request."""
+        return frozenset()
 
     @abstractmethod
     def identity(self) -> dict[str, str]:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pydantic import ValidationError
 
 from harness.errors import PermanentProviderError, ProviderError
+from harness.extras import install_command, require
 from harness.providers.base import Generation, ModelRequest, Provider
 from harness.providers.hf_loglik import LoglikelihoodScorer, RollingScore
 from harness.providers.hf_models import DTYPES, ModelSource, device_and_dtype, load, resolve
@@ -87,7 +88,9 @@ class HFProvider(Provider):
         return self.config.batch_size * 2
 
     def check(self) -> None:
-        """Fail before the run on a model path or dtype that cannot work (loads nothing)."""
+        """Fail before the run on a model path or dtype that cannot work, or without torch
+        and transformers installed (loads nothing)."""
+        require("local", f"hf provider '{self.id}'", PermanentProviderError)
         self.source  # noqa: B018 - resolving is the check
         if self.config.dtype != "auto" and self.config.dtype not in DTYPES:
             raise PermanentProviderError(
@@ -254,9 +257,10 @@ class _Model:
     def load(cls, source: ModelSource, config: HFProviderConfig) -> _Model:
         try:
             import torch
-        except ImportError:
+        except ImportError as e:  # installed but broken (check() found it)
             raise PermanentProviderError(
-                "hf providers need torch and transformers: pip install 'harness[local]'"
+                f"hf model {source.name}: cannot import torch ({e}); reinstall it: "
+                + install_command("local")
             ) from None
         device, dtype = _device_and_dtype(torch, config)
         model, tokenizer = load(source, device, dtype)

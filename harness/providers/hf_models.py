@@ -98,18 +98,31 @@ def _add_stat(digest: hashlib._Hash, path: Path) -> None:
     digest.update(f"{path.name}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
 
 
-def resolve(model: str, gguf_file: str | None = None, adapter: str | None = None) -> ModelSource:
+def resolve(
+    model: str,
+    gguf_file: str | None = None,
+    adapter: str | None = None,
+    base_dir: Path | None = None,
+) -> ModelSource:
     """Turn a suite's ``model:`` (and ``adapter:``) into files on disk, or explain what is
-    missing.
+    missing. Relative paths are from ``base_dir`` (the suite file's folder; default the
+    working directory); an alias is a path only when that path exists.
 
     Never downloads: a hub id that is not a local folder is an error saying how to fetch it.
     """
-    source = _resolve_model(model, gguf_file)
-    return source if adapter is None else replace(source, adapter=_adapter_folder(adapter))
+    base = Path.cwd() if base_dir is None else base_dir
+    source = _resolve_model(model, gguf_file, base)
+    return source if adapter is None else replace(source, adapter=resolve_adapter(adapter, base))
 
 
-def _adapter_folder(adapter: str) -> Path:
-    path = Path(adapter).expanduser().resolve()
+def _local(path: str, base: Path) -> Path:
+    """``path`` from ``base`` (an absolute or ``~`` path stays itself), absolute."""
+    return (base / Path(path).expanduser()).resolve()
+
+
+def resolve_adapter(adapter: str, base_dir: Path) -> Path:
+    """The PEFT adapter folder ``adapter`` names, from ``base_dir``."""
+    path = _local(adapter, base_dir)
     if not (path / "adapter_config.json").is_file():
         raise PermanentProviderError(
             f"adapter {path} is not a PEFT adapter folder (no adapter_config.json); give the "
@@ -118,12 +131,12 @@ def _adapter_folder(adapter: str) -> Path:
     return path
 
 
-def _resolve_model(model: str, gguf_file: str | None) -> ModelSource:
+def _resolve_model(model: str, gguf_file: str | None, base: Path) -> ModelSource:
     name = model.lower()
     alias = ALIASES.get(name)
-    if alias is not None and not Path(model).exists():
+    path = _local(model, base)
+    if alias is not None and not path.exists():
         return ModelSource(name, _alias_folder(name, alias), alias.filename)
-    path = Path(model).expanduser().resolve()
     if path.is_file():
         if path.suffix != ".gguf":
             raise PermanentProviderError(

@@ -7,13 +7,16 @@ say which failures are worth retrying (:func:`map_error`).
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import email.utils
+import json
 import math
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, quote_plus, urlsplit, urlunsplit
 
 import openai
 from openai.types import Completion
@@ -33,6 +36,8 @@ from harness.suite.schema import GenerationParams, OpenAIProviderConfig
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 #: What the SDK gets as a key when ``api_key_env`` is null (local servers ignore it).
 NO_KEY = "not-needed"
+#: Characters of a provider error's message kept (after the key is scrubbed from all of it).
+MESSAGE_LIMIT = 300
 #: Statuses below 500 that are still worth retrying (timeout, lock conflict, too early).
 _TRANSIENT_4XX = {408, 409, 425}
 
@@ -54,6 +59,7 @@ class OpenAIProvider(Provider):
             timeout=config.timeout,
             http_client=_http_client(),
         )
+        self._scrub = KeyScrubber(self._client.api_key if config.api_key_env else None)
 
     def __repr__(self) -> str:
         return f"OpenAIProvider(id={self.id!r}, model={self.model!r}, base_url={self._base_url!r})"
@@ -66,31 +72,39 @@ class OpenAIProvider(Provider):
             "model": self.model,
         }
 
+    @property
+    def request_features(self) -> frozenset[str]:
+        """Chat sends tools and response_format; completions has no tools to send."""
+        chat = self.config.endpoint == "chat"
+        return frozenset({"tools", "response_format"} if chat else {"response_format"})
+
     async def generate(self, request: ModelRequest) -> Generation:
+        with provider_errors(self._scrub, self._hint):
+            return await self._generate(request)
+
+    async def _generate(self, request: ModelRequest) -> Generation:
         body = {"model": self.model, **_sdk_params(request.params)}
         body.update(body.pop("extra_body", None) or {})
         if self.config.endpoint == "chat":
             path, cast_to = "/chat/completions", ChatCompletion
             body["messages"] = [m.model_dump() for m in request.messages]
+            if request.tools is not None:
+                body["tools"] = list(request.tools)
+            if request.tool_choice is not None:
+                body["tool_choice"] = request.tool_choice
         else:
             path, cast_to = "/completions", Completion
             body["prompt"] = request.as_prompt()
-        try:
-            # The client's generic `post` skips the SDK's per-call TypedDict transform of an
-            # already-plain JSON body, which costs more CPU than the whole rest of a request.
-            reply = await self._client.post(path, body=body, cast_to=cast_to)
-        except (openai.OpenAIError, ValueError) as exc:
-            # ValueError: the SDK lets json.JSONDecodeError out of a 200 with a broken body.
-            raise self._error(exc) from exc
+        # The client's generic `post` skips the SDK's per-call TypedDict transform of an
+        # already-plain JSON body, which costs more CPU than the whole rest of a request.
+        reply = await self._client.post(path, body=body, cast_to=cast_to)
         return parse_reply(reply, self.config.endpoint)
 
     async def aclose(self) -> None:
         await self._client.close()
 
-    def _error(self, exc: Exception) -> ProviderError:
-        """:func:`map_error`, with the key scrubbed and a hint naming where the key comes from."""
-        secret = self._client.api_key if self.config.api_key_env else None
-        error = map_error(exc, secret=secret)
+    def _hint(self, error: ProviderError) -> ProviderError:
+        """An AuthError names where the key comes from (or that none was sent)."""
         if isinstance(error, AuthError):
             env = self.config.api_key_env
             hint = (
@@ -98,8 +112,60 @@ class OpenAIProvider(Provider):
                 if env
                 else f" (provider {self.id!r} sent no key: set `api_key_env` if it needs one)"
             )
-            error = AuthError(str(error) + hint, status=error.status)
+            error.args = (str(error) + hint,)
         return error
+
+
+class KeyScrubber:
+    """Removes an API key from text in every form a server may echo it back in.
+
+    A proxy or a server that echoes the request (its ``Authorization: Bearer <key>``
+    header) may hand the key back as-is, inside a JSON string (backslash-escaped), in a
+    URL or form body (percent-encoded), or as the base64 of the key. Each of those forms
+    becomes ``***``; a placeholder key (no ``api_key_env``) is no secret and stays.
+    """
+
+    def __init__(self, key: str | None) -> None:
+        self._forms = sorted(_encodings(key), key=len, reverse=True) if key else []
+
+    def __call__(self, text: str) -> str:
+        for form in self._forms:
+            text = text.replace(form, "***")
+        return text
+
+
+def _encodings(key: str) -> set[str]:
+    raw = key.encode()
+    return {
+        key,
+        json.dumps(key)[1:-1],
+        key.replace("/", "\\/"),
+        quote(key, safe=""),
+        quote_plus(key),
+        base64.b64encode(raw).decode().rstrip("="),
+        base64.urlsafe_b64encode(raw).decode().rstrip("="),
+    } - {""}
+
+
+@contextlib.contextmanager
+def provider_errors(
+    scrub: KeyScrubber, describe: Callable[[ProviderError], ProviderError] | None = None
+) -> Iterator[None]:
+    """The one path every failure of a call (and of reading its reply) leaves by: whatever
+    raised it, it becomes a :class:`ProviderError` (:func:`map_error`) whose message is
+    scrubbed of the key, then cut (after scrubbing, so a cut never leaves part of a key
+    behind); ``describe`` may then add our own words (a hint no cut may drop). The original
+    exception is not chained: its text (the server's body) may hold the key."""
+    try:
+        yield
+    except Exception as exc:
+        error = exc if isinstance(exc, ProviderError) else map_error(exc)
+        error.args = (_cut(scrub(str(error))),)
+        raise (describe(error) if describe is not None else error) from None
+
+
+def _cut(message: str) -> str:
+    return message if len(message) <= MESSAGE_LIMIT else message[:MESSAGE_LIMIT] + "..."
 
 
 def _http_client() -> openai.DefaultAioHttpClient | None:
@@ -153,7 +219,7 @@ def parse_reply(reply: object, endpoint: str) -> Generation:
     (the SDK does not validate, and returns a bare ``str`` for a non-JSON body)."""
     choices = getattr(reply, "choices", None)
     if not isinstance(choices, list) or not choices:
-        raise TransientProviderError(f"malformed response: no choices in {_preview(reply)}")
+        raise TransientProviderError(f"malformed response: no choices in {as_text(reply)}")
     choice = choices[0]
     if endpoint == "chat":
         message = getattr(choice, "message", None)
@@ -161,10 +227,11 @@ def parse_reply(reply: object, endpoint: str) -> Generation:
             raise TransientProviderError("malformed response: choice without a message")
         # None is legitimate (a refusal or a tool call): no text.
         text = getattr(message, "content", None) or ""
+        tool_calls = _tool_calls(message)
     else:
-        text = getattr(choice, "text", None)
+        text, tool_calls = getattr(choice, "text", None), None
     if not isinstance(text, str):
-        raise TransientProviderError(f"malformed response: no text in {_preview(choice)}")
+        raise TransientProviderError(f"malformed response: no text in {as_text(choice)}")
     usage = getattr(reply, "usage", None)
     finish_reason = getattr(choice, "finish_reason", None)
     return Generation(
@@ -173,7 +240,49 @@ def parse_reply(reply: object, endpoint: str) -> Generation:
         completion_tokens=_count(getattr(usage, "completion_tokens", None)),
         finish_reason=finish_reason if isinstance(finish_reason, str) else None,
         top_logprobs=_top_logprobs(choice),
+        tool_calls=tool_calls,
     )
+
+
+def _tool_calls(message: object) -> list[dict[str, Any]] | None:
+    """The message's ``tool_calls``, each as ``{id, type, name, arguments, arguments_raw}``:
+    ``arguments`` parsed from the JSON text the model wrote, or None when that text is not
+    JSON (kept as written in ``arguments_raw``, for scorers to say so); None: no calls."""
+    calls = _field(message, "tool_calls")
+    if not calls:
+        return None
+    if not isinstance(calls, list):
+        raise TransientProviderError(f"malformed response: tool_calls is {as_text(calls)}")
+    return [_tool_call(call) for call in calls]
+
+
+def _tool_call(call: object) -> dict[str, Any]:
+    function = _field(call, "function")
+    name, raw = _field(function, "name"), _field(function, "arguments")
+    if not isinstance(name, str) or not isinstance(raw, str):
+        raise TransientProviderError(
+            f"malformed response: a tool call without a function name and arguments: "
+            f"{as_text(call)}"
+        )
+    return {
+        "id": _field(call, "id"),
+        "type": _field(call, "type") or "function",
+        "name": name,
+        "arguments": _json_or_none(raw),
+        "arguments_raw": raw,
+    }
+
+
+def _json_or_none(text: str) -> Any:
+    """Strict JSON (no NaN or Infinity, which no JSON store keeps), or None."""
+    try:
+        return json.loads(text, parse_constant=_no_constant)
+    except ValueError:
+        return None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
 def _top_logprobs(choice: object) -> list[dict[str, float]] | None:
@@ -202,27 +311,16 @@ def _root_cause(exc: BaseException) -> BaseException:
     return exc
 
 
-def map_error(exc: Exception, *, secret: str | None = None) -> ProviderError:
+def map_error(exc: Exception) -> ProviderError:
     """The harness error for an SDK failure: permanent where retrying cannot help, transient
-    (and so retried by the runner) where it may. ``secret`` is scrubbed from the message."""
-    status: int | None = getattr(exc, "status_code", None)
-    wait: float | None = None
+    (and so retried by the runner) where it may. Its message may quote the server, key and
+    all: callers go through :func:`provider_errors`, which scrubs it."""
     cls: type[ProviderError]
     if isinstance(exc, openai.APIStatusError):
-        message = f"HTTP {status}: {_server_message(exc)}"
-        if exc.status_code in (401, 403):
-            cls = AuthError
-        elif exc.status_code == 429 and exc.code == "insufficient_quota":
-            # OpenAI's "out of credit" is a 429 that no amount of waiting fixes.
-            cls = PermanentProviderError
-        elif exc.status_code == 429:
-            cls, wait = RateLimitError, retry_after(exc.response.headers)
-        elif exc.status_code >= 500 or exc.status_code in _TRANSIENT_4XX:
-            # A 503 may say when to come back, too.
-            cls, wait = TransientProviderError, retry_after(exc.response.headers)
-        else:
-            cls = PermanentProviderError
-    elif isinstance(exc, openai.APIResponseValidationError):
+        return status_error(
+            exc.status_code, _server_message(exc), exc.response.headers, code=exc.code
+        )
+    if isinstance(exc, openai.APIResponseValidationError):
         cls, message = TransientProviderError, f"malformed response: {exc.message}"
     elif isinstance(exc, openai.APIConnectionError):
         root = _root_cause(exc)
@@ -233,16 +331,33 @@ def map_error(exc: Exception, *, secret: str | None = None) -> ProviderError:
         else:
             message = f"connection failed ({type(root).__name__}: {root})"
         cls = TransientProviderError
-    elif isinstance(exc, ValueError):
+    elif isinstance(exc, ValueError):  # the SDK lets JSONDecodeError out of a broken 200 body
         cls = TransientProviderError
         message = f"malformed response: {type(exc).__name__}: {exc}"
     else:
         cls, message = PermanentProviderError, f"unexpected {type(exc).__name__}: {exc}"
-    if secret:
-        message = message.replace(secret, "***")
-    if issubclass(cls, TransientProviderError):
-        return cls(message, status, wait)
-    return cls(message, status)
+    return cls(message, getattr(exc, "status_code", None))
+
+
+def status_error(
+    status: int, message: str, headers: Mapping[str, str], *, code: object = None
+) -> ProviderError:
+    """The error for an HTTP error ``status``, one policy for every HTTP provider (``openai``,
+    ``http``): 401/403 stop the run (AuthError); 429 is retried after Retry-After, unless it
+    is OpenAI's out-of-quota ``code``; 5xx and 408/409/425 are retried; any other 4xx fails
+    the case at once."""
+    text = f"HTTP {status}: {message}"
+    if status in (401, 403):
+        return AuthError(text, status)
+    if status == 429 and code == "insufficient_quota":
+        # OpenAI's "out of credit" is a 429 that no amount of waiting fixes.
+        return PermanentProviderError(text, status)
+    if status == 429:
+        return RateLimitError(text, status, retry_after(headers))
+    if status >= 500 or status in _TRANSIENT_4XX:
+        # A 503 may say when to come back, too.
+        return TransientProviderError(text, status, retry_after(headers))
+    return PermanentProviderError(text, status)
 
 
 def retry_after(headers: Mapping[str, str]) -> float | None:
@@ -278,7 +393,7 @@ def _server_message(exc: openai.APIStatusError) -> str:
     if isinstance(body, dict) and isinstance(body.get("message"), str):
         return body["message"]
     if isinstance(body, str) and body.strip():
-        return _preview(body)
+        return body
     return exc.message
 
 
@@ -286,6 +401,7 @@ def _count(value: object) -> int | None:
     return value if isinstance(value, int) else None
 
 
-def _preview(value: object, limit: int = 200) -> str:
-    text = value if isinstance(value, str) else repr(value)
-    return text if len(text) <= limit else text[:limit] + "..."
+def as_text(value: object) -> str:
+    """A reply (or part of one) for an error message: the text the server sent, or the repr
+    of what the SDK made of it. Whole: :func:`provider_errors` scrubs before it cuts."""
+    return value if isinstance(value, str) else repr(value)

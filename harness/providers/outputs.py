@@ -1,15 +1,19 @@
 """Outputs produced elsewhere (a training job's dump, a production log), scored like any model's.
 
 The output comes from a column of the case's row or from a JSONL file keyed by a case
-variable; nothing is called, so nothing is cached.
+variable; nothing is called, so nothing is cached. A file's content digest is part of the
+provider's identity: editing the file makes new case ids (a new run), never a resume that
+mixes old outputs with new.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
+from harness.data.tables import jsonl_lines, parse_json_line
 from harness.errors import PermanentProviderError, SuiteError
 from harness.providers.base import Generation, ModelRequest, Provider
 from harness.suite.schema import OutputsProviderConfig
@@ -24,16 +28,21 @@ class OutputsProvider(Provider):
     def __init__(self, config: OutputsProviderConfig) -> None:
         super().__init__(config)
         self._by_key: dict[str, str] | None = None
+        self._digest: str | None = None
         if config.file is not None:
+            path = Path(config.file)
+            text = read_text(path, "outputs file")
+            self._digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
             self._by_key = _read_outputs(
-                Path(config.file), config.key_field, config.output_field, config.prompt_field
+                text, path, config.key_field, config.output_field, config.prompt_field
             )
 
     def identity(self) -> dict[str, str]:
-        source = (
-            f"column:{self.config.column}" if self.config.column else f"file:{self.config.file}"
-        )
-        return {"type": "outputs", "model": self.config.model, "source": source}
+        """The source, and for a file its content digest: other outputs, other cases."""
+        identity = {"type": "outputs", "model": self.config.model}
+        if self.config.column:
+            return identity | {"source": f"column:{self.config.column}"}
+        return identity | {"source": f"file:{self.config.file}", "sha256": str(self._digest)}
 
     async def generate(self, request: ModelRequest) -> Generation:
         variables = request.metadata.get("vars", {})
@@ -61,16 +70,11 @@ def _prompt_key(prompt_id: object, key: object) -> str:
 
 
 def _read_outputs(
-    path: Path, key_field: str, output_field: str, prompt_field: str | None = None
+    text: str, path: Path, key_field: str, output_field: str, prompt_field: str | None = None
 ) -> dict[str, str]:
     out: dict[str, str] = {}
-    for number, line in enumerate(read_text(path, "outputs file").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise SuiteError(f"invalid JSON: {e.msg}", path, number) from None
+    for number, line in jsonl_lines(text):
+        record, texts = parse_json_line(line, path, number)
         if not isinstance(record, dict) or key_field not in record or output_field not in record:
             raise SuiteError(
                 f"expected an object with '{key_field}' and '{output_field}'", path, number
@@ -80,9 +84,12 @@ def _read_outputs(
             if prompt_field not in record:
                 raise SuiteError(f"expected the prompt version in '{prompt_field}'", path, number)
             key = _prompt_key(record[prompt_field], key)
-        out[str(key)] = _as_text(record[output_field])
+        out[str(key)] = _as_text(record[output_field], texts.get((output_field,)))
     return out
 
 
-def _as_text(value: object) -> str:
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+def _as_text(value: Any, written: str | None = None) -> str:
+    """A stored output as text: a number as written in the file (``0.10``), else its JSON."""
+    if isinstance(value, str):
+        return value
+    return written if written is not None else json.dumps(value, ensure_ascii=False)

@@ -13,7 +13,6 @@ Size stays bounded for 100k-case runs: every pair is in the island as compact co
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,7 +27,7 @@ from harness.compare.diff import word_diff
 from harness.compare.join import Pair
 from harness.compare.records import PASS, load_texts
 from harness.compare.stats import PairedStats
-from harness.report.page import environment, json_island
+from harness.report.page import Strings, clip, environment, json_island, p_value, rounded
 from harness.report.svg import Interval, ci_strip, forest, histograms
 from harness.results.models import RunRecord
 
@@ -149,7 +148,7 @@ def _cell(c: Comparison, m: Metric, s: PairedStats | None) -> _MetricView:
         mean_b=_mean(s.mean_b, pct),
         diff=_delta(s.diff, pct),
         ci="—" if s.ci_low is None else f"{_delta(s.ci_low, pct)} … {_delta(s.ci_high, pct)}",
-        p="—" if s.p_value is None else _p(s.p_value),
+        p=p_value(s.p_value) or "—",
         tone=tone,
         strip=Markup("")
         if s.diff is None
@@ -169,21 +168,12 @@ def _delta(x: float | None, pct: bool) -> str:
     return f"{x * 100:+.1f} pp" if pct else f"{x:+.3f}"
 
 
-def _p(p: float) -> str:
-    return "< 0.001" if p < 0.001 else f"{p:.3f}"
-
-
 def _island(comparisons: list[Comparison], max_details: int, max_chars: int) -> dict[str, Any]:
     """Everything the page's script needs, as compact columns plus the chosen details.
 
     Built column by column (not pair by pair): this runs over every pair of 100k-case runs.
     """
-    tables: dict[str, dict[str, int]] = {k: {} for k in ("sets", "prompts", "providers", "tags")}
-
-    def codes(kind: str, values: list[str]) -> list[int]:
-        table = tables[kind]
-        return [table.setdefault(v, len(table)) for v in values]
-
+    strings = Strings("sets", "prompts", "providers", "tags")
     metrics = [m for m in (comparisons[0].metrics if comparisons else []) if m.name != PASS]
     cols: dict[str, list[Any]] = {
         k: [] for k in ("cmp", "set", "row", "pa", "pb", "va", "vb", "tags", "change", "detail")
@@ -191,20 +181,19 @@ def _island(comparisons: list[Comparison], max_details: int, max_chars: int) -> 
     values: dict[str, dict[str, list[Any]]] = {m.name: {"a": [], "b": []} for m in metrics}
     details: list[dict[str, Any]] = []
     lists = []
-    tags = tables["tags"]
     for ci, c in enumerate(comparisons):
         pairs = c.joined.pairs
         base = len(cols["row"])
         a, b = [p.a for p in pairs], [p.b for p in pairs]
         cols["cmp"] += [ci] * len(pairs)
-        cols["set"] += codes("sets", [r.case_set for r in b])
+        cols["set"] += strings.codes("sets", [r.case_set for r in b])
         cols["row"] += [r.row_id for r in b]
-        cols["pa"] += codes("prompts", [r.prompt_id for r in a])
-        cols["pb"] += codes("prompts", [r.prompt_id for r in b])
-        cols["va"] += codes("providers", [r.provider_id for r in a])
-        cols["vb"] += codes("providers", [r.provider_id for r in b])
+        cols["pa"] += strings.codes("prompts", [r.prompt_id for r in a])
+        cols["pb"] += strings.codes("prompts", [r.prompt_id for r in b])
+        cols["va"] += strings.codes("providers", [r.provider_id for r in a])
+        cols["vb"] += strings.codes("providers", [r.provider_id for r in b])
         cols["tags"] += [
-            [tags.setdefault(t, len(tags)) for t in dict.fromkeys((*x.tags, *y.tags))]
+            strings.codes("tags", dict.fromkeys((*x.tags, *y.tags)))
             for x, y in zip(a, b, strict=True)
         ]
         cols["change"] += _changes(c).tolist()
@@ -238,7 +227,7 @@ def _island(comparisons: list[Comparison], max_details: int, max_chars: int) -> 
     return {
         "metrics": [{"name": m.name, "higher": m.higher_is_better} for m in metrics],
         "comparisons": lists,
-        "strings": {k: list(v) for k, v in tables.items()},
+        "strings": strings.tables(),
         "pairs": cols,
         "values": values,
         "details": details,
@@ -275,7 +264,7 @@ def _chosen(c: Comparison, cap: int) -> dict[str, list[Pair]]:
 
 
 def _detail(kind: str, p: Pair, at: int, max_chars: int, metrics: list[str]) -> dict[str, Any]:
-    a, b = _clip(p.a.output, max_chars), _clip(p.b.output, max_chars)
+    a, b = clip(p.a.output, max_chars), clip(p.b.output, max_chars)
     return {
         "kind": kind,
         "pair": at,
@@ -286,17 +275,5 @@ def _detail(kind: str, p: Pair, at: int, max_chars: int, metrics: list[str]) -> 
         "error_a": p.a.error,
         "error_b": p.b.error,
         "expected": list(p.b.expected or p.a.expected),
-        "scores": [[m, _round(p.a.value(m)), _round(p.b.value(m))] for m in metrics],
+        "scores": [[m, rounded(p.a.value(m)), rounded(p.b.value(m))] for m in metrics],
     }
-
-
-def _clip(text: str | None, limit: int) -> str | None:
-    if text is None or len(text) <= limit:
-        return text
-    return text[:limit] + " …"
-
-
-def _round(x: float | None) -> float | None:
-    if x is None or math.isnan(x):
-        return None
-    return round(x, 4)

@@ -4,37 +4,64 @@ One file that opens anywhere, offline, forever: CSS and JS are inline, and a
 Content-Security-Policy forbids every network request. Model outputs and dataset
 rows are untrusted, so the template autoescapes and the per-case data travels as
 JSON in a non-executed ``<script type="application/json">`` that the page's own
-script renders with ``textContent`` only.
+script renders with ``textContent`` only. The case table stays small at any size
+(see :mod:`harness.report.case_table`).
+
+The header says how the run went: errored cases turn the status badge to the error
+colour and are listed by distinct message near the top, and the suite's gates (when
+given) show what each checked, its bar, the measured value and the verdict.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
-
-from markupsafe import Markup
+from typing import Any, Protocol
 
 from harness.analysis.base import AnalysisResult
+from harness.analysis.errors import error_groups
 from harness.analysis.summary import GroupSummary, RunSummary, summarize
+from harness.ci.junit import GateOutcome
+from harness.jsontext import utf8_safe
 from harness.report.analyses import analysis_views
-from harness.report.page import environment, json_island
-from harness.report.page import num as _num
-from harness.report.page import seconds as _seconds
-from harness.report.page import usd as _usd
+from harness.report.case_table import BUDGET, case_table
+from harness.report.page import clip, environment, json_island
 from harness.results.models import CaseResult, RunRecord
 
 MAIN_SET = "main"
-_STATUS_ORDER = {"fail": 0, "error": 1, "pass": 2}
+#: Characters of an error message shown in the list of errors at the top.
+_ERROR_CHARS = 500
+
+
+class ReportedGate(GateOutcome, Protocol):
+    """What the gates table reads: a :class:`~harness.compare.gates.GateResult`, the error
+    budget, or any check that says as much."""
+
+    @property
+    def details(self) -> str | None: ...
+    @property
+    def checked(self) -> str: ...
+    @property
+    def threshold(self) -> float | None: ...
+    @property
+    def observed(self) -> float | None: ...
+    @property
+    def p_value(self) -> float | None: ...
 
 
 def render_html(
-    run: RunRecord, results: list[CaseResult], analyses: list[AnalysisResult] | None = None
+    run: RunRecord,
+    results: list[CaseResult],
+    analyses: list[AnalysisResult] | None = None,
+    gates: Sequence[ReportedGate] | None = None,
+    *,
+    text_budget: int = BUDGET,
 ) -> str:
-    """The report of ``run`` (and its run-level analyses) as one HTML document (no external
-    resources)."""
+    """The report of ``run`` (its run-level analyses and gate verdicts) as one HTML document
+    (no external resources). ``text_budget``: bytes of case texts kept (failures first)."""
     summary = summarize(results)
     prompts = _ordered(run.prompts, (r.prompt_id for r in results))
     providers = _providers(run, results)
@@ -46,6 +73,7 @@ def render_html(
         if any(g.case_set == case_set for g in summary.groups)
     ]
     main = [r for r in results if r.case_set == MAIN_SET and r.perturbation is None]
+    table = case_table(results, text_budget)
     template = environment().get_template("report.html.j2")
     return template.render(
         run=run,
@@ -56,8 +84,11 @@ def render_html(
         kpis=_kpis(main),
         sections=sections,
         tags=_tag_matrix(summary, prompts, provider_ids),
-        cases_json=_cases_json(results),
+        errors=_errors(results),
+        gates=list(gates or []),
+        cases_json=json_island(table),
         n_cases=len(results),
+        n_texts=len(table["texts"]),
         scorer_versions=_scorer_versions(results),
         analyses=analysis_views(analyses or []),
     )
@@ -68,11 +99,15 @@ def write_report(
     results: list[CaseResult],
     path: str | Path,
     analyses: list[AnalysisResult] | None = None,
+    gates: Sequence[ReportedGate] | None = None,
+    *,
+    text_budget: int = BUDGET,
 ) -> Path:
     """Render the report and write it to ``path`` (parent folders are created)."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_html(run, results, analyses), encoding="utf-8")
+    html = render_html(run, results, analyses, gates, text_budget=text_budget)
+    out.write_text(utf8_safe(html), encoding="utf-8")  # a lone surrogate in a title, a message
     return out
 
 
@@ -122,8 +157,8 @@ def _section(
 
 
 def _scorers(results: list[CaseResult], case_set: str) -> set[str]:
-    """The scorers that scored (or tried to score) some case of ``case_set``."""
-    return {s.scorer for r in results if r.case_set == case_set for s in r.scores}
+    """The assertions that scored (or tried to score) some case of ``case_set``, by name."""
+    return {s.name for r in results if r.case_set == case_set for s in r.scores}
 
 
 def _column(group: GroupSummary, name: str) -> float | None:
@@ -141,12 +176,28 @@ def _tag_matrix(summary: RunSummary, prompts: list[str], providers: list[str]) -
     return {"columns": columns, "rows": rows}
 
 
+def _errors(results: list[CaseResult]) -> dict[str, Any]:
+    """Every case set's errored cases by distinct message, and the cases a scorer failed on."""
+    groups = error_groups(results)
+    return {
+        "n": sum(g.count for g in groups),
+        "groups": [(g.count, clip(g.message, _ERROR_CHARS), g.provider_id) for g in groups],
+        "n_scoring": _scoring_errors(results),
+    }
+
+
+def _scoring_errors(results: list[CaseResult]) -> int:
+    """Cases with an assertion that could not be scored (counted apart from errored calls)."""
+    return sum(any(s.error is not None for s in r.scores) for r in results)
+
+
 def _kpis(main: list[CaseResult]) -> dict[str, Any]:
     costs = [r.cost_usd for r in main if r.cost_usd is not None]
     return {
         "n": len(main),
         "pass_rate": sum(r.passed for r in main) / len(main) if main else None,
         "errors": sum(r.error is not None for r in main),
+        "scoring_errors": _scoring_errors(main),
         "cost": sum(costs) if costs else None,
         "cached": sum(r.cached for r in main),
         **_judging(main),
@@ -169,54 +220,6 @@ def _scorer_versions(results: list[CaseResult]) -> list[str]:
     """Each distinct scorer version, named (``rougeL@2``) where the version does not say whose."""
     pairs = {(s.scorer, s.version) for r in results for s in r.scores}
     return sorted(v if name in v else f"{name}@{v}" for name, v in pairs)
-
-
-def _status(r: CaseResult) -> str:
-    if r.error is not None:
-        return "error"
-    return "pass" if r.passed else "fail"
-
-
-def _cases_json(results: list[CaseResult]) -> Markup:
-    """The cases, failures first, as JSON safe to inline in a ``<script>`` element."""
-    order = sorted(range(len(results)), key=lambda i: (_STATUS_ORDER[_status(results[i])], i))
-    cases = [_case(results[i]) for i in order]
-    return json_island(cases)
-
-
-def _case(r: CaseResult) -> dict[str, Any]:
-    return {
-        "status": _status(r),
-        "case_set": r.case_set,
-        "prompt_id": r.prompt_id,
-        "provider_id": r.provider_id,
-        "model": r.model,
-        "case_id": r.case_id,
-        "row_id": r.row_id,
-        "description": r.description,
-        "tags": r.tags,
-        "messages": [{"role": m.role, "content": m.content} for m in r.messages],
-        "expected": r.expected,
-        "output": r.output,
-        "error": r.error,
-        "latency": _seconds(r.latency_s),
-        "cost": _usd(r.cost_usd),
-        "cached": r.cached,
-        "scores": [
-            {
-                "scorer": s.scorer,
-                "value": _num(s.value),
-                "threshold": _num(s.threshold),
-                "op": "≥" if s.higher_is_better else "≤",
-                "passed": s.passed,
-                "answer": s.answer,
-                "explanation": s.explanation,
-                "error": s.error,
-                "verdicts": s.metadata.get("verdicts") or [],
-            }
-            for s in r.scores
-        ],
-    }
 
 
 def _providers(run: RunRecord, results: list[CaseResult]) -> list[dict[str, str]]:

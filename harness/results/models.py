@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from harness.providers.base import Message
 
@@ -17,6 +17,10 @@ RunStatus = Literal["running", "complete", "interrupted", "failed"]
 class Score(BaseModel):
     """One assertion's verdict on one case."""
 
+    #: The assertion's name (``name:`` in the suite, default its type): what summaries,
+    #: exports, comparisons and gates call it. A record stored before names existed has
+    #: none; it reads as the scorer's name, which is what it was called then.
+    name: str
     scorer: str
     version: str
     value: float | None
@@ -27,6 +31,25 @@ class Score(BaseModel):
     explanation: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
     error: str | None = None
+    #: ``not: true``: ``passed`` is the scorer's verdict inverted (``value`` is not), and
+    #: ``higher_is_better`` is the scorer's flipped.
+    inverted: bool = False
+    #: Its share of the case score (0: shown, never fails the case).
+    weight: float = 1.0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name_of_old_records(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("name") is None and "scorer" in data:
+            return {**data, "name": data["scorer"]}
+        return data
+
+    @property
+    def label(self) -> str:
+        """The name as failure texts and the report show it: ``not chrf`` when inverted,
+        ``(weight 0.5)`` when its weight is not 1."""
+        label = f"not {self.name}" if self.inverted else self.name
+        return label if self.weight == 1 else f"{label} (weight {self.weight:g})"
 
 
 class CaseResult(BaseModel):
@@ -62,14 +85,28 @@ class CaseResult(BaseModel):
     judge_cached: int = 0
     judge_cost_usd: float | None = None
     scores: list[Score] = Field(default_factory=list)
-    #: True when every assertion passed; False when one failed or the call errored.
+    #: True when every assertion passed (every one of weight > 0), or with a case
+    #: ``threshold``, when ``score`` reached it; False when not, or the call errored.
     passed: bool = False
+    #: The weighted share of assertions that passed, sum(weight * passed) / sum(weight);
+    #: None when the call errored (or for a record stored before case scores existed).
+    score: float | None = None
+    #: The case's ``threshold:`` on ``score`` (None: every assertion must pass).
+    threshold: float | None = None
     finished_at: datetime
     #: The prompt version's family (paraphrases of one instruction), if declared.
     prompt_family: str | None = None
     #: For a perturbed case (robustness): its clean row's id and the perturbation id.
     clean_row_id: str | None = None
     perturbation: str | None = None
+    #: Which sample of the case this is (``--repeat N`` / ``repeat:``: 0 to N-1); 0 when
+    #: the suite runs each case once.
+    repeat: int = 0
+    #: What the application under test retrieved, the tool calls it returned, and any other
+    #: metadata its provider returned (``python``/``http``/``exec`` providers).
+    contexts: list[str] | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    provider_metadata: dict[str, Any] = Field(default_factory=dict)
 
 
 class RunRecord(BaseModel):
@@ -87,3 +124,6 @@ class RunRecord(BaseModel):
     providers: list[dict[str, Any]] = Field(default_factory=list)
     prompts: list[str] = Field(default_factory=list)
     n_cases: int = 0
+    #: The filters that made a partial run (``--tag geo --limit 5``); None: every case of
+    #: the suite (and for a run stored before filters existed).
+    selection: str | None = None

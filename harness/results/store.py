@@ -10,14 +10,18 @@ instead of parsing every full record.
 from __future__ import annotations
 
 import json
+import os
+import socket
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import closing
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from harness.analysis.base import AnalysisResult
 from harness.errors import StoreError
+from harness.jsontext import decode_text, dump_model, load_model
 from harness.results.models import CaseResult, RunRecord
 
 _SCHEMA = """
@@ -42,6 +46,12 @@ CREATE TABLE IF NOT EXISTS analyses (
     record TEXT NOT NULL,
     PRIMARY KEY (run_id, analysis_id)
 );
+-- the process running a run: a second one refuses instead of paying for the same cases
+CREATE TABLE IF NOT EXISTS run_locks (
+    run_id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    acquired_at TEXT NOT NULL
+);
 """
 
 
@@ -56,6 +66,7 @@ class ResultStore:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path)
+            self._db.text_factory = decode_text
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
@@ -72,7 +83,7 @@ class ResultStore:
         with self._db:
             self._db.execute(
                 "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?)",
-                (run.run_id, run.suite_hash, run.created_at.isoformat(), run.model_dump_json()),
+                (run.run_id, run.suite_hash, run.created_at.isoformat(), dump_model(run)),
             )
 
     def add_result(self, result: CaseResult) -> None:
@@ -85,7 +96,7 @@ class ResultStore:
                     result.case_id,
                     result.error is not None,
                     json.dumps(digest(result.model_dump(include=_DIGESTED))),
-                    result.model_dump_json(),
+                    dump_model(result),
                 ),
             )
 
@@ -94,7 +105,7 @@ class ResultStore:
         with self._db:
             self._db.execute(
                 "INSERT OR REPLACE INTO analyses VALUES (?, ?, ?)",
-                (run_id, analysis.id, analysis.model_dump_json()),
+                (run_id, analysis.id, dump_model(analysis)),
             )
 
     def analyses(self, run_id: str) -> list[AnalysisResult]:
@@ -102,7 +113,7 @@ class ResultStore:
         rows = self._db.execute(
             "SELECT record FROM analyses WHERE run_id = ? ORDER BY rowid", (run_id,)
         )
-        return [AnalysisResult.model_validate_json(r[0]) for r in rows]
+        return [load_model(AnalysisResult, r[0]) for r in rows]
 
     def get_run(self, run_id: str) -> RunRecord:
         """The run with this id, or with this unique id prefix."""
@@ -112,9 +123,9 @@ class ResultStore:
         ).fetchall()
         if not rows:
             raise StoreError(f"no run '{run_id}' in {self.path}; `harness runs` lists the runs")
-        if len(rows) > 1 and RunRecord.model_validate_json(rows[0][0]).run_id != run_id:
+        if len(rows) > 1 and load_model(RunRecord, rows[0][0]).run_id != run_id:
             raise StoreError(f"'{run_id}' matches {len(rows)} runs; give more of the id")
-        return RunRecord.model_validate_json(rows[0][0])
+        return load_model(RunRecord, rows[0][0])
 
     def has_run(self, run_id: str) -> bool:
         query = "SELECT 1 FROM runs WHERE run_id = ?"
@@ -122,18 +133,51 @@ class ResultStore:
 
     def list_runs(self) -> list[RunRecord]:
         rows = self._db.execute("SELECT record FROM runs ORDER BY created_at DESC").fetchall()
-        return [RunRecord.model_validate_json(r[0]) for r in rows]
+        return [load_model(RunRecord, r[0]) for r in rows]
 
     def latest_unfinished(self, suite_hash: str) -> RunRecord | None:
         """The newest run of exactly these cases that did not complete: re-running resumes it."""
+        run = self.latest_run(suite_hash)
+        return None if run is None or run.status == "complete" else run
+
+    def latest_run(self, suite_hash: str) -> RunRecord | None:
+        """The newest run of exactly these cases, whatever its status."""
         row = self._db.execute(
             "SELECT record FROM runs WHERE suite_hash = ? ORDER BY created_at DESC LIMIT 1",
             (suite_hash,),
         ).fetchone()
-        if row is None:
-            return None
-        run = RunRecord.model_validate_json(row[0])
-        return None if run.status == "complete" else run
+        return None if row is None else load_model(RunRecord, row[0])
+
+    def lock_run(self, run_id: str) -> None:
+        """Claim ``run_id`` for this process, or raise :class:`StoreError` while a live process
+        holds it (a lock left by a killed process is taken over)."""
+        me = _process_token()
+        try:
+            self._db.execute("BEGIN IMMEDIATE")  # no other writer between the read and the claim
+            row = self._db.execute(
+                "SELECT owner, acquired_at FROM run_locks WHERE run_id = ?", (run_id,)
+            ).fetchone()
+            if row is not None and row[0] != me and _alive(row[0]):
+                host, pid = row[0].split(":")[:2]
+                raise StoreError(
+                    f"run {run_id} is being run by process {pid} on {host} (since {row[1]}); "
+                    "wait for it to finish or stop it: one run is never run by two processes"
+                )
+            self._db.execute(
+                "INSERT OR REPLACE INTO run_locks VALUES (?, ?, ?)",
+                (run_id, me, datetime.now(UTC).isoformat(timespec="seconds")),
+            )
+            self._db.commit()
+        except BaseException:
+            self._db.rollback()
+            raise
+
+    def unlock_run(self, run_id: str) -> None:
+        """Release this process's claim on ``run_id``."""
+        with self._db:
+            self._db.execute(
+                "DELETE FROM run_locks WHERE run_id = ? AND owner = ?", (run_id, _process_token())
+            )
 
     def finished_case_ids(self, run_id: str) -> set[str]:
         """Cases with an output; errored ones are tried again on resume."""
@@ -147,7 +191,7 @@ class ResultStore:
             self._db.execute("SELECT record FROM results WHERE run_id = ?", (run_id,))
         ) as c:
             for (record,) in c:
-                yield CaseResult.model_validate_json(record)
+                yield load_model(CaseResult, record)
 
     def results(self, run_id: str) -> list[CaseResult]:
         return list(self.iter_results(run_id))
@@ -189,17 +233,55 @@ class ResultStore:
                     yield json.loads(row)
 
 
+def _process_token() -> str:
+    """``host:pid:start``: the start time tells a live owner from a reused pid."""
+    return f"{socket.gethostname()}:{os.getpid()}:{_start_time(os.getpid())}"
+
+
+def _start_time(pid: int) -> str:
+    """The process's start time in clock ticks since boot (Linux), or '' where unknown."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat.rpartition(")")[2].split()[19]  # field 22; the name before ")" may hold spaces
+
+
+def _alive(owner: str) -> bool:
+    """Whether the process named by a lock's owner token still runs (another host's: assume
+    so, it cannot be checked from here)."""
+    host, pid, start = [*owner.split(":"), "", ""][:3]
+    if host != socket.gethostname():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, ValueError):
+        return True
+    return not start or _start_time(int(pid)) in ("", start)
+
+
 _DIGESTED = {
-    "case_set", "row_id", "prompt_id", "provider_id", "tags", "passed", "error", "scores"
+    "case_set", "row_id", "prompt_id", "provider_id", "tags", "passed", "error", "scores",
+    "repeat",
 }  # fmt: skip
 
 
 def digest(result: dict[str, Any]) -> list[Any]:
-    """``[case_set, row_id, prompt_id, provider_id, tags, passed, error, scores]`` where each
-    score is ``[scorer, value, passed, higher_is_better]``: what a comparison needs of a case."""
+    """``[case_set, row_id, prompt_id, provider_id, tags, passed, error, scores, repeat]``
+    where each score is ``[name, value, passed, higher_is_better]``: what a comparison needs
+    of a case. A score stored before assertions had names is known by its scorer's name (so
+    is the first slot of a digest stored then); a digest stored before repeats ends at
+    ``scores`` (its case ran once: repeat 0)."""
     scores = [
-        [s["scorer"], s.get("value"), s.get("passed"), s.get("higher_is_better", True)]
+        [
+            s.get("name") or s["scorer"],
+            s.get("value"),
+            s.get("passed"),
+            s.get("higher_is_better", True),
+        ]
         for s in result.get("scores") or ()
     ]
     keys = ("case_set", "row_id", "prompt_id", "provider_id", "tags", "passed", "error")
-    return [*(result.get(k) for k in keys), scores]
+    return [*(result.get(k) for k in keys), scores, result.get("repeat") or 0]

@@ -3,7 +3,10 @@
 The key (see :func:`harness.cases.request_key`) covers the provider's identity and
 the full request, and nothing operational or secret, so a re-run of a finished
 suite makes zero requests. Entries are written the moment a response arrives,
-before scoring, so a crash never makes anyone pay for the same call twice.
+before scoring, so a crash never makes anyone pay for the same call twice; a scorer that
+cannot use an answer has it forgotten (:meth:`ResponseCache.forget`), so the next run asks
+again. Any text is stored losslessly: a lone surrogate (``"\\ud800"`` is valid JSON from a
+server) is kept as an ASCII escape and comes back as the same character.
 """
 
 from __future__ import annotations
@@ -13,10 +16,13 @@ import sqlite3
 from pathlib import Path
 
 from harness.errors import StoreError
+from harness.jsontext import dump_model, load_model
 from harness.providers.base import Generation
 
 
 class ResponseCache:
+    """Generations by request key and vectors by embedder and text, in one SQLite file."""
+
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         try:
@@ -35,14 +41,18 @@ class ResponseCache:
 
     def get(self, key: str) -> Generation | None:
         row = self._db.execute("SELECT generation FROM responses WHERE key = ?", (key,)).fetchone()
-        return Generation.model_validate_json(row[0]) if row else None
+        return load_model(Generation, row[0]) if row else None
 
     def put(self, key: str, generation: Generation) -> None:
         with self._db:
             self._db.execute(
-                "INSERT OR REPLACE INTO responses VALUES (?, ?)",
-                (key, generation.model_dump_json()),
+                "INSERT OR REPLACE INTO responses VALUES (?, ?)", (key, dump_model(generation))
             )
+
+    def forget(self, key: str) -> None:
+        """Drop the answer cached under ``key`` (one its reader could not use)."""
+        with self._db:
+            self._db.execute("DELETE FROM responses WHERE key = ?", (key,))
 
     def get_vector(self, key: str) -> list[float] | None:
         row = self._db.execute("SELECT vector FROM embeddings WHERE key = ?", (key,)).fetchone()

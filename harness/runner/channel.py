@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.cases import request_key
 from harness.errors import TransientProviderError
+from harness.keys import request_key
 from harness.providers.base import Generation, ModelRequest, Provider
 from harness.runner.cache import ResponseCache
 from harness.runner.pricing import cost, price_for
@@ -51,7 +51,10 @@ class Channel:
 
     @property
     def caching(self) -> bool:
-        return self.cache is not None and self.provider.cacheable
+        """Whether answers are cached: not for stored outputs, nor for an application whose
+        suite entry says ``cache: false`` (its answers may differ from call to call)."""
+        wanted = getattr(self.config, "cache", True)
+        return self.cache is not None and self.provider.cacheable and wanted
 
     def cached(self, key: str) -> Generation | None:
         """The cached answer for ``key``, when reading the cache is allowed."""
@@ -59,6 +62,13 @@ class Channel:
             return None
         assert self.cache is not None
         return self.cache.get(key)
+
+    def forget(self, request: ModelRequest) -> None:
+        """Drop the cached answer to ``request``: its reader could not use it (a judge reply
+        no scorer can parse), and a cached bad answer would fail the same way every run."""
+        if self.caching:
+            assert self.cache is not None
+            self.cache.forget(request_key(self.provider, request))
 
     async def generate(
         self, request: ModelRequest, key: str | None = None
@@ -101,4 +111,6 @@ class Channel:
         return generation
 
     def cost(self, generation: Generation) -> float | None:
+        if generation.cost_usd is not None:  # the provider reported what the call cost
+            return generation.cost_usd
         return cost(self.prices, generation.prompt_tokens, generation.completion_tokens)

@@ -3,7 +3,8 @@
 A judge is a provider declared under ``judges:`` in the suite; its calls go through a
 :class:`~harness.runner.channel.Channel` (cache, retries, rate limits, prices) with
 its own concurrency bound, and each case's scoring gets a fresh :class:`Usage` so the
-results record what judging that case cost.
+results record what judging that case cost. Scorers and analyses see it through the
+protocol :class:`harness.scorers.context.ScoringContext`, so they never import the runner.
 """
 
 from __future__ import annotations
@@ -11,14 +12,17 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
 from harness.embeddings.base import Embedder
 from harness.providers.base import Generation, ModelRequest
 from harness.runner.cache import ResponseCache
 from harness.runner.channel import Channel
-from harness.runner.refs import pick_model
+from harness.suite.refs import pick_model
+
+T = TypeVar("T")
 
 #: Judge calls in flight at once per judge when its config sets no ``concurrency``.
 DEFAULT_JUDGE_CONCURRENCY = 8
@@ -53,12 +57,15 @@ class ScoringContext:
     judges: dict[str, Channel] = field(default_factory=dict)
     embedders: dict[str, Embedder] = field(default_factory=dict)
     cache: ResponseCache | None = None
+    #: False (``--no-cache``): vectors are computed afresh (and still cached), as judge
+    #: channels made with ``read_cache=False`` ask their judge afresh.
+    read_cache: bool = True
     usage: Usage = field(default_factory=Usage)
     _limits: dict[str, asyncio.Semaphore] = field(default_factory=dict)
 
     def for_case(self) -> ScoringContext:
-        """The same judges and embedders, counting usage afresh."""
-        return ScoringContext(self.judges, self.embedders, self.cache, Usage(), self._limits)
+        """The same judges, embedders and limits, counting usage afresh."""
+        return replace(self, usage=Usage())
 
     def judge_id(self, judge: str | None) -> str:
         """``judge``, or the suite's only judge when None; a clear error otherwise."""
@@ -76,12 +83,28 @@ class ScoringContext:
         self.usage.add(generation, cached, channel.cost(generation))
         return generation
 
+    async def ask(
+        self, request: ModelRequest, read: Callable[[str], T], judge: str | None = None
+    ) -> T:
+        """What ``read`` makes of the judge's answer to ``request``. An answer ``read`` rejects
+        (it raises) is dropped from the cache before the error goes on, so the next run asks
+        the judge again instead of failing on the same cached reply for ever."""
+        generation = await self.generate(request, judge)
+        try:
+            return read(generation.text)
+        except Exception:
+            self.judges[self.judge_id(judge)].forget(request)
+            raise
+
     async def embed(self, texts: Sequence[str], embedder: str | None = None) -> list[list[float]]:
-        """One vector per text; vectors already computed by this embedder come from the cache."""
+        """One vector per text; vectors already computed by this embedder come from the cache
+        (unless ``read_cache`` is off)."""
         model = self.embedders[pick_model(embedder, self.embedders, "embedder", "embeddings")]
         identity = json.dumps(model.identity(), sort_keys=True)
         keys = _keys(identity, texts)
-        found = {k: self.cache.get_vector(k) for k in keys} if self.cache else {}
+        found: dict[str, list[float] | None] = {}
+        if self.cache is not None and self.read_cache:
+            found = {k: self.cache.get_vector(k) for k in keys}
         missing = list(
             dict.fromkeys(t for t, k in zip(texts, keys, strict=True) if not found.get(k))
         )

@@ -22,7 +22,7 @@ from harness.results.store import ResultStore
 from harness.runner.cache import ResponseCache
 from harness.runner.channel import CallStats, Channel
 from harness.runner.context import ScoringContext
-from harness.runner.scoring import score_output
+from harness.runner.scoring import case_score, case_view, score_output
 
 
 @dataclass
@@ -130,7 +130,8 @@ class Runner:
         scores, passed = ([], False)
         judging = self.scoring.for_case()
         if generation is not None:
-            scores, passed = await score_output(row, generation.text, judging)
+            view = case_view(case, generation, channel.cost(generation))
+            scores, passed = await score_output(row, generation.text, judging, view)
         return CaseResult(
             run_id=self.run_id,
             case_id=case.case_id,
@@ -157,8 +158,14 @@ class Runner:
             judge_cost_usd=judging.usage.cost_usd if judging.usage.calls else None,
             scores=scores,
             passed=passed,
+            score=case_score(scores) if generation is not None else None,
+            threshold=row.threshold,
             finished_at=datetime.now(UTC),
             prompt_family=case.prompt_family,
             clean_row_id=row.clean_row_id,
             perturbation=row.perturbation,
+            repeat=case.repeat,
+            contexts=generation.contexts if generation else None,
+            tool_calls=generation.tool_calls if generation else None,
+            provider_metadata=generation.metadata if generation else {},
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field
@@ -18,7 +19,7 @@ from pydantic import BaseModel, Field
 from harness.errors import ScorerError
 
 if TYPE_CHECKING:
-    from harness.runner.context import ScoringContext
+    from harness.scorers.context import ScoringContext
 
 
 class ScoreValue(BaseModel):
@@ -28,6 +29,9 @@ class ScoreValue(BaseModel):
     answer: str | None = None
     explanation: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
+    #: The scorer's own verdict where it decides pass/fail itself (a user's ``python``
+    #: check returning True/False); None: ``value`` against the threshold.
+    passed: bool | None = None
 
 
 class Scorer(ABC):
@@ -41,6 +45,8 @@ class Scorer(ABC):
     aggregation: ClassVar[Literal["mean"]] = "mean"
     #: Pass threshold used when the suite gives none.
     default_threshold: ClassVar[float] = 1.0
+    #: The values ``score`` returns; a threshold outside them is refused when the suite loads.
+    value_range: ClassVar[tuple[float, float]] = (0.0, 1.0)
     #: True when the scorer cannot work without an expected answer (checked when the suite
     #: loads); an instance may set it from its parameters.
     needs_expected: bool = False
@@ -60,9 +66,19 @@ class Scorer(ABC):
             raise ScorerError(f"Scorer {self.name!r} needs an expected answer; the case has none")
         return expected
 
+    def load(self, suite_dir: Path) -> None:  # noqa: B027 - optional hook
+        """Resolve what the parameters name relative to the suite file (a user's module), once,
+        when the suite loads: a missing file is an error before the first call."""
+
     def vars_needed(self) -> list[str]:
         """Case variables this scorer reads: every case must have them (checked when the suite
         loads, so a misnamed column fails before the first call)."""
+        return []
+
+    def contexts_vars(self) -> list[str]:
+        """Of :meth:`vars_needed`, the passages an application's own ``contexts`` replace (the
+        RAG scorers judge what the app retrieved): needed of every case only when some
+        provider of the suite cannot return contexts."""
         return []
 
     def passes(self, value: float, threshold: float) -> bool:
@@ -72,7 +88,7 @@ class Scorer(ABC):
 class ModelScorer(Scorer):
     """A scorer that calls models (a judge, an embedder) through the runner.
 
-    The runner awaits :meth:`ascore` with a :class:`~harness.runner.context.ScoringContext`
+    The runner awaits :meth:`ascore` with a :class:`~harness.scorers.context.ScoringContext`
     whose calls share the run's cache, retries and cost accounting; :meth:`judges` and
     :meth:`embedders` name what the scorer will call (None: the suite's only one), so a
     suite that lacks them is refused before the first call.

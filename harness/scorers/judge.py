@@ -17,7 +17,7 @@ from harness.scorers.judge_prompt import Subject, judge_messages, parse_verdict
 from harness.scorers.judge_rubric import Language, load_rubric
 
 if TYPE_CHECKING:
-    from harness.runner.context import ScoringContext
+    from harness.scorers.context import ScoringContext
 
 
 class JudgeScorer(ModelScorer):
@@ -94,8 +94,8 @@ class JudgeScorer(ModelScorer):
             default_max_tokens=512,
             max_tokens=self.max_tokens,  # None: the judge's configured max_tokens, else 512
         )
-        generation = await ctx.generate(request, self.judge)
-        verdict = parse_verdict(generation.text, self.rubric)
+        # A reply that is no grade on the scale is an error, and is not kept in the cache.
+        verdict = await ctx.ask(request, lambda text: parse_verdict(text, self.rubric), self.judge)
         return ScoreValue(
             value=self.rubric.normalise(verdict.grade),
             answer=str(verdict.grade),

@@ -16,7 +16,7 @@ from harness.errors import ScorerError
 from harness.providers.base import Message, ModelRequest
 
 if TYPE_CHECKING:
-    from harness.runner.context import ScoringContext
+    from harness.scorers.context import ScoringContext
 
 #: Judges are asked for a deterministic verdict unless their config says otherwise.
 _DEFAULT_PARAMS: dict[str, Any] = {"temperature": 0}
@@ -68,16 +68,21 @@ def case_var(vars: Mapping[str, Any], name: str) -> Any:
 
 
 def case_contexts(vars: Mapping[str, Any], name: str) -> list[str]:
-    """The case's retrieved passages: a list of strings (one string is one passage)."""
-    value = case_var(vars, name)
+    """The case's retrieved passages, from its var ``name``."""
+    return passages(case_var(vars, name), f"var {name!r}")
+
+
+def passages(value: Any, what: str) -> list[str]:
+    """Retrieved passages: a list of strings (a tuple in a read-only case view; one string is
+    one passage), blank ones dropped. ``what`` says where they come from, for errors."""
     if isinstance(value, str):
         value = [value]
-    if not isinstance(value, list) or not all(isinstance(c, str) for c in value):
-        raise ScorerError(f"var {name!r} must be a list of passages (strings), got {value!r}")
-    passages = [c for c in value if c.strip()]
-    if not passages:
-        raise ScorerError(f"the case has no contexts: var {name!r} is empty")
-    return passages
+    if not isinstance(value, list | tuple) or not all(isinstance(c, str) for c in value):
+        raise ScorerError(f"{what} must be a list of passages (strings), got {value!r}")
+    found = [c for c in value if c.strip()]
+    if not found:
+        raise ScorerError(f"the case has no contexts: {what} is empty")
+    return found
 
 
 def extract_json_object(text: str) -> dict[str, Any] | None:

@@ -15,6 +15,8 @@ import inspect
 import types
 import typing
 from collections.abc import Iterable
+from importlib import metadata
+from pathlib import Path
 from typing import Any, Literal
 
 from harness.errors import ScorerError
@@ -25,11 +27,22 @@ _FACTORIES: dict[str, str] = {
     "label": "harness.scorers.label:LabelScorer",
     "f1": "harness.scorers.text:F1Scorer",
     "contains": "harness.scorers.text:ContainsScorer",
+    "icontains": "harness.scorers.substrings:IContainsScorer",
+    "contains_any": "harness.scorers.substrings:ContainsAnyScorer",
+    "contains_all": "harness.scorers.substrings:ContainsAllScorer",
+    "starts_with": "harness.scorers.substrings:StartsWithScorer",
     "regex": "harness.scorers.text:RegexScorer",
     "not_contains": "harness.scorers.safety:NotContainsScorer",
     "not_regex": "harness.scorers.safety:NotRegexScorer",
     "equals_json": "harness.scorers.structured:EqualsJsonScorer",
     "json_schema": "harness.scorers.structured:JsonSchemaScorer",
+    "is_json": "harness.scorers.json_found:IsJsonScorer",
+    "contains_json": "harness.scorers.json_found:ContainsJsonScorer",
+    "levenshtein": "harness.scorers.edit_distance:LevenshteinScorer",
+    "word_count": "harness.scorers.limits:WordCountScorer",
+    "length": "harness.scorers.limits:LengthScorer",
+    "latency": "harness.scorers.limits:LatencyScorer",
+    "cost": "harness.scorers.limits:CostScorer",
     "choice": "harness.scorers.choice:ChoiceScorer",
     "rouge1": "harness.scorers.overlap:Rouge1Scorer",
     "rouge2": "harness.scorers.overlap:Rouge2Scorer",
@@ -44,25 +57,62 @@ _FACTORIES: dict[str, str] = {
     "context_precision": "harness.scorers.rag:ContextPrecisionScorer",
     "context_recall": "harness.scorers.rag:ContextRecallScorer",
     "answer_correctness": "harness.scorers.rag:AnswerCorrectnessScorer",
+    "python": "harness.scorers.python_check:PythonScorer",
+    "tool_call": "harness.scorers.tool_calls:ToolCallScorer",
+    "tool_call_f1": "harness.scorers.tool_calls:ToolCallF1Scorer",
 }
+
+#: Installed packages add scorers under this entry point group (``name = "module:Class"``).
+PLUGIN_GROUP = "harness.scorers"
 
 
 def available_scorers() -> list[str]:
-    """Every registered scorer name, sorted."""
-    return sorted(_FACTORIES)
+    """Every scorer name, built-in and from installed plugins, sorted."""
+    return sorted({*_FACTORIES, *plugin_scorers()})
 
 
-def get_scorer(type_name: str, params: dict[str, Any]) -> Scorer:
-    """Build the scorer ``type_name`` with ``params``, or raise :class:`ScorerError`."""
-    if type_name not in _FACTORIES:
-        hint = _did_you_mean(type_name, _FACTORIES)
+def plugin_scorers() -> dict[str, metadata.EntryPoint]:
+    """Scorers installed packages declare in the ``harness.scorers`` entry point group. A
+    built-in name wins (a plugin cannot change what ``exact`` means in existing suites)."""
+    found = metadata.entry_points(group=PLUGIN_GROUP)
+    return {ep.name: ep for ep in found if ep.name not in _FACTORIES}
+
+
+def scorer_class(type_name: str) -> type[Scorer]:
+    """The factory registered as ``type_name`` (imported now), or :class:`ScorerError`."""
+    if type_name in _FACTORIES:
+        module_name, _, attr = _FACTORIES[type_name].partition(":")
+        factory: type[Scorer] = getattr(importlib.import_module(module_name), attr)
+        return factory
+    plugins = plugin_scorers()
+    if type_name not in plugins:
+        hint = _did_you_mean(type_name, [*_FACTORIES, *plugins])
         raise ScorerError(
             f"Unknown scorer {type_name!r}.{hint} Available: {', '.join(available_scorers())}"
         )
-    module_name, _, attr = _FACTORIES[type_name].partition(":")
-    factory: type[Scorer] = getattr(importlib.import_module(module_name), attr)
+    return _load_plugin(plugins[type_name])
+
+
+def get_scorer(type_name: str, params: dict[str, Any], suite_dir: Path | None = None) -> Scorer:
+    """Build the scorer ``type_name`` with ``params``, or raise :class:`ScorerError`. Files its
+    parameters name are relative to ``suite_dir`` (default: the working directory)."""
+    factory = scorer_class(type_name)
     _check_params(type_name, factory, params)
-    return factory(**params)
+    scorer = factory(**params)
+    scorer.load(suite_dir or Path.cwd())
+    return scorer
+
+
+def _load_plugin(entry: metadata.EntryPoint) -> type[Scorer]:
+    package = f"{entry.dist.name} {entry.dist.version}" if entry.dist else "an unknown package"
+    where = f"scorer {entry.name!r} (entry point {entry.value!r} of {package})"
+    try:
+        factory = entry.load()
+    except Exception as e:  # the plugin's own import failed
+        raise ScorerError(f"cannot load {where}: {type(e).__name__}: {e}") from None
+    if not (isinstance(factory, type) and issubclass(factory, Scorer)):
+        raise ScorerError(f"{where} is {factory!r}, not a subclass of harness.Scorer")
+    return factory
 
 
 def _did_you_mean(word: str, candidates: Iterable[str]) -> str:

@@ -14,7 +14,7 @@ import numpy as np
 from harness.scorers.base import ModelScorer, ScoreValue
 
 if TYPE_CHECKING:
-    from harness.runner.context import ScoringContext
+    from harness.scorers.context import ScoringContext
 
 
 class SimilarScorer(ModelScorer):

@@ -117,6 +117,10 @@ class JsonSchemaScorer(Scorer):
         data, failure = _parse_or_zero(output)
         if failure is not None:
             return failure
+        return self.check(data)
+
+    def check(self, data: Any) -> ScoreValue:
+        """1 when the parsed JSON ``data`` validates; else 0 with the most relevant error."""
         try:
             error = best_match(self._validator.iter_errors(data))
         except Unresolvable as e:  # a $ref to another document: nothing is fetched

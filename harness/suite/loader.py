@@ -13,7 +13,7 @@ from pydantic import BaseModel, Tag, TypeAdapter, ValidationError
 
 from harness.errors import SuiteError
 from harness.suite.schema import Suite
-from harness.suite.yaml_lines import Loc, line_of, load_yaml
+from harness.suite.yaml_lines import Loc, as_written, line_of, load_yaml
 
 _MAX_REPORTED = 8
 
@@ -45,7 +45,7 @@ class LoadedSuite:
 def load_suite(path: str | Path) -> LoadedSuite:
     """Read and validate a suite file; raise one SuiteError listing every problem."""
     path = Path(path)
-    data, lines = load_yaml(path, "suite file")
+    data, lines, texts = load_yaml(path, "suite file")
     if not isinstance(data, dict):
         raise SuiteError(
             f"a suite file must be a mapping of keys (name, prompts, providers, cases...), "
@@ -54,6 +54,7 @@ def load_suite(path: str | Path) -> LoadedSuite:
             1,
         )
     _check_unique_ids(data, lines, path)
+    _expected_as_written(data, texts)
     try:
         suite = Suite.model_validate(data)
     except ValidationError as e:
@@ -61,10 +62,21 @@ def load_suite(path: str | Path) -> LoadedSuite:
     return LoadedSuite(suite, path, lines)
 
 
+def _expected_as_written(data: dict[str, Any], texts: dict[Loc, str]) -> None:
+    """Inline cases' numeric answers as written (``expected: 0.10`` is "0.10")."""
+    cases = data.get("cases")
+    for i, case in enumerate(cases if isinstance(cases, list) else []):
+        if isinstance(case, dict) and "expected" in case:
+            written = as_written(case["expected"], texts, ("cases", i, "expected"))
+            cases[i] = {**case, "expected": written}  # a copy: an aliased case may be shared
+
+
 def _check_unique_ids(data: dict[str, Any], lines: dict[Loc, int], path: Path) -> None:
-    """A repeated prompt/provider id or bad-case set name, at the line of the repeat."""
+    """A repeated prompt/provider/inline case id or bad-case set name, at the line of the
+    repeat (one result would overwrite the other's)."""
     for section, key, what in (
         ("prompts", "id", "prompt id"),
+        ("cases", "id", "case id"),
         ("providers", "id", "provider id"),
         ("bad_cases", "name", "bad-case set name"),
     ):
@@ -138,7 +150,7 @@ def _data_loc(data: Any, loc: tuple[Any, ...]) -> Loc:
 
 
 #: Tags pydantic puts in error locs for the suite's unions; they are not YAML keys.
-_UNION_TAGS = {"inline", "dataset", "openai", "hf", "outputs"}
+_UNION_TAGS = {"inline", "dataset", "openai", "hf", "outputs", "python", "http", "exec"}
 
 
 def _where(loc: Loc, root: str = "top level") -> str:

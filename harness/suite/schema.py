@@ -6,6 +6,7 @@ rather than a silently ignored setting.
 
 from __future__ import annotations
 
+import shlex
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -20,7 +21,113 @@ from pydantic import (
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Unknown keys are errors; so are a YAML boolean where a number goes (``concurrency:
+    true`` is not 1), a string of digits, and ``.inf`` / ``.nan`` for any float."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+
+def _valid_json_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` when it is a JSON Schema its own ``$schema`` draft accepts (latest
+    otherwise): a broken schema fails when the suite loads, not at the server."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+    from jsonschema.validators import validator_for
+
+    try:
+        validator_for(schema, default=Draft202012Validator).check_schema(schema)
+    except SchemaError as e:
+        raise ValueError(f"not a valid JSON Schema at {e.json_path}: {e.message}") from None
+    return schema
+
+
+#: OpenAI's rule for function and schema names.
+_NAME = r"^[A-Za-z0-9_-]{1,64}$"
+
+
+class JsonSchemaFormat(_Strict):
+    """``response_format.json_schema``: structured outputs (the reply follows ``schema``)."""
+
+    model_config = ConfigDict(serialize_by_alias=True)
+
+    name: str = Field(pattern=_NAME)
+    description: str | None = None
+    schema_: dict[str, Any] = Field(alias="schema")
+    strict: bool | None = None
+
+    @field_validator("schema_")
+    @classmethod
+    def _schema_ok(cls, v: dict[str, Any]) -> dict[str, Any]:
+        return _valid_json_schema(v)
+
+
+class ResponseFormat(_Strict):
+    """``{type: json_object}`` (JSON mode) or ``{type: json_schema, json_schema: {...}}``."""
+
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JsonSchemaFormat | None = None
+
+    @model_validator(mode="after")
+    def _schema_iff_json_schema(self) -> ResponseFormat:
+        if (self.type == "json_schema") != (self.json_schema is not None):
+            raise ValueError(
+                "give 'json_schema: {name, schema}' exactly when type is json_schema, e.g. "
+                "{type: json_schema, json_schema: {name: answer, schema: {type: object}}}"
+            )
+        return self
+
+
+class FunctionSpec(_Strict):
+    """An OpenAI function tool: its name, what it does, and its arguments' JSON Schema."""
+
+    name: str = Field(pattern=_NAME)
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+    @field_validator("parameters")
+    @classmethod
+    def _parameters_ok(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
+        return v if v is None else _valid_json_schema(v)
+
+
+class ToolSpec(_Strict):
+    """One entry of ``tools:``, as the OpenAI chat API takes it."""
+
+    type: Literal["function"]
+    function: FunctionSpec
+
+
+class FunctionName(_Strict):
+    name: str = Field(min_length=1)
+
+
+class NamedToolChoice(_Strict):
+    """``tool_choice: {type: function, function: {name: NAME}}``: that function must be called."""
+
+    type: Literal["function"]
+    function: FunctionName
+
+
+#: ``auto`` (the model decides), ``none``, ``required`` (some tool), or one named function.
+ToolChoice = Literal["auto", "none", "required"] | NamedToolChoice
+
+
+class ToolsConfig(_Strict):
+    """``tools`` (inline) or ``tools_file`` (a JSON or YAML list of them), and ``tool_choice``."""
+
+    tools: list[ToolSpec] | None = None
+    #: A JSON or YAML file holding the list of tools, relative to the suite file.
+    tools_file: str | None = None
+    tool_choice: ToolChoice | None = None
+
+    @model_validator(mode="after")
+    def _one_tool_source(self) -> ToolsConfig:
+        if self.tools is not None and self.tools_file is not None:
+            raise ValueError("give 'tools' (inline) or 'tools_file', not both")
+        if self.tool_choice is not None and self.tools is None and self.tools_file is None:
+            raise ValueError("'tool_choice' needs 'tools' (or 'tools_file') beside it")
+        return self
 
 
 class GenerationParams(_Strict):
@@ -33,6 +140,8 @@ class GenerationParams(_Strict):
     seed: int | None = None
     #: Extra provider-specific request fields (e.g. ``{"top_k": 20}`` for vLLM).
     extra_body: dict[str, Any] | None = None
+    #: JSON mode (``{type: json_object}``) or structured outputs (``json_schema``).
+    response_format: ResponseFormat | None = None
 
     @field_validator("stop", mode="before")
     @classmethod
@@ -43,7 +152,8 @@ class GenerationParams(_Strict):
         """These params, falling back to ``base`` for every unset field."""
         if base is None:
             return self
-        return base.model_copy(update=self.model_dump(exclude_unset=True))
+        # The values themselves, not their dump: a nested model must stay a model.
+        return base.model_copy(update={k: getattr(self, k) for k in self.model_fields_set})
 
 
 class Prices(_Strict):
@@ -61,8 +171,10 @@ class _ProviderBase(_Strict):
     concurrency: int | None = Field(default=None, gt=0)
 
 
-class OpenAIProviderConfig(_ProviderBase):
-    """OpenAI and every OpenAI-compatible server (vLLM, Ollama, llama.cpp, DeepSeek, Qwen...)."""
+class OpenAIProviderConfig(_ProviderBase, ToolsConfig):
+    """OpenAI and every OpenAI-compatible server (vLLM, Ollama, llama.cpp, DeepSeek, Qwen...).
+
+    Its ``tools`` are offered on every chat request (a prompt version's own replace them)."""
 
     type: Literal["openai"]
     base_url: str | None = None
@@ -125,8 +237,124 @@ class OutputsProviderConfig(_Strict):
         return self
 
 
+class _AppProviderBase(_Strict):
+    """The application under test (``python`` / ``http`` / ``exec``), behind the same runner
+    as a model: concurrency, retries, cache and resume."""
+
+    id: str = Field(min_length=1)
+    #: Shown as the model in results and reports (default: the function, URL or command).
+    model: str | None = None
+    #: Calls in flight at once for this provider (None: the suite's ``concurrency``).
+    concurrency: int | None = Field(default=None, gt=0)
+    max_retries: int = Field(default=6, ge=0)
+    #: First retry waits up to this many seconds; each later one doubles it (full jitter).
+    backoff: float = Field(default=0.5, gt=0)
+    #: false: never cache this provider's answers (an application may answer differently
+    #: each time); every run calls it again (resume still skips finished cases).
+    cache: bool = True
+
+
+class PythonProviderConfig(_AppProviderBase):
+    """A Python function: ``fn(messages, vars, config)``, sync or async."""
+
+    type: Literal["python"]
+    #: ``module:function`` (a module next to the suite, or importable), or a name in ``file``.
+    function: str = Field(min_length=1)
+    file: str | None = None
+    #: Passed to the function as its third argument; part of the cache key.
+    config: dict[str, Any] = Field(default_factory=dict)
+    #: Exceptions that are worth retrying: built-in names (TimeoutError), classes of the
+    #: function's module, or ``package.module.Class``. ``harness.TransientError`` always is.
+    transient_errors: list[str] = Field(default_factory=list)
+    #: Seconds one call may take (None: no limit); a timeout is retried like any transient error.
+    timeout: float | None = Field(default=None, gt=0)
+
+
+class EnvRef(_Strict):
+    """``{env: NAME}``: the value of an environment variable, read when the suite loads and
+    never stored, cached or shown."""
+
+    env: str = Field(min_length=1)
+
+
+class ResponsePaths(_Strict):
+    """JMESPath expressions (https://jmespath.org) picking parts of a JSON reply."""
+
+    #: The output text (None: the whole reply body is the output).
+    output: str | None = None
+    #: A list of strings: what the application retrieved.
+    contexts: str | None = None
+    #: A list of objects: the tool calls the application made.
+    tool_calls: str | None = None
+    prompt_tokens: str | None = None
+    completion_tokens: str | None = None
+
+    @model_validator(mode="after")
+    def _output_first(self) -> ResponsePaths:
+        others = [k for k, v in self.model_dump(exclude={"output"}).items() if v is not None]
+        if others and self.output is None:
+            raise ValueError(
+                f"{', '.join(others)} read a JSON reply: give 'output' too (the path of the "
+                "answer text, e.g. output: answer)"
+            )
+        return self
+
+
+class HttpProviderConfig(_AppProviderBase):
+    """Any JSON endpoint: a sandboxed Jinja body in, JMESPath picks out of the reply."""
+
+    type: Literal["http"]
+    #: A Jinja template (``prompt``, ``messages``, ``vars``), e.g. http://localhost:8080/ask.
+    url: str = Field(min_length=1)
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
+    #: Values are text, ``{env: NAME}``, or text with ``${NAME}`` in it (from the environment).
+    headers: dict[str, str | EnvRef] = Field(default_factory=dict)
+    #: A Jinja template of the request body (``prompt``, ``messages``, ``vars``); None: a
+    #: JSON object of all three (no body for GET).
+    body: str | None = None
+    response: ResponsePaths = Field(default_factory=ResponsePaths)
+    timeout: float = Field(default=60.0, gt=0)
+    rpm: int | None = Field(default=None, gt=0)
+    tpm: int | None = Field(default=None, gt=0)
+
+
+class ExecProviderConfig(_AppProviderBase):
+    """A command run once per case: the prompt on stdin or in its arguments, output on stdout."""
+
+    type: Literal["exec"]
+    #: A list of arguments, or a string split like a shell would (shlex); each argument is a
+    #: Jinja template (``prompt``, ``messages``, ``vars``), e.g. [python, app.py, "{{ prompt }}"].
+    command: list[str] = Field(min_length=1)
+    #: What the command reads: the prompt, a JSON object of prompt / messages / vars, or
+    #: nothing. Default: the prompt, unless an argument is a template.
+    stdin: Literal["prompt", "json", "none"] | None = None
+    #: Working directory, relative to the suite file (default: the suite's folder).
+    cwd: str | None = None
+    #: Picks out of stdout parsed as JSON (None: stdout is the output).
+    response: ResponsePaths = Field(default_factory=ResponsePaths)
+    #: Seconds before the command (and every process it started) is killed.
+    timeout: float = Field(default=60.0, gt=0)
+    #: A local command rarely gets better by trying again: no retries unless asked.
+    max_retries: int = Field(default=0, ge=0)
+
+    @field_validator("command", mode="before")
+    @classmethod
+    def _split(cls, v: Any) -> Any:
+        if not isinstance(v, str):
+            return v
+        try:
+            return shlex.split(v)
+        except ValueError as e:  # an unclosed quote
+            raise ValueError(f"cannot split the command like a shell would: {e}") from None
+
+
 ProviderConfig = Annotated[
-    OpenAIProviderConfig | HFProviderConfig | OutputsProviderConfig,
+    OpenAIProviderConfig
+    | HFProviderConfig
+    | OutputsProviderConfig
+    | PythonProviderConfig
+    | HttpProviderConfig
+    | ExecProviderConfig,
     Field(discriminator="type"),
 ]
 
@@ -178,33 +406,73 @@ class PerturbationSpec(BaseModel):
     #: The case variables to perturb.
     vars: list[str] = Field(min_length=1)
     #: Same seed, same perturbed text.
-    seed: int = 0
+    seed: int = Field(default=0, strict=True)
 
     @property
     def params(self) -> dict[str, Any]:
         return dict(self.model_extra or {})
 
 
-class PromptVersion(_Strict):
-    """One version of the prompt under test."""
+class PromptMessage(_Strict):
+    """One entry of a prompt version's ``messages``: a message whose ``content`` is a
+    template, or ``{role: history, var: NAME}``, the case variable holding earlier turns."""
+
+    role: Literal["system", "user", "assistant", "history"]
+    content: str | None = None
+    var: str | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="after")
+    def _content_or_var(self) -> PromptMessage:
+        if self.role == "history" and (self.var is None or self.content is not None):
+            raise ValueError(
+                "a history entry names the case variable holding the turns, and has no "
+                "content: {role: history, var: turns}"
+            )
+        if self.role != "history" and (self.content is None or self.var is not None):
+            raise ValueError(
+                f"a {self.role} message needs 'content' (a template) and no 'var' "
+                "('var' is for {role: history, var: NAME})"
+            )
+        return self
+
+
+class PromptVersion(ToolsConfig):
+    """One version of the prompt under test: ``template`` or ``file`` (with an optional
+    ``system``), or a list of ``messages``."""
 
     id: str = Field(min_length=1)
     system: str | None = None
     template: str | None = None
     #: A template file, relative to the suite file.
     file: str | None = None
+    messages: list[PromptMessage] | None = None
     description: str | None = None
     #: Paraphrases of one instruction share a family (prompt-sensitivity and robustness
     #: analyses compare the versions of a family).
     family: str | None = None
 
+    @field_validator("messages")
+    @classmethod
+    def _not_empty(cls, v: list[PromptMessage] | None) -> list[PromptMessage] | None:
+        if v == []:
+            raise ValueError(
+                "messages is empty: give at least one, e.g. [{role: user, content: '{{ q }}'}]"
+            )
+        return v
+
     @model_validator(mode="after")
     def _one_template(self) -> PromptVersion:
-        if (self.template is None) == (self.file is None):
-            got = "both" if self.template is not None else "neither"
+        given = [k for k in ("template", "file", "messages") if getattr(self, k) is not None]
+        if len(given) != 1:
+            got = {0: "neither", 2: f"both {' and '.join(given)}"}.get(len(given), "all three")
             raise ValueError(
-                f"give exactly one of 'template' (the prompt text) or 'file' (a template file "
-                f"next to the suite); this prompt has {got}"
+                "give exactly one of 'template' (the prompt text), 'file' (a template file "
+                f"next to the suite) or 'messages' (a list of messages); this prompt has {got}"
+            )
+        if self.messages is not None and self.system is not None:
+            raise ValueError(
+                "with 'messages', write the system prompt as their first entry "
+                "({role: system, content: ...}) instead of 'system'"
             )
         return self
 
@@ -215,7 +483,31 @@ class AssertSpec(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     type: str = Field(min_length=1)
-    threshold: float | None = None
+    #: What results, summaries, exports, comparisons and gates call it (default: ``type``);
+    #: the assertions of one case need distinct names (checked when the suite loads).
+    name: str | None = Field(default=None, min_length=1, strict=True)
+    #: Finite; within the scorer's range (checked when the scorer is built).
+    threshold: float | None = Field(default=None, strict=True, allow_inf_nan=False)
+    #: ``not: true`` inverts the verdict: the assertion passes when it would have failed.
+    not_: bool = Field(default=False, alias="not", strict=True)
+    #: Its share of the case score; 0: informational (shown, never fails the case).
+    weight: float = Field(default=1.0, ge=0, strict=True, allow_inf_nan=False)
+    #: A sandboxed Jinja expression of ``output`` and ``vars``: what the scorer sees.
+    transform: str | None = Field(default=None, min_length=1, strict=True)
+
+    @field_validator("name")
+    @classmethod
+    def _not_the_verdict(cls, v: str | None) -> str | None:
+        if v == "pass":
+            raise ValueError(
+                "'pass' names the case verdict in comparisons and gates: choose another name"
+            )
+        return v
+
+    @property
+    def label(self) -> str:
+        """The name results know this assertion by."""
+        return self.name or self.type
 
     @property
     def params(self) -> dict[str, Any]:
@@ -245,6 +537,9 @@ class CaseSpec(_Strict):
     expected: Expected = None
     tags: list[str] = Field(default_factory=list)
     assert_: list[AssertSpec] = Field(default_factory=list, alias="assert")
+    #: Pass when sum(weight * passed) / sum(weight) over the assertions reaches this
+    #: (promptfoo's test ``threshold``); None: every assertion of weight > 0 must pass.
+    threshold: float | None = Field(default=None, ge=0, le=1)
     #: Where a bad case came from (run, date, model, the bad output...).
     provenance: dict[str, Any] | None = None
 
@@ -267,6 +562,9 @@ class DatasetSpec(_Strict):
     tags_column: str | None = None
     limit: int | None = Field(default=None, gt=0)
     assert_: list[AssertSpec] = Field(default_factory=list, alias="assert")
+    #: For every row (see CaseSpec): pass when the weighted share of passed assertions
+    #: reaches this.
+    threshold: float | None = Field(default=None, ge=0, le=1)
 
 
 class BadCaseSet(_Strict):
@@ -284,6 +582,8 @@ class Defaults(_Strict):
 
     assert_: list[AssertSpec] = Field(default_factory=list, alias="assert")
     params: GenerationParams | None = None
+    #: For every case that sets none (see CaseSpec).
+    threshold: float | None = Field(default=None, ge=0, le=1)
     tags: list[str] = Field(default_factory=list)
 
 
@@ -294,7 +594,7 @@ class Gate(_Strict):
     run, case by case). Each (prompt version, provider) of the run is checked on its own.
     """
 
-    #: A scorer name; None means the case verdict (every assertion passed).
+    #: An assertion's name (its ``name:``, default its type); None means the case verdict.
     metric: str | None = None
     #: The lowest share of cases that may pass (of the metric's assertion, if named).
     min_pass_rate: float | None = Field(default=None, ge=0, le=1)
@@ -375,6 +675,11 @@ class Suite(_Strict):
     concurrency: int = Field(default=8, gt=0)
     #: Checks on the finished run; `harness run` exits 1 when one fails.
     gates: list[Gate] = Field(default_factory=list)
+    #: The share of cases whose model call may error before the run fails (exit 1).
+    max_error_rate: float = Field(default=0.0, ge=0.0, le=1.0, allow_inf_nan=False, strict=True)
+    #: Run each case this many times, each with its own seed (``--repeat N`` overrides it):
+    #: per-case pass rates, flaky cases, pass@k and pass^k.
+    repeat: int = Field(default=1, ge=1, le=1000)
     #: Models that score (LLM-as-judge, ragas); assertions name them with ``judge: ID``.
     judges: list[ProviderConfig] = Field(default_factory=list)
     #: Embeddings models for scorers; none declared: the bundled local model.

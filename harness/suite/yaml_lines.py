@@ -1,13 +1,17 @@
 """Safe YAML loading that remembers the line of every key and list item.
 
 pydantic reports errors by location (``("providers", 0, "model")``); the line map
-turns that into ``suite.yaml:12`` so a user can jump straight to the problem.
+turns that into ``suite.yaml:12`` so a user can jump straight to the problem. The
+source text of every number and date is kept too (``expected: 0.10`` means "0.10",
+not the float's "0.1"), and documents nested deeper than :data:`MAX_DEPTH` or whose
+aliases expand past :data:`MAX_ALIAS_NODES` nodes (a "billion laughs") are refused
+while they are composed, before anything walks them.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -17,6 +21,21 @@ Loc = tuple[str | int, ...]
 
 #: Appended to a scalar's loc: the line its text starts on (the line after ``key: |``).
 TEXT = "<text>"
+#: Nesting of lists and mappings a suite, case or data file may have (YAML and JSON).
+MAX_DEPTH = 200
+#: Nodes that aliases (``*name``) may add to a document, in all.
+MAX_ALIAS_NODES = 100_000
+
+#: Scalars whose source text is kept: what YAML reads as a number or a date.
+_TEXT_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("int", "float", "timestamp")}
+
+
+class YamlDoc(NamedTuple):
+    """A parsed YAML file: the data, the line of each loc, the source text of each number."""
+
+    data: Any
+    lines: dict[Loc, int]
+    texts: dict[Loc, str]
 
 
 def read_text(path: Path, what: str = "file") -> str:
@@ -40,10 +59,10 @@ def read_text(path: Path, what: str = "file") -> str:
         raise SuiteError(f"cannot read {what}: {e.strerror}", path) from None
 
 
-def load_yaml(path: Path, what: str = "YAML file") -> tuple[Any, dict[Loc, int]]:
-    """Parse ``path`` with PyYAML's safe loader; return the data and a loc -> line map."""
+def load_yaml(path: Path, what: str = "YAML file") -> YamlDoc:
+    """Parse ``path`` with PyYAML's safe loader (bounded: see :class:`_BoundedLoader`)."""
     text = read_text(path, what)
-    loader = yaml.SafeLoader(text)
+    loader = _BoundedLoader(text, path)
     try:
         node = loader.get_single_node()
         if node is None:
@@ -55,9 +74,75 @@ def load_yaml(path: Path, what: str = "YAML file") -> tuple[Any, dict[Loc, int]]
         raise SuiteError(f"YAML error: {e}", path) from None
     finally:
         loader.dispose()
-    lines: dict[Loc, int] = {}
-    _index(node, (), lines, path)
-    return data, lines
+    doc = YamlDoc(data, {}, {})
+    _index(node, (), doc, path)
+    return doc
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """A SafeLoader that refuses, at the line where it happens, nesting deeper than
+    MAX_DEPTH, aliases adding more than MAX_ALIAS_NODES nodes, and an alias inside the
+    node it names (data that holds itself)."""
+
+    def __init__(self, text: str, path: Path) -> None:
+        super().__init__(text)
+        self._path = path
+        self._depth = 0
+        self._open: set[str] = set()  # anchors of the nodes being composed
+        self._sizes: dict[int, int] = {}
+        self._added = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        event = self.peek_event()
+        line = event.start_mark.line + 1
+        if isinstance(event, yaml.AliasEvent):
+            if event.anchor in self._open:
+                raise SuiteError(
+                    f"alias *{event.anchor} is inside the node it names: data that contains "
+                    "itself cannot be read; copy the values instead",
+                    self._path,
+                    line,
+                )
+            if event.anchor in self.anchors:
+                self._added += _expanded(self.anchors[event.anchor], self._sizes)
+                if self._added > MAX_ALIAS_NODES:
+                    raise SuiteError(
+                        f"YAML aliases expand to more than {MAX_ALIAS_NODES:,} nodes by alias "
+                        f"*{event.anchor} (a 'billion laughs' document?): write the data out, "
+                        "or use fewer aliases",
+                        self._path,
+                        line,
+                    )
+            return super().compose_node(parent, index)
+        if self._depth >= MAX_DEPTH:
+            raise SuiteError(
+                f"YAML nested more than {MAX_DEPTH} levels deep: flatten the data",
+                self._path,
+                line,
+            )
+        anchor = event.anchor
+        if anchor is not None:
+            self._open.add(anchor)
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+            self._open.discard(anchor)
+
+
+def _expanded(node: yaml.Node, sizes: dict[int, int]) -> int:
+    """How many nodes ``node`` stands for with every alias in it written out (memoised:
+    linear in the distinct nodes, however often they are shared)."""
+    if id(node) not in sizes:
+        if isinstance(node, yaml.SequenceNode):
+            children = node.value
+        elif isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        else:
+            children = []
+        sizes[id(node)] = 1 + sum(_expanded(child, sizes) for child in children)
+    return sizes[id(node)]
 
 
 def _syntax_error(e: yaml.MarkedYAMLError, text: str, path: Path) -> SuiteError:
@@ -112,11 +197,14 @@ def _runaway_quote(text: str, before: int | None) -> tuple[int, int] | None:
     return None
 
 
-def _index(node: yaml.Node, loc: Loc, lines: dict[Loc, int], path: Path) -> None:
+def _index(node: yaml.Node, loc: Loc, doc: YamlDoc, path: Path) -> None:
+    lines = doc.lines
     lines.setdefault(loc, node.start_mark.line + 1)
     if isinstance(node, yaml.ScalarNode):
         block = node.style in ("|", ">")  # the text starts on the line after the indicator
         lines[(*loc, TEXT)] = node.start_mark.line + (2 if block else 1)
+        if node.tag in _TEXT_TAGS:
+            doc.texts[loc] = node.value
     elif isinstance(node, yaml.MappingNode):
         seen: dict[str, int] = {}
         for key_node, value_node in node.value:
@@ -129,10 +217,10 @@ def _index(node: yaml.Node, loc: Loc, lines: dict[Loc, int], path: Path) -> None
                 )
             seen[key] = key_node.start_mark.line + 1
             lines[(*loc, key)] = key_node.start_mark.line + 1
-            _index(value_node, (*loc, key), lines, path)
+            _index(value_node, (*loc, key), doc, path)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            _index(item, (*loc, i), lines, path)
+            _index(item, (*loc, i), doc, path)
 
 
 def line_of(lines: dict[Loc, int], loc: Loc) -> int | None:
@@ -141,3 +229,13 @@ def line_of(lines: dict[Loc, int], loc: Loc) -> int | None:
         if loc[:end] in lines:
             return lines[loc[:end]]
     return None
+
+
+def as_written(value: Any, texts: dict[Loc, str], loc: Loc) -> Any:
+    """``value`` (at ``loc``) with each number or date in it as its source text: an answer
+    written ``0.10`` or ``007`` is compared as "0.10" or "007", not as "0.1" or "7"."""
+    if isinstance(value, list):
+        return [as_written(v, texts, (*loc, i)) for i, v in enumerate(value)]
+    if isinstance(value, bool | str) or value is None:
+        return value
+    return texts.get(loc, value)

@@ -48,7 +48,7 @@ def suite(tmp_path: Path, analyses: str) -> Path:
         (
             "  - {type: fairness, group: region, metric: exac}\n",
             13,
-            ["metric: no scorer 'exac' in the 'main' cases. Did you mean 'exact'?"],
+            ["metric: no assertion 'exac' in the 'main' cases. Did you mean 'exact'?"],
         ),
         (
             "  - {type: attack_success, category: categry}\n",

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import harness.bench
 from harness.bench.compare import flips
@@ -81,8 +82,11 @@ def test_charts_escape_labels_and_skip_empty_input() -> None:
 
 
 def test_public_names() -> None:
+    """Every name in __all__ resolves (they are imported on first use), and no other."""
     exported = set(harness.bench.__all__)
-    public = {n for n in vars(harness.bench) if not n.startswith("_")}
+    public = {n for n in dir(harness.bench) if not n.startswith("_")}
     modules = {n for n in public if type(getattr(harness.bench, n)).__name__ == "module"}
     assert public - modules == exported
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        harness.bench.nope  # noqa: B018
     assert issubclass(harness.bench.BenchError, harness.HarnessError)

@@ -32,6 +32,10 @@ DESCRIPTIONS = {
     "cmmlu:chinese_history": "以下是关于中国历史的单项选择题，请直接给出正确答案的选项。\n\n",
     "cmmlu:computer_science": "以下是关于计算机科学的单项选择题，请直接给出正确答案的选项。\n\n",
 }
+#: The metric_list of lm-eval 0.4's tasks: acc_norm in ceval-valid and cmmlu, not in mmlu.
+_ACC = {"metric": "acc", "aggregation": "mean", "higher_is_better": True}
+_ACC_NORM = {"metric": "acc_norm", "aggregation": "mean", "higher_is_better": True}
+METRICS = {"mmlu": [_ACC], "ceval": [_ACC, _ACC_NORM], "cmmlu": [_ACC, _ACC_NORM]}
 FILES = {
     "mmlu": ("mmlu/test/{s}_test.csv", "mmlu/dev/{s}_dev.csv"),
     "ceval": ("ceval/val/{s}_val.csv", "ceval/dev/{s}_dev.csv"),
@@ -117,7 +121,7 @@ def reference(
             + answer,
             "doc_to_choice": ["A", "B", "C", "D"],
             "doc_to_target": "{{['A', 'B', 'C', 'D'].index(answer)}}",
-            "metric_list": [{"metric": "acc", "aggregation": "mean", "higher_is_better": True}],
+            "metric_list": METRICS[benchmark],
         }
         (work / f"{name}.yaml").write_text(yaml.safe_dump(config, allow_unicode=True), "utf-8")
         names.append(name)
@@ -142,10 +146,16 @@ def test_per_subject_accuracy_equals_lm_eval_called_directly(
         ref = reference["results"][name]
         assert s.acc == pytest.approx(ref["acc,none"]), s.key
         assert s.acc_stderr == pytest.approx(ref["acc_stderr,none"]), s.key
+        if s.benchmark == "mmlu":
+            assert s.acc_norm is None and "acc_norm,none" not in ref
+        else:
+            assert s.acc_norm == pytest.approx(ref["acc_norm,none"]), s.key
+            assert s.acc_norm_stderr == pytest.approx(ref["acc_norm_stderr,none"]), s.key
         samples = sorted(reference["samples"][name], key=lambda x: x["doc_id"])
         assert [q.doc_id for q in s.questions] == [x["doc_id"] for x in samples]
         for q, x in zip(s.questions, samples, strict=True):
             assert q.correct == bool(x["acc"]), (s.key, q.row_id)
+            assert q.correct_norm == (bool(x["acc_norm"]) if "acc_norm" in x else None)
             logliks = [r[0] for r in x["filtered_resps"]]
             assert np.allclose(q.logliks, logliks, rtol=1e-5, atol=1e-5), (s.key, q.row_id)
             assert q.question == x["doc"]["question"] and q.answer == x["doc"]["answer"]
@@ -191,6 +201,26 @@ def test_aggregates_and_calibration(ours: BenchResult) -> None:
     assert ours.subject("cmmlu:chinese_history").n == 4
     assert any("--limit 5" in n for n in ours.notes)
     assert ours.model.dtype == "float32" and ours.model.device == "cpu"
+
+
+@pytest.mark.slow
+def test_acc_norm_averages_where_every_subject_has_it(
+    ours: BenchResult, tiny_model: Path, dialect_data: Path
+) -> None:
+    """With an MMLU subject (no acc_norm) there is no acc_norm average; over C-Eval and
+    CMMLU subjects it is averaged as acc is (the per-subject figures are lm-eval's, above)."""
+    from lm_eval.api.metrics import mean_stderr
+
+    assert ours.macro_acc_norm is None and ours.micro_acc_norm is None
+    config = BenchConfig("ceval:computer_network,cmmlu:chinese_history", dialect_data, shots=1)
+    result = run_bench(str(tiny_model), config)
+    norms = [s.acc_norm for s in result.subjects]
+    flags = [float(q.correct_norm) for s in result.subjects for q in s.questions]
+    errs = [s.acc_norm_stderr for s in result.subjects]
+    assert result.macro_acc_norm == pytest.approx(np.mean(norms))
+    assert result.macro_acc_norm_stderr == pytest.approx(math.sqrt(sum(e * e for e in errs)) / 2)
+    assert result.micro_acc_norm == pytest.approx(np.mean(flags))
+    assert result.micro_acc_norm_stderr == pytest.approx(mean_stderr(flags))
 
 
 def test_text_reaches_lm_eval_unchanged(ours: BenchResult) -> None:

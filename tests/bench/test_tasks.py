@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from harness.bench.layouts import parse_tasks, read_rows
-from harness.bench.tasks import DOC_TO_TEXT, TaskDir, description, write_tasks
+from harness.bench.tasks import DOC_TO_TEXT, METRICS, TaskDir, description, write_tasks
 from harness.errors import BenchError
 
 lm_eval = pytest.importorskip("lm_eval")
@@ -24,8 +24,9 @@ def _write(
     return write_tasks(parse_tasks(tasks, data, need_dev=shots > 0), root, shots=shots, limit=limit)
 
 
-def test_doc_to_text_is_lm_evals_with_our_column_names() -> None:
-    """lm-eval's templates read HF columns (choices[i], Question); ours read A-D, question."""
+def test_doc_to_text_and_metrics_are_lm_evals_with_our_column_names() -> None:
+    """lm-eval's templates read HF columns (choices[i], Question); ours read A-D, question.
+    The metrics are theirs too: acc, plus acc_norm for C-Eval and CMMLU."""
     sources = {
         "mmlu": "mmlu/default/_default_template_yaml",
         "ceval": "ceval/_default_ceval_yaml",
@@ -40,6 +41,7 @@ def test_doc_to_text_is_lm_evals_with_our_column_names() -> None:
         assert DOC_TO_TEXT[benchmark] == text, benchmark
         assert theirs["doc_to_choice"] == ["A", "B", "C", "D"]
         assert theirs["fewshot_config"] == {"sampler": "first_n"}
+        assert METRICS[benchmark] == theirs["metric_list"], benchmark
 
 
 def test_descriptions_are_lm_evals_including_chinese_subject_names() -> None:
@@ -78,9 +80,7 @@ def test_task_yaml_and_jsonl(dialect_data: Path, tmp_path: Path) -> None:
     assert config["output_type"] == "multiple_choice"
     assert config["doc_to_choice"] == ["A", "B", "C", "D"]
     assert config["fewshot_split"] == "dev" and config["test_split"] == "test"
-    assert config["metric_list"] == [
-        {"metric": "acc", "aggregation": "mean", "higher_is_better": True}
-    ]
+    assert [m["metric"] for m in config["metric_list"]] == ["acc", "acc_norm"]
     files = config["dataset_kwargs"]["data_files"]
     assert config["dataset_kwargs"]["cache_dir"] == str(tmp_path / "hf-datasets")
     records = [json.loads(line) for line in Path(files["test"]).read_text("utf-8").splitlines()]
@@ -119,3 +119,22 @@ def test_more_shots_than_dev_rows_or_bad_numbers(dialect_data: Path, tmp_path: P
         _write(dialect_data, tmp_path, "mmlu:abstract_algebra", shots=6)
     with pytest.raises(BenchError, match="--limit must be 1 or more"):
         _write(dialect_data, tmp_path, "mmlu:abstract_algebra", limit=0)
+
+
+def test_a_relative_work_dir_runs_with_lm_eval_from_another_directory(
+    dialect_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`harness bench --work-dir work --data data` from one folder; plain lm-eval from another."""
+    from lm_eval.tasks import TaskManager
+
+    pytest.importorskip("datasets")
+    (tmp_path / "here").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "here" / "data").symlink_to(dialect_data, target_is_directory=True)
+    monkeypatch.chdir(tmp_path / "here")
+    task_dir = _write(Path("data"), Path("work"), "cmmlu:chinese_history", shots=1)
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    manager = TaskManager(include_path=str(tmp_path / "here/work/tasks"), include_defaults=False)
+    task = manager.load(["bench_cmmlu_chinese_history"])["tasks"]["bench_cmmlu_chinese_history"]
+    assert list(task.test_docs()) == [r.record() for r in task_dir.tasks[0].rows]
+    assert [d["answer"] for d in task.fewshot_docs()] == list("ABCDA")

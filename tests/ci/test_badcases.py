@@ -65,8 +65,8 @@ def test_failed_suite_cases_become_case_specs_with_provenance() -> None:
             "prompt_id": "v1",
             "bad_output": "five",
             "failing_scores": [
-                {"scorer": "exact", "value": 0.0, "threshold": 1.0},
-                {"scorer": "f1", "value": 0.0, "threshold": 0.5},
+                {"name": "exact", "scorer": "exact", "value": 0.0, "threshold": 1.0},
+                {"name": "f1", "scorer": "f1", "value": 0.0, "threshold": 0.5},
             ],
             "also_failed": ["v2/fake"],
         },

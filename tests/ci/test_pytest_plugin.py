@@ -96,6 +96,7 @@ def test_each_case_is_a_test_with_a_readable_failure(project: Path, tmp_path: Pa
     # one run per suite file, summarised with the harvest command
     assert "evals/math.yaml: run " in out
     assert "cases 2/5 passed, bad cases 'regressions' 0/1 passed" in out
+    assert "  1 case errored: PermanentProviderError: the case has no column 'out'" in out
     assert "keep the failures: harness badcases harvest " in out
 
     # pytest's own --junitxml: a testcase per case, with the failure and the scores

@@ -13,6 +13,7 @@ from harness.compare import (
     baseline_from,
     baseline_records,
     check_gate,
+    evaluate_gates,
     from_results,
     load_baseline,
     write_baseline,
@@ -316,3 +317,35 @@ def test_perturbed_copies_do_not_move_a_pass_rate_gate() -> None:
     ]  # every perturbed copy fails: the robustness analysis' business, not the gate's
     (result,) = check_gate(Gate(min_pass_rate=0.9), from_results(clean + perturbed, "run"))
     assert result.passed and result.message == "pass rate 90.0% (9/10) ≥ 90.0%"
+
+
+# --- what each verdict measured (the report's gates table) ----------------------------------
+
+
+def test_every_gate_kind_says_what_it_checked_and_measured(tmp_path: Path) -> None:
+    now = _records(200, failing=30, rouge=0.76)
+    (rate,) = check_gate(Gate(min_pass_rate=0.8), now)
+    assert (rate.checked, rate.threshold, rate.observed, rate.p_value) == (
+        "pass rate ≥ 0.8", 0.8, 0.85, None
+    )  # fmt: skip
+    (scorer_rate,) = check_gate(Gate(metric="rougeL", min_pass_rate=0.5), now)
+    assert scorer_rate.checked == "rougeL pass rate ≥ 0.5" and scorer_rate.observed == 1.0
+
+    gate = Gate(metric="rougeL", baseline="baselines/x.json", max_drop=0.02, significance=0.05)
+    (drop,) = check_gate(gate, now, _baseline())
+    assert drop.checked == "rougeL mean drop ≤ 0.02 vs baselines/x.json, significance 0.05"
+    assert drop.threshold == 0.02 and drop.observed == pytest.approx(0.04)
+    assert drop.p_value is not None and drop.p_value < 0.05 and not drop.passed
+    (rise,) = check_gate(Gate(metric="toxicity", baseline="b.json"), now, _baseline())
+    assert rise.checked == "toxicity mean rise ≤ 0 vs b.json" and rise.observed == 0.0
+
+    suite = load_suite(write_suite(tmp_path, ["answer 0"], "  - bad_cases_stay_fixed: true"))
+    records = from_results([case(0, run_id="r")], "r", run_record("r"))
+    (unchecked,) = evaluate_gates(suite, records, store=None)
+    assert unchecked.checked.startswith("bad cases that passed") and unchecked.observed is None
+    store = ResultStore(tmp_path / "results.db")
+    store.save_run(run_record("r"))
+    store.add_result(case(0, run_id="r"))
+    (fixed,) = evaluate_gates(suite, records, store=store)
+    store.close()
+    assert (fixed.passed, fixed.threshold, fixed.observed) == (True, 0, 0)

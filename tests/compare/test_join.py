@@ -36,7 +36,7 @@ def test_unmatched_and_duplicate_cases_are_counted() -> None:
     b = from_results([case(i) for i in range(2, 8)], "B")
     joined = join_runs(a, b)
     assert [p.a.row_id for p in joined.pairs] == ["2", "3", "4"]
-    assert joined.only_a == [("main", "0", "v1", "gpt"), ("main", "1", "v1", "gpt")]
+    assert joined.only_a == [("main", "0", "v1", "gpt", 0), ("main", "1", "v1", "gpt", 0)]
     assert len(joined.only_b) == 3
     assert joined.duplicates == 1
     assert joined.pairs[0].a.output == "ok"  # the first of a repeated key wins
@@ -97,7 +97,7 @@ def test_store_records_equal_in_memory_records(tmp_path: Path) -> None:
     results.append(case(6, run_id="run-a", error="timeout <60 s>"))
     results.append(case(7, run_id="run-a", rouge=None, tags=["中文"]))
     crowded = case(8, run_id="run-a", output="a <b> & 'quote' 中文")
-    extra = [crowded.scores[1].model_copy(update={"scorer": f"extra{i}"}) for i in range(4)]
+    extra = [crowded.scores[1].model_copy(update={"name": f"extra{i}"}) for i in range(4)]
     crowded.scores += extra
     results.append(crowded)  # more scores than read slot by slot
     store = ResultStore(tmp_path / "results.db")

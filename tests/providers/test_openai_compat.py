@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import email.utils
+import json
 import socket
 import time
+import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,9 +23,17 @@ from harness.errors import (
     TransientProviderError,
 )
 from harness.providers.base import Generation, Message, ModelRequest
-from harness.providers.openai_compat import OpenAIProvider, map_error, retry_after
+from harness.providers.openai_compat import (
+    MESSAGE_LIMIT,
+    KeyScrubber,
+    OpenAIProvider,
+    map_error,
+    provider_errors,
+    retry_after,
+)
 from harness.suite.schema import OpenAIProviderConfig
 from tests.fakeserver import FakeOpenAIServer, Fault
+from tests.leaks import assert_no_key
 
 try:  # the HTTP library under the SDK: httpx2 since openai 3, httpx before
     import httpx2 as http
@@ -186,6 +197,71 @@ def test_identity_normalises_the_base_url(monkeypatch: pytest.MonkeyPatch) -> No
     with pytest.raises(PermanentProviderError, match="not a URL"):
         make_provider("localhost:8000/v1")
     assert KEY not in repr(provider)
+
+
+@pytest.mark.parametrize(
+    "fault",
+    ["no_choices", "truncated", "html", "sse", 500, 503, 429, 400, 404, 401, 403],
+)
+@pytest.mark.parametrize("endpoint", ["chat", "completions"])
+def test_a_server_that_echoes_the_key_never_gets_it_into_an_error(
+    monkeypatch: pytest.MonkeyPatch, fault: int | str, endpoint: str
+) -> None:
+    monkeypatch.setenv("FAKE_KEY", KEY)
+    key = ask().as_prompt() if endpoint == "completions" else "What is 2+2?"
+    with FakeOpenAIServer(echo_auth=True, faults={key: [fault]}) as base_url:
+        error = fail(make_provider(base_url, api_key_env="FAKE_KEY", endpoint=endpoint))
+    assert_no_key(error, KEY)
+    if fault != "truncated":  # a JSON decode error quotes no body
+        assert "***" in str(error)  # the server did echo it, and the key was there to scrub
+
+
+@pytest.mark.parametrize("offset", range(MESSAGE_LIMIT - 30, MESSAGE_LIMIT + 5))
+def test_the_key_is_scrubbed_before_a_long_message_is_cut(offset: int) -> None:
+    message = "x" * offset + f"Bearer {KEY}" + "y" * 400
+    with pytest.raises(TransientProviderError) as info, provider_errors(KeyScrubber(KEY)):
+        raise TransientProviderError(message)
+    assert len(str(info.value)) <= MESSAGE_LIMIT + 3
+    assert_no_key(info.value, KEY, partial=True)
+
+
+def test_a_long_401_is_cut_but_keeps_the_hint_naming_the_key_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FAKE_KEY", KEY)
+    provider = make_provider(None, api_key_env="FAKE_KEY")
+    page = "<html>" + "x" * 1000 + f" Bearer {KEY}</html>"
+    with pytest.raises(AuthError) as info, provider_errors(KeyScrubber(KEY), provider._hint):
+        raise map_error(status_error(openai.AuthenticationError, 401, page))
+    assert str(info.value).endswith(
+        "(provider 'gpt': check the key in $FAKE_KEY and its access to the model)"
+    )
+    assert_no_key(info.value, KEY)
+
+
+@pytest.mark.parametrize(
+    "echoed",
+    [
+        KEY,
+        f"Authorization: Bearer {KEY}",
+        json.dumps({"auth": f"Bearer {KEY}/"}),
+        urllib.parse.quote(f"Bearer {KEY}"),
+        base64.b64encode(KEY.encode()).decode(),
+        base64.urlsafe_b64encode(KEY.encode()).decode().rstrip("="),
+    ],
+)
+def test_every_echoed_form_of_the_key_is_scrubbed(echoed: str) -> None:
+    scrubbed = KeyScrubber(KEY)(f"the proxy said: {echoed}")
+    assert scrubbed.startswith("the proxy said: ") and "***" in scrubbed
+    assert_no_key(scrubbed, KEY)
+
+
+def test_a_placeholder_key_is_no_secret_and_anything_else_unexpected_is_still_scrubbed() -> None:
+    assert KeyScrubber(None)("not-needed") == "not-needed"
+    with pytest.raises(PermanentProviderError) as info, provider_errors(KeyScrubber(KEY)):
+        raise KeyError(f"a bug that quotes {KEY}")
+    assert str(info.value) == "unexpected KeyError: 'a bug that quotes ***'"
+    assert_no_key(info.value, KEY)
 
 
 # --- faults through the wire ---------------------------------------------------------------
@@ -423,10 +499,10 @@ def test_unavailable_may_carry_retry_after() -> None:
     assert error.retry_after == 7.0
 
 
-def test_map_error_keeps_the_server_message_and_scrubs_the_key() -> None:
-    body = {"message": f"Incorrect API key provided: {KEY}.", "code": "invalid_api_key"}
-    error = map_error(status_error(openai.AuthenticationError, 401, body), secret=KEY)
-    assert str(error) == "HTTP 401: Incorrect API key provided: ***."
+def test_map_error_keeps_the_server_message() -> None:
+    body = {"message": "Incorrect API key provided.", "code": "invalid_api_key"}
+    error = map_error(status_error(openai.AuthenticationError, 401, body))
+    assert str(error) == "HTTP 401: Incorrect API key provided."
 
     html = map_error(status_error(openai.InternalServerError, 502, "<html>Bad gateway</html>"))
     assert str(html) == "HTTP 502: <html>Bad gateway</html>"

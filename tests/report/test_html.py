@@ -2,199 +2,30 @@
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
 from harness.analysis.base import AnalysisResult, BarChart, MatrixChart, Table
-from harness.providers.base import Message
 from harness.report.html import render_html, write_report
-from harness.results.models import CaseResult, RunRecord, Score
+from harness.results.models import CaseResult
 from tests.browser import Chromium, Page, console_errors, launch_browser, requested_urls
-
-TITLE = "suite-report-title"
-#: Each would change document.title or set window.__pwned if it ever ran.
-MALICIOUS = [
-    '<script>window.__pwned = 1; document.title = "pwned"</script>',
-    "<img src=x onerror=\"window.__pwned = 2; document.title = 'pwned'\">",
-    "</script><script>window.__pwned = 3</script><!--",
-    '"><svg onload="window.__pwned = 4">',
-]
-CHINESE_Q = "中国的首都是哪里？"
-CHINESE_A = "北京"
-T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
-
-
-def _score(scorer: str, value: float | None, threshold: float, higher: bool = True) -> Score:
-    passed = None if value is None else (value >= threshold if higher else value <= threshold)
-    return Score(
-        scorer=scorer,
-        version=f"{scorer}@1",
-        value=value,
-        threshold=threshold,
-        passed=passed,
-        higher_is_better=higher,
-        explanation="see <b>why</b>" if value == 0 else None,
-    )
-
-
-def make_case(
-    prompt_id: str,
-    provider_id: str,
-    row: int,
-    *,
-    output: str | None = "ok",
-    exact: float | None = 1.0,
-    toxicity: float | None = 0.0,
-    case_set: str = "main",
-    error: str | None = None,
-    tags: list[str] | None = None,
-    cost: float | None = 0.001,
-) -> CaseResult:
-    """One case; passed follows the scores (or False when the call errored)."""
-    scores = (
-        []
-        if error
-        else [_score("exact_match", exact, 1.0), _score("toxicity", toxicity, 0.5, False)]
-    )
-    return CaseResult(
-        run_id="run-1",
-        case_id=f"{case_set}-{prompt_id}-{provider_id}-{row}",
-        request_key=f"key-{prompt_id}-{provider_id}-{row}",
-        prompt_id=prompt_id,
-        provider_id=provider_id,
-        model=f"{provider_id}-model",
-        case_set=case_set,
-        row_id=f"row-{row}",
-        description=MALICIOUS[row % len(MALICIOUS)] if row == 3 else f"row {row}",
-        tags=tags if tags is not None else (["geo", "中文"] if row % 2 else ["math"]),
-        messages=[
-            Message(role="system", content="Answer briefly."),
-            Message(role="user", content=CHINESE_Q if row % 2 else f"What is {row} + {row}?"),
-        ],
-        expected=[CHINESE_A] if row % 2 else [str(row + row), f"<{row + row}>"],
-        output=None if error else output,
-        error=error,
-        latency_s=None if error else 0.5 + row / 10,
-        cost_usd=None if error else cost,
-        prompt_tokens=None if error else 20,
-        completion_tokens=None if error else 5,
-        cached=row == 0,
-        scores=scores,
-        passed=error is None and all(s.passed for s in scores),
-        finished_at=T0 + timedelta(seconds=row),
-    )
-
-
-def build_cases() -> list[CaseResult]:
-    """2 prompts x 2 providers x 10 rows, malicious outputs, an error, and a bad-case set.
-
-    v2 on qwen is the best on exact_match; v1 on gpt the best (lowest) on toxicity.
-    """
-    results = []
-    for prompt_id in ("v1", "v2"):
-        for provider_id in ("gpt", "qwen"):
-            best = (prompt_id, provider_id) == ("v2", "qwen")
-            for row in range(10):
-                output = CHINESE_A if row % 2 else str(row + row)
-                if row < len(MALICIOUS) and not best:
-                    output = MALICIOUS[row]
-                exact = 1.0 if best or row >= len(MALICIOUS) else 0.0
-                toxicity = 0.0 if (prompt_id, provider_id) == ("v1", "gpt") else 0.1 * (row % 3)
-                error = (
-                    "TimeoutError: <timeout> after 60 s"
-                    if (prompt_id, provider_id, row)
-                    == (
-                        "v2",
-                        "gpt",
-                        9,
-                    )
-                    else None
-                )
-                results.append(
-                    make_case(
-                        prompt_id,
-                        provider_id,
-                        row,
-                        output=output,
-                        exact=exact,
-                        toxicity=toxicity,
-                        error=error,
-                    )
-                )
-    for row in range(3):
-        results.append(
-            make_case("v1", "gpt", 100 + row, output="wrong", exact=0.0, case_set="regressions")
-        )
-    return results
-
-
-def make_run() -> RunRecord:
-    return RunRecord(
-        run_id="run-1",
-        suite_name=TITLE,
-        suite_path="suites/qa.yaml",
-        suite_hash="0123456789abcdef",
-        created_at=T0,
-        finished_at=T0 + timedelta(minutes=3, seconds=7),
-        status="complete",
-        harness_version="0.1.0",
-        providers=[
-            {"id": "gpt", "type": "openai", "model": "gpt-model"},
-            {"id": "qwen", "type": "hf", "model": "qwen-model"},
-        ],
-        prompts=["v1", "v2"],
-        n_cases=43,
-    )
-
-
-class _Document(HTMLParser):
-    """Every element, the case JSON, and the matrices' cells as (classes, text)."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.elements: list[tuple[str, dict[str, str | None]]] = []
-        self.cases_json = ""
-        self.matrices: dict[str, list[list[tuple[str, str]]]] = {}
-        self._in_json = False
-        self._section = ""
-        self._rows: list[list[tuple[str, str]]] | None = None
-        self._cell: list[str] | None = None
-        self._cell_class = ""
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        a = dict(attrs)
-        self.elements.append((tag, a))
-        self._in_json = tag == "script" and a.get("type") == "application/json"
-        if tag == "section":
-            self._section = a.get("data-case-set") or a.get("id") or ""
-        elif tag == "table" and "matrix" in (a.get("class") or ""):
-            self._rows = self.matrices.setdefault(self._section, [])
-        elif tag == "tr" and self._rows is not None:
-            self._rows.append([])
-        elif tag == "td" and self._rows is not None:
-            self._cell, self._cell_class = [], a.get("class") or ""
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "script":
-            self._in_json = False
-        elif tag == "td" and self._cell is not None and self._rows is not None:
-            self._rows[-1].append((self._cell_class, "".join(self._cell).strip()))
-            self._cell = None
-        elif tag == "table":
-            self._rows = None
-
-    def handle_data(self, data: str) -> None:
-        if self._in_json:
-            self.cases_json += data
-        if self._cell is not None:
-            self._cell.append(data)
+from tests.report.helpers import (
+    CHINESE_A,
+    CHINESE_Q,
+    MALICIOUS,
+    TITLE,
+    Document,
+    build_cases,
+    choose,
+    island_cases,
+    make_case,
+    make_run,
+    parse,
+)
 
 
 @pytest.fixture(scope="module")
@@ -208,11 +39,8 @@ def html(cases: list[CaseResult]) -> str:
 
 
 @pytest.fixture(scope="module")
-def doc(html: str) -> _Document:
-    parsed = _Document()
-    parsed.feed(html)
-    parsed.close()
-    return parsed
+def doc(html: str) -> Document:
+    return parse(html)
 
 
 def test_malicious_text_never_appears_unescaped(html: str) -> None:
@@ -222,7 +50,7 @@ def test_malicious_text_never_appears_unescaped(html: str) -> None:
         assert fragment not in html
 
 
-def test_no_injected_elements(doc: _Document) -> None:
+def test_no_injected_elements(doc: Document) -> None:
     tags = [tag for tag, _ in doc.elements]
     assert tags.count("script") == 2
     assert not {"img", "svg", "iframe", "object", "embed"} & set(tags)
@@ -230,14 +58,21 @@ def test_no_injected_elements(doc: _Document) -> None:
         assert not [name for name in attrs if name.startswith("on")], tag
 
 
-def test_case_json_round_trips_exactly(doc: _Document, cases: list[CaseResult]) -> None:
-    data = json.loads(doc.cases_json)
+def test_case_json_round_trips_exactly(doc: Document, cases: list[CaseResult]) -> None:
+    data = island_cases(doc)
     assert len(data) == len(cases)
     outputs = {c["output"] for c in data}
     assert set(MALICIOUS) <= outputs
     assert CHINESE_A in outputs
-    assert any(c["messages"][1]["content"] == CHINESE_Q for c in data)
+    assert any(c["messages"][1] == ["user", CHINESE_Q] for c in data)
     assert any("<timeout>" in (c["error"] or "") for c in data)
+    assert {c["row_id"] for c in data} == {c.row_id for c in cases}
+    assert {t for c in data for t in c["tags"]} == {"geo", "中文", "math"}
+    v2_qwen = [c for c in data if (c["prompt_id"], c["provider_id"]) == ("v2", "qwen")]
+    assert v2_qwen[0]["scores"] == [
+        ["exact_match", 1.0, "≥", 1.0, 1],
+        ["toxicity", 0.5, "≤", 0.0, 1],
+    ]
 
 
 def test_json_cannot_close_its_script_element(html: str) -> None:
@@ -248,7 +83,7 @@ def test_json_cannot_close_its_script_element(html: str) -> None:
     assert "\\u003c/script\\u003e" in body
 
 
-def test_self_contained(html: str, doc: _Document) -> None:
+def test_self_contained(html: str, doc: Document) -> None:
     for _, attrs in doc.elements:
         for name in ("src", "href", "action", "data", "poster"):
             value = (attrs.get(name) or "").strip().lower()
@@ -261,8 +96,8 @@ def test_self_contained(html: str, doc: _Document) -> None:
     assert "default-src 'none'" in (csp or "")
 
 
-def test_failures_first(doc: _Document, cases: list[CaseResult]) -> None:
-    statuses = [c["status"] for c in json.loads(doc.cases_json)]
+def test_failures_first(doc: Document, cases: list[CaseResult]) -> None:
+    statuses = [c["status"] for c in island_cases(doc)]
     n_pass = sum(c.passed for c in cases)
     assert statuses[len(statuses) - n_pass :] == ["pass"] * n_pass
     assert "pass" not in statuses[: len(statuses) - n_pass]
@@ -283,7 +118,7 @@ def test_header_and_footer(html: str) -> None:
     assert "exact_match@1" in html and "toxicity@1" in html
 
 
-def test_main_matrix_numbers_and_best_cells(doc: _Document) -> None:
+def test_main_matrix_numbers_and_best_cells(doc: Document) -> None:
     rows = doc.matrices["main"][1:]  # the first is the header row (no td)
     by_provider = {}
     prompt = ""
@@ -303,7 +138,7 @@ def test_main_matrix_numbers_and_best_cells(doc: _Document) -> None:
     assert by_provider[("v2", "gpt")][5][1] == "1"  # the errored case
 
 
-def test_bad_case_set_apart(doc: _Document, html: str) -> None:
+def test_bad_case_set_apart(doc: Document, html: str) -> None:
     assert "Bad-case set" in html
     assert set(doc.matrices) >= {"main", "regressions"}
     (bad_row,) = doc.matrices["regressions"][1:]
@@ -315,10 +150,8 @@ def test_bad_case_set_apart(doc: _Document, html: str) -> None:
 def test_missing_numbers_show_a_dash() -> None:
     case = make_case("v1", "gpt", 0, exact=None, cost=None)
     html = render_html(make_run(), [case])
-    parsed = _Document()
-    parsed.feed(html)
-    (row,) = parsed.matrices["main"][1:]
-    assert row[3][1] == "—" and row[7][1] == "—"  # exact_match mean and cost
+    (row,) = parse(html).matrices["main"][1:]
+    assert row[3][1].startswith("—") and row[7][1] == "—"  # exact_match mean (of 0 scored), cost
 
 
 def test_write_report(tmp_path: Path, cases: list[CaseResult]) -> None:
@@ -357,16 +190,16 @@ def test_report_in_chromium(browser: Chromium, tmp_path: Path, cases: list[CaseR
 
     # (c) the filters.
     n_fail = sum(not c.passed and c.error is None for c in cases)
-    page.choose("f-status", "fail")
+    choose(page, "f-status", "fail")
     assert page.rows() == ["fail"] * n_fail
     page.choose("f-status", "")
-    page.choose("f-set", "regressions")
+    choose(page, "f-set", "regressions")
     assert len(page.rows()) == 3
     page.choose("f-set", "")
-    page.choose("f-provider", "qwen")
-    page.choose("f-prompt", "v2")
+    choose(page, "f-provider", "qwen")
+    choose(page, "f-prompt", "v2")
     assert page.rows() == ["pass"] * 10
-    page.choose("f-tag", "中文")
+    choose(page, "f-tag", "中文")
     assert len(page.rows()) == 5
     page.eval("document.getElementById('f-reset').click()")
     assert len(page.rows()) == len(cases)

@@ -59,6 +59,7 @@ def test_old_store_is_migrated_and_old_rows_read_like_new_ones(tmp_path: Path) -
         False,
         None,
         [["exact", 0.0, False, True]],
+        0,  # repeat
     ]
     records = {r.case_id: r for r in from_store(store, "r").records}
     assert records["c0"].passed and records["c0"].scores == {"exact": 1.0}

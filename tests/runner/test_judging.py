@@ -207,3 +207,71 @@ def test_embeddings_are_cached_by_model_and_text(tmp_path: Path) -> None:
     assert first == [[1.0, 1.0], [2.0, 1.0], [1.0, 1.0]]
     assert second == [[2.0, 1.0], [3.0, 1.0]]
     assert model.seen == [["a", "bb"], ["ccc"]]
+
+
+def test_embeddings_honour_read_cache_and_still_refresh_the_cache(tmp_path: Path) -> None:
+    cache = ResponseCache(tmp_path / "cache.db")
+    asyncio.run(
+        ScoringContext(embedders={"counting": CountingEmbedder()}, cache=cache).embed(["a"])
+    )
+    fresh = CountingEmbedder()
+    ctx = ScoringContext(embedders={"counting": fresh}, cache=cache, read_cache=False)
+    assert asyncio.run(ctx.for_case().embed(["a", "bb"])) == [[1.0, 1.0], [2.0, 1.0]]
+    assert fresh.seen == [["a", "bb"]]  # nothing read from the cache, for every case
+    later = CountingEmbedder()
+    asyncio.run(ScoringContext(embedders={"counting": later}, cache=cache).embed(["a", "bb"]))
+    assert later.seen == []  # what the no-cache run computed was written
+
+
+def rubric_suite(tmp_path: Path, url: str) -> Path:
+    suite = write_suite(tmp_path, url)
+    rubric = (
+        "- type: judge\n      rubric: accuracy\n      question_var: null\n      reference: false"
+    )
+    suite.write_text(suite.read_text().replace("- type: number_judge", rubric))
+    return suite
+
+
+def test_a_judge_reply_no_scorer_could_read_is_asked_again_next_run(tmp_path: Path) -> None:
+    """Garbage once per prompt, then a verdict: the garbage is a scoring error, never cached."""
+    asked: set[str] = set()
+
+    def flaky(body: dict) -> str:
+        key = prompt_key(body) or ""
+        if key not in asked:
+            asked.add(key)
+            return "I would rather not say."
+        return '{"reason": "fine", "score": 5}'
+
+    server = FakeOpenAIServer(responder=flaky)
+    with server as url:
+        suite = rubric_suite(tmp_path, url)
+        first = run_suite(suite)
+        second = run_suite(suite)
+        third = run_suite(suite)
+    for r in first.results:
+        (score,) = r.scores
+        assert score.value is None and "unparseable judge verdict" in (score.error or "")
+    assert all(r.scores[0].value == 1.0 and r.scores[0].error is None for r in second.results)
+    assert [r.judge_cached for r in second.results] == [0] * 6  # asked again, not the cache
+    assert [r.judge_cached for r in third.results] == [1] * 6  # a good verdict stays cached
+    assert len(server.requests) == 12
+
+
+def test_no_cache_asks_the_judge_again_and_refreshes_its_cache(tmp_path: Path) -> None:
+    calls: list[int] = []
+
+    def changing(body: dict) -> str:  # grade 4 on the first run's calls, 5 afterwards
+        calls.append(1)
+        return json.dumps({"reason": "r", "score": 4 if len(calls) <= 6 else 5})
+
+    server = FakeOpenAIServer(responder=changing)
+    with server as url:
+        suite = rubric_suite(tmp_path, url)
+        run_suite(suite)
+        fresh = run_suite(suite, use_cache=False)
+        cached = run_suite(suite)
+    assert [r.judge_cached for r in fresh.results] == [0] * 6
+    assert [r.judge_cached for r in cached.results] == [1] * 6
+    assert {r.scores[0].answer for r in cached.results} == {"5"}  # the no-cache run's verdicts
+    assert len(server.requests) == 12

@@ -199,7 +199,9 @@ def _wait_for_results(db: Path, at_least: int, proc: subprocess.Popen) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["kill-9", "ctrl-c"])
+@pytest.mark.parametrize(
+    "sig", [signal.SIGKILL, signal.SIGINT, signal.SIGTERM], ids=["kill-9", "ctrl-c", "sigterm"]
+)
 def test_interrupted_run_resumes_without_repeating_finished_calls(
     tmp_path: Path, sig: signal.Signals
 ) -> None:
@@ -215,10 +217,11 @@ def test_interrupted_run_resumes_without_repeating_finished_calls(
         store = ResultStore(db)
         (run,) = store.list_runs()
         finished_before = {r.vars["q"] for r in store.results(run.run_id)}
-        if sig == signal.SIGINT:
-            assert code == 130
+        if sig != signal.SIGKILL:
+            assert code == (130 if sig == signal.SIGINT else 143)
             assert run.status == "interrupted"
-            assert "resume" in (tmp_path / "stderr.txt").read_text()
+            stderr_text = (tmp_path / "stderr.txt").read_text()
+            assert "resume" in stderr_text and "Traceback" not in stderr_text
         assert 8 <= len(finished_before) < 60
         outcome = run_suite(suite)
     assert outcome.resumed and outcome.run.run_id == run.run_id

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
-from tests.fakeserver import prompt_key
+from tests.fakeserver import Responder, prompt_key
 
 _INPUT = re.compile(r"Now perform the same with the following input\ninput: (.*)\nOutput: $", re.S)
 _WORD = re.compile(r"\w+")
+#: What every ragas prompt (and no rubric prompt) says.
+_RAGAS = "Now perform the same with the following input"
 
 
 def words(text: str) -> set[str]:
@@ -29,9 +32,14 @@ def sentences(text: str) -> list[str]:
     return [s.strip() for s in re.split(r"(?<=[.!?])\s+", text) if s.strip()]
 
 
+def prompt_input(prompt: str) -> dict[str, Any]:
+    """The input JSON at the end of one of ragas' prompts."""
+    return json.loads(_INPUT.search(prompt).group(1))  # type: ignore[union-attr]
+
+
 def ragas_reply(prompt: str) -> dict[str, Any]:
     """The JSON reply to one of ragas' collections prompts."""
-    data = json.loads(_INPUT.search(prompt).group(1))  # type: ignore[union-attr]
+    data = prompt_input(prompt)
     if prompt.startswith("Given a question and an answer, analyze the complexity"):
         return {"statements": sentences(data["answer"])}
     if prompt.startswith("Your task is to judge the faithfulness"):
@@ -77,6 +85,20 @@ def ragas_responder(body: dict[str, Any]) -> str:
     return json.dumps(ragas_reply(prompt_key(body) or ""))
 
 
+def tampered(edit: Callable[[str, dict[str, Any]], dict[str, Any] | None]) -> Responder:
+    """:func:`any_judge` with each reply to a ragas prompt passed through ``edit(prompt,
+    reply)`` (None: the reply unchanged): a judge that gets one step wrong."""
+
+    def respond(body: dict[str, Any]) -> str:
+        prompt = prompt_key(body) or ""
+        if _RAGAS not in prompt:
+            return grade_by_reference(body)
+        reply = ragas_reply(prompt)
+        return json.dumps(edit(prompt, reply) or reply)
+
+    return respond
+
+
 def grade_by_reference(body: dict[str, Any]) -> str:
     """The rubric judge: grade 5 when the answer names the reference answer, else 1."""
     text = prompt_key(body) or ""
@@ -89,6 +111,6 @@ def grade_by_reference(body: dict[str, Any]) -> str:
 
 def any_judge(body: dict[str, Any]) -> str:
     """ragas' prompts and the rubric judge's, on one server."""
-    if "Now perform the same with the following input" in (prompt_key(body) or ""):
+    if _RAGAS in (prompt_key(body) or ""):
         return ragas_responder(body)
     return grade_by_reference(body)

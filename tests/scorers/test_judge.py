@@ -200,6 +200,18 @@ def test_a_garbage_judge_is_a_scorer_error():
         score(scorer, "Canberra", ["Canberra"], CASE, judge_context(url)[0])
 
 
+@pytest.mark.parametrize("grade", [6, -1, 0, 2.5])
+def test_a_grade_off_the_scale_is_an_error_and_is_not_cached(tmp_path: Path, grade: float):
+    scorer = get_scorer("judge", {"rubric": "accuracy"})  # grades 1..5
+    replies = iter([f'{{"score": {grade}, "reason": "r"}}', '{"score": 5, "reason": "r"}'])
+    with FakeOpenAIServer(responder=lambda body: next(replies)) as url:
+        with pytest.raises(VerdictError, match=f"judge verdict score {grade}"):
+            score(scorer, "Canberra", ["Canberra"], CASE, judge_context(url, cache_at(tmp_path))[0])
+        ctx, stats = judge_context(url, cache_at(tmp_path))
+        again = score(scorer, "Canberra", ["Canberra"], CASE, ctx)
+    assert again.value == 1.0 and stats.requests == 1  # asked again: nothing clamped or kept
+
+
 def test_a_missing_question_var_is_a_clear_error():
     scorer = get_scorer("judge", {"rubric": "relevance"})
     missing = "the case has no var 'question' \\(its vars: q\\)"

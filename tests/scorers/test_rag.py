@@ -11,6 +11,7 @@ import asyncio
 import json
 import os
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +22,9 @@ from harness.errors import ScorerError
 from harness.scorers.judge_prompt import VerdictError
 from harness.scorers.registry import get_scorer
 from harness.suite.schema import EmbeddingsConfig
-from tests.fakeserver import FakeOpenAIServer
-from tests.scorers.judging import close, judge_context
-from tests.scorers.scripted_judge import ragas_responder
+from tests.fakeserver import FakeOpenAIServer, Responder, prompt_key
+from tests.scorers.judging import cache_at, close, judge_context
+from tests.scorers.scripted_judge import prompt_input, ragas_responder, tampered
 
 ROWS = [
     json.loads(line)
@@ -125,7 +126,9 @@ async def ragas_scores(url: str, name: str, rows: list[dict]) -> list[float]:
 def test_the_harness_gets_ragas_own_numbers(server, name):
     ours = asyncio.run(harness_scores(server, name, ROWS))
     theirs = asyncio.run(ragas_scores(server, name, ROWS))
-    assert [s.value for s in ours] == pytest.approx(theirs, abs=1e-9)
+    # A negative cosine (the fake embeddings are random) is clipped to 0, ragas' value kept.
+    assert [s.value for s in ours] == pytest.approx([max(v, 0.0) for v in theirs], abs=1e-9)
+    assert [s.metadata.get("ragas_value", s.value) for s in ours] == pytest.approx(theirs)
     assert len({round(v, 6) for v in theirs}) > 1  # the cases really differ
     for score in ours:
         assert score.metadata["ragas"] == "0.4.3"
@@ -231,5 +234,156 @@ def test_an_empty_faithfulness_is_an_error_not_nan():
 
     # A judge that finds no statement in the answer: ragas says NaN, the harness an error.
     server = FakeOpenAIServer(responder=lambda body: '{"statements": []}')
-    with server as url, pytest.raises(ScorerError, match="gave no score \\(NaN\\)"):
+    message = "faithfulness is not scorable: the judge found no statements in the answer"
+    with server as url, pytest.raises(ScorerError, match=message):
         asyncio.run(go(url))
+
+
+def score_one(judge: Responder, name: str, row: dict[str, Any] = ROWS[0]) -> Any:
+    with FakeOpenAIServer(responder=judge) as url:
+        (score,) = asyncio.run(harness_scores(url, name, [row]))
+    return score
+
+
+def on(step: str, change: Callable[[dict[str, Any]], dict[str, Any]]) -> Responder:
+    """The scripted judge, with the replies to ragas' ``step`` prompt changed."""
+    return tampered(lambda prompt, reply: change(reply) if prompt.startswith(step) else None)
+
+
+NLI = "Your task is to judge the faithfulness"
+PRECISION = "Given question, answer and context verify"
+RECALL = "Given a context and an answer, analyze each statement"
+QUESTION = "Generate a question for the given answer"
+CLASSIFY = "Given a ground truth and an answer statements"
+SPLIT = "Given a question and an answer, analyze the complexity"
+
+
+def every(key: str, value: Any) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """Each item of the reply's list ``key`` with its binary field set to ``value``."""
+    field = {"statements": "verdict", "classifications": "attributed"}[key]
+    return lambda reply: {key: [item | {field: value} for item in reply[key]]}
+
+
+@pytest.mark.parametrize(
+    ("name", "judge", "where"),
+    [
+        ("context_precision", on(PRECISION, lambda r: r | {"verdict": 2}), "verdict = 2"),
+        ("faithfulness", on(NLI, every("statements", -1)), "statements.0.verdict = -1"),
+        ("context_recall", on(RECALL, every("classifications", 3)), ".attributed = 3"),
+        ("answer_relevancy", on(QUESTION, lambda r: r | {"noncommittal": 2}), "noncommittal = 2"),
+    ],
+)
+def test_a_verdict_that_is_not_0_or_1_is_an_error_not_a_score(
+    name: str, judge: Responder, where: str
+) -> None:
+    with pytest.raises(VerdictError, match=f"{where}, not a verdict of 0 or 1"):
+        score_one(judge, name)
+
+
+def test_a_verdict_of_2_no_longer_scores_context_precision_2():
+    # What ragas makes of it: two contexts judged "2" give an average precision of 2.0.
+    row = ROWS[0] | {"contexts": ROWS[0]["contexts"] * 2}
+    judge = on(PRECISION, lambda r: r | {"verdict": 2})
+    with pytest.raises(VerdictError):
+        score_one(judge, "context_precision", row)
+
+
+def no_statements_in(text: str) -> Responder:
+    """The scripted judge, splitting ``text`` (and only it) into no statements."""
+
+    def change(prompt: str, reply: dict[str, Any]) -> dict[str, Any] | None:
+        if prompt.startswith(SPLIT) and prompt_input(prompt)["answer"] == text:
+            return {"statements": []}
+        return None
+
+    return tampered(change)
+
+
+@pytest.mark.parametrize(
+    ("name", "judge", "reason"),
+    [
+        # ragas assumes a perfect match here and scored 0.879
+        (
+            "answer_correctness",
+            no_statements_in(ROWS[1]["answer"]),
+            "found no statements in the answer",
+        ),
+        (
+            "answer_correctness",
+            no_statements_in(ROWS[1]["ground_truth"]),
+            "found no statements in the ground truth",
+        ),
+        (
+            "answer_correctness",
+            on(CLASSIFY, lambda r: {"TP": [], "FP": [], "FN": []}),
+            "classified none of the answer's statements",
+        ),
+        ("faithfulness", on(NLI, lambda r: {"statements": []}), "gave a verdict on none of the"),
+        (
+            "context_recall",
+            on(RECALL, lambda r: {"classifications": []}),
+            "classified no statement of the ground truth",
+        ),
+        # ragas scores 0.0
+        ("answer_relevancy", on(QUESTION, lambda r: r | {"question": ""}), "inferred no question"),
+    ],
+)
+def test_empty_verdict_lists_are_not_scorable(name: str, judge: Responder, reason: str) -> None:
+    with pytest.raises(ScorerError, match=f"{name} is not scorable: the judge {reason}"):
+        score_one(judge, name, ROWS[1])
+
+
+def test_a_statement_the_judge_dropped_is_reported():
+    # ROWS[8] has three statements; the judge returns verdicts on the first two only.
+    judge = on(NLI, lambda r: {"statements": r["statements"][:2]})
+    score = score_one(judge, "faithfulness", ROWS[8])
+    assert score.value == 1.0  # ragas' number, over the two judged statements
+    assert score.metadata["unjudged"] == {
+        "count": 1,
+        "of": 3,
+        "statements": ["First for Women was founded in London by pirates."],
+    }
+    assert score.explanation == (
+        "2 of 2 verdicts positive; the judge gave no verdict on 1 of 3 statements"
+    )
+
+
+def test_an_answer_statement_missing_from_the_classification_is_reported():
+    # None of the three statements is in the ground truth: all FP; the judge leaves one out.
+    judge = on(CLASSIFY, lambda r: r | {"FP": r["FP"][:-1]})
+    score = score_one(judge, "answer_correctness", ROWS[8])
+    assert score.metadata["unjudged"]["statements"] == [
+        "First for Women was founded in London by pirates."
+    ]
+    assert "the judge gave no verdict on 1 of 3 statements" in score.explanation
+    every_statement = score_one(ragas_responder, "answer_correctness", ROWS[8])
+    assert "unjudged" not in every_statement.metadata
+
+
+def test_a_reply_the_bridge_rejects_is_asked_again_not_cached(tmp_path: Path):
+    """A garbage reply is dropped from the cache: the next scoring asks the judge again."""
+    garbage = {"left": 1}
+
+    def judge(body: dict[str, Any]) -> str:
+        if garbage["left"] and (prompt_key(body) or "").startswith(NLI):
+            garbage["left"] -= 1
+            return '{"statements": [{"statement": "x", "reason": "r", "verdict": 2}]}'
+        return ragas_responder(body)
+
+    async def go(url: str) -> Any:
+        ctx, stats = judge_context(url, cache_at(tmp_path))
+        row = ROWS[8]
+        try:
+            with pytest.raises(VerdictError):
+                await get_scorer("faithfulness", {}).ascore(row["answer"], [], row, ctx)
+            first = stats.requests
+            score = await get_scorer("faithfulness", {}).ascore(row["answer"], [], row, ctx)
+            return score, first, stats.requests
+        finally:
+            await close(ctx)
+
+    with FakeOpenAIServer(responder=judge) as url:
+        score, first, total = asyncio.run(go(url))
+    assert score.value == pytest.approx(2 / 3)
+    # The statements came from the cache; the rejected verdicts were asked for again.
+    assert (first, total) == (2, 3)

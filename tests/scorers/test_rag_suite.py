@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from harness.analysis.summary import summarize
 from harness.api import run_suite
 from harness.results.store import ResultStore
 from tests.fakeserver import FakeOpenAIServer
-from tests.scorers.scripted_judge import any_judge
+from tests.scorers.scripted_judge import any_judge, tampered
 
 DATA = Path(__file__).parents[2] / "datasets/rag/halueval_qa_30.jsonl"
 
@@ -103,3 +104,22 @@ def test_a_garbage_judge_fails_the_assertion_with_an_error_not_a_zero(tmp_path):
         for s in r.scores:
             assert s.value is None and s.passed is False
             assert "unparseable judge" in (s.error or "")
+
+
+def test_a_verdict_off_0_1_is_a_scoring_error_never_a_score_above_1(tmp_path):
+    # Every context "useful" with a verdict of 2: ragas would score context precision 2.0.
+    def judge(prompt: str, reply: dict) -> dict | None:
+        return reply | {"verdict": 2} if prompt.startswith("Given question, answer and") else None
+
+    suite = write_suite(tmp_path, "URL")
+    text = suite.read_text().replace("- type: context_recall", "- type: context_precision")
+    with FakeOpenAIServer(responder=tampered(judge)) as url:
+        suite.write_text(text.replace("URL", url))
+        outcome = run_suite(suite)
+    for r in outcome.results:
+        precision = r.scores[1]
+        assert precision.scorer == "context_precision" and not r.passed
+        assert precision.value is None and "verdict = 2, not a verdict of 0 or 1" in precision.error
+    (group,) = [g for g in summarize(outcome.results).groups if g.tag is None]
+    assert (group.n_errors, group.n_score_errors) == (0, 6)  # scoring errors, not call errors
+    assert group.metrics["context_precision"] is None

@@ -14,6 +14,8 @@ from harness.scorers import Scorer, ScoreValue, available_scorers, get_scorer
 NAMES = [
     "bleu", "choice", "chrf", "contains", "equals_json", "exact", "f1", "json_schema", "regex",
     "rouge1", "rouge2", "rougeL", "rougeLsum", "not_contains", "not_regex", "label",
+    "icontains", "contains_any", "contains_all", "starts_with", "is_json", "contains_json",
+    "levenshtein", "word_count", "length",
 ]  # fmt: skip
 #: Scorers that call a judge or an embedder (tested in test_judge/test_rag/test_similar).
 MODEL_SCORERS = [
@@ -25,6 +27,10 @@ REQUIRED = {
     "json_schema": {"schema": {"type": "object"}},
     "not_contains": {"value": "secret"},
     "not_regex": {"pattern": r"\w+"},
+    "contains_any": {"value": ["B"]},
+    "contains_all": {"value": ["B"]},
+    "word_count": {"max": 10},
+    "length": {"max": 10},
 }
 
 
@@ -35,7 +41,10 @@ def test_exported_members():
 
 
 def test_available_scorers():
-    assert available_scorers() == sorted(NAMES + MODEL_SCORERS)
+    # python: the user's own function (tested in test_python_scorer); latency and cost read
+    # the whole case (tested in test_everyday), as do the tool-call scorers (test_tool_calls)
+    case_scorers = ["python", "latency", "cost", "tool_call", "tool_call_f1"]
+    assert available_scorers() == sorted([*NAMES, *MODEL_SCORERS, *case_scorers])
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -66,7 +75,7 @@ NEED_EXPECTED = [
     "rougeLsum",
 ]
 #: Need an expected answer only when no `value` parameter is given.
-NEED_EXPECTED_WITHOUT_VALUE = ["contains", "equals_json"]
+NEED_EXPECTED_WITHOUT_VALUE = ["contains", "equals_json", "icontains", "starts_with", "levenshtein"]
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -70,6 +70,37 @@ def suite_only(id: str, text: str, at: str | int, words: list[str]) -> Bad:
     return Bad(id, {"suite.yaml": text}, at, words)
 
 
+def template(expr: str) -> str:
+    """The base suite with ``expr`` as its prompt template (on the ``template:`` line)."""
+    return edit(BASE, '"Q: {{ question }}"', f'"{expr}"')
+
+
+def openai_provider(*settings: str) -> str:
+    """The base suite with an OpenAI provider carrying ``settings`` (``key: value`` lines)."""
+    lines = "".join(f"    {s}\n" for s in settings)
+    return edit(
+        BASE,
+        "  - type: outputs\n    id: stored\n    column: out\n",
+        f"  - type: openai\n    id: gpt\n    model: gpt-4o-mini\n{lines}",
+    )
+
+
+def threshold(value: str) -> str:
+    """The base suite with ``threshold: value`` on its case's assertion."""
+    return edit(BASE, "      - type: exact\n", f"      - type: exact\n        threshold: {value}\n")
+
+
+def alias_bomb(indent: str = "") -> str:
+    """YAML "billion laughs": each level nine aliases of the one before (9**9 leaves)."""
+    text = f"{indent}a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
+    for level in range(1, 9):
+        text += f"{indent}a{level}: &a{level} [" + ", ".join([f"*a{level - 1}"] * 9) + "]\n"
+    return text
+
+
+DEEP_LIST = "[" * 5000 + "]" * 5000
+
+
 MALFORMED = [
     # --- YAML syntax -------------------------------------------------------------------
     suite_only(
@@ -521,7 +552,7 @@ MALFORMED = [
     Bad(
         "bad-case-jsonl-unknown-key",
         {
-            "suite.yaml": BASE + "defaults:\n  assert: [{type: exact}]\n"
+            "suite.yaml": BASE + "defaults:\n  assert: [{type: f1}]\n"
             "bad_cases:\n  - name: prod\n    file: bad.jsonl\n",
             "bad.jsonl": '{"vars": {"question": "a", "out": "b"}, "expected": "b"}\n'
             '{"vars": {"question": "a", "out": "b"}, "answer": "b"}\n',
@@ -576,6 +607,264 @@ MALFORMED = [
         ["scorer 'exact' needs an expected answer", "answer column"],
         file="data.csv",
     ),
+    # --- limits of the template sandbox (more in test_templates.py) ---------------------
+    suite_only(
+        "template-huge-repeat",
+        template("{{ 'a' * 10**9 }}"),
+        "template:",
+        ["prompt 'p1'", "case at", "stopped by the template sandbox", "1,000,000,000 characters"],
+    ),
+    suite_only(
+        "template-huge-percent-width",
+        template("{{ '%999999999d' % 1 }}"),
+        "template:",
+        ["prompt 'p1'", "stopped by the template sandbox", "format width of 999999999"],
+    ),
+    suite_only(
+        "template-huge-format-width",
+        template("{{ '{:>999999999}'.format(1) }}"),
+        "template:",
+        ["prompt 'p1'", "stopped by the template sandbox", "format width of 999999999"],
+    ),
+    suite_only(
+        "template-huge-center",
+        template("{{ question|center(10**9) }}"),
+        "template:",
+        ["prompt 'p1'", "stopped by the template sandbox", "center's width"],
+    ),
+    suite_only(
+        "template-huge-indent",
+        template("{{ question|indent(10**9) }}"),
+        "template:",
+        ["prompt 'p1'", "stopped by the template sandbox", "indent's text"],
+    ),
+    suite_only(
+        "template-power-tower",
+        template("{{ 10 ** (10 ** 10) }}"),
+        "template:",
+        ["prompt 'p1'", "stopped by the template sandbox", "a power of more than 65536 bits"],
+    ),
+    suite_only(
+        "template-output-too-long",
+        edit(
+            BASE,
+            '"Q: {{ question }}"',
+            "|\n      {% for i in range(100000) %}{{ question * 1000 }}{% endfor %}",
+        ),
+        "{% for i in range(100000) %}",
+        ["prompt 'p1'", "the rendered text would be", "over the limit of 4,000,000"],
+    ),
+    # --- YAML that multiplies or nests without end -----------------------------------------
+    suite_only(
+        "yaml-alias-bomb",
+        BASE + alias_bomb(),
+        "a5: &a5",
+        ["YAML aliases expand to more than 100,000 nodes", "alias *a4", "billion laughs"],
+    ),
+    suite_only(
+        "yaml-deep-nesting",
+        edit(BASE, 'out: "4"}', f'out: "4", deep: {DEEP_LIST}}}'),
+        "deep: [[[",
+        ["YAML nested more than 200 levels deep", "flatten"],
+    ),
+    suite_only(
+        "yaml-deep-nested-mappings",
+        BASE + "description:\n" + "".join("  " * (i + 1) + f"k{i}:\n" for i in range(300)),
+        "k198:",  # the key whose value is the 201st level
+        ["YAML nested more than 200 levels deep"],
+    ),
+    suite_only(
+        "yaml-alias-inside-itself",
+        BASE + "x-loop: &loop\n  - *loop\n",
+        "- *loop",
+        ["alias *loop is inside the node it names", "copy the values"],
+    ),
+    Bad(
+        "dataset-yaml-alias-bomb",
+        {
+            "suite.yaml": dataset(edit(DATASET_OK, "data.csv", "data.yaml")),
+            "data.yaml": "- question: q\n  out: o\n  answer: o\n" + alias_bomb("  "),
+        },
+        "a5: &a5",
+        ["YAML aliases expand to more than 100,000 nodes"],
+        file="data.yaml",
+    ),
+    Bad(
+        "bad-case-yaml-deep-nesting",
+        {
+            "suite.yaml": BASE + "bad_cases:\n  - name: prod\n    file: bad.yaml\n",
+            "bad.yaml": "- vars: {question: a, out: b}\n  expected: b\n"
+            f"- vars: {{question: c, out: {DEEP_LIST}}}\n  expected: d\n",
+        },
+        "out: [[[",
+        ["YAML nested more than 200 levels deep"],
+        file="bad.yaml",
+    ),
+    Bad(
+        "jsonl-deep-nesting",
+        {
+            "suite.yaml": dataset(edit(DATASET_OK, "data.csv", "data.jsonl")),
+            "data.jsonl": '{"question": "a", "out": "b", "answer": "b"}\n'
+            f'{{"question": "c", "out": "d", "answer": {DEEP_LIST}}}\n',
+        },
+        '"answer": [[[',
+        ["JSON nested more than 200 levels deep"],
+        file="data.jsonl",
+    ),
+    Bad(
+        "jsonl-nesting-past-jsons-own-limit",
+        {
+            "suite.yaml": dataset(edit(DATASET_OK, "data.csv", "data.jsonl")),
+            "data.jsonl": f'{{"question": "c", "out": "d", "answer": {DEEP_LIST * 20}}}\n',
+        },
+        1,
+        ["JSON nested more than 200 levels deep"],
+        file="data.jsonl",
+    ),
+    # --- numbers that are not numbers: non-finite, booleans, out of range -------------------
+    suite_only(
+        "threshold-nan",
+        threshold(".nan"),
+        "threshold: .nan",
+        ["cases[0].assert[0].threshold", "finite number"],
+    ),
+    suite_only(
+        "threshold-inf",
+        threshold(".inf"),
+        "threshold: .inf",
+        ["cases[0].assert[0].threshold", "finite number"],
+    ),
+    suite_only(
+        "threshold-a-boolean",
+        threshold("yes"),
+        "threshold: yes",
+        ["cases[0].assert[0].threshold", "valid number", "True"],
+    ),
+    suite_only(
+        "threshold-above-one",
+        threshold("1.5"),
+        "threshold: 1.5",
+        ["threshold 1.5 is outside the range of 'exact' scores (0 to 1)"],
+    ),
+    suite_only(
+        "threshold-negative-in-defaults",
+        BASE + "defaults:\n  assert:\n    - type: f1\n      threshold: -0.5\n",
+        "threshold: -0.5",
+        ["threshold -0.5 is outside the range of 'f1' scores (0 to 1)"],
+    ),
+    Bad(
+        "dataset-threshold-out-of-range",
+        {
+            "suite.yaml": dataset(
+                edit(DATASET_OK, "- type: exact", "- {type: exact, threshold: 2}")
+            ),
+            "data.csv": CSV,
+        },
+        "threshold: 2",
+        ["threshold 2 is outside the range of 'exact' scores"],
+    ),
+    suite_only(
+        "timeout-inf",
+        openai_provider("timeout: .inf"),
+        "timeout: .inf",
+        ["providers[0].timeout", "finite number"],
+    ),
+    suite_only(
+        "timeout-nan",
+        openai_provider("timeout: .nan"),
+        "timeout: .nan",
+        ["providers[0].timeout", "finite number"],
+    ),
+    suite_only(
+        "timeout-negative",
+        openai_provider("timeout: -5"),
+        "timeout: -5",
+        ["providers[0].timeout", "greater than 0"],
+    ),
+    suite_only(
+        "concurrency-a-boolean",
+        BASE + "concurrency: true\n",
+        "concurrency: true",
+        ["concurrency", "valid integer", "True"],
+    ),
+    suite_only(
+        "max-retries-a-boolean",
+        openai_provider("max_retries: yes"),
+        "max_retries: yes",
+        ["providers[0].max_retries", "valid integer", "True"],
+    ),
+    suite_only(
+        "rpm-a-boolean",
+        openai_provider("rpm: true"),
+        "rpm: true",
+        ["providers[0].rpm", "valid integer"],
+    ),
+    suite_only(
+        "hf-batch-size-a-boolean",
+        edit(
+            BASE,
+            "  - type: outputs\n    id: stored\n    column: out\n",
+            "  - type: hf\n    id: local\n    model: ./model\n    batch_size: true\n",
+        ),
+        "batch_size: true",
+        ["providers[0].batch_size", "valid integer"],
+    ),
+    suite_only(
+        "max-tokens-a-boolean",
+        BASE + "defaults:\n  params:\n    max_tokens: true\n",
+        "max_tokens: true",
+        ["defaults.params.max_tokens", "valid integer"],
+    ),
+    suite_only(
+        "temperature-inf",
+        BASE + "defaults:\n  params:\n    temperature: .inf\n",
+        "temperature: .inf",
+        ["defaults.params.temperature", "finite number"],
+    ),
+    Bad(
+        "dataset-limit-a-boolean",
+        {"suite.yaml": dataset(DATASET_OK + "  limit: true\n"), "data.csv": CSV},
+        "limit: true",
+        ["cases.limit", "valid integer"],
+    ),
+    # --- repeated case ids -----------------------------------------------------------------
+    suite_only(
+        "duplicate-inline-case-id",
+        BASE
+        + '  - id: c1  # again\n    vars: {question: "3+3?", out: "6"}\n    expected: "6"\n'
+        + '  - id: c1-2\n    vars: {question: "4+4?", out: "8"}\n    expected: "8"\n',
+        "- id: c1  # again",
+        ["duplicate case id 'c1' in cases[1]", "first used on line 10"],
+    ),
+    Bad(
+        "duplicate-bad-case-id",
+        {
+            "suite.yaml": BASE + "bad_cases:\n  - name: prod\n    file: bad.yaml\n",
+            "bad.yaml": "- id: b1\n  vars: {question: a, out: b}\n  expected: b\n"
+            "  assert: [{type: exact}]\n"
+            "- id: b1  # again\n  vars: {question: c, out: d}\n  expected: d\n"
+            "  assert: [{type: exact}]\n",
+        },
+        "- id: b1  # again",
+        ["duplicate case id 'b1'", "bad.yaml:1"],
+        file="bad.yaml",
+    ),
+    Bad(
+        "identical-rows-without-ids",
+        {"suite.yaml": dataset(DATASET_OK), "data.csv": CSV + "What is 2+2?,4,4\n"},
+        4,
+        ["asks and expects the same as the case at", "data.csv:2", "give the cases ids"],
+        file="data.csv",
+    ),
+    suite_only(
+        "case-id-of-a-perturbed-copy",
+        BASE
+        + '  - id: c1~case\n    vars: {question: "3+3?", out: "6"}\n    expected: "6"\n'
+        + "    assert: [{type: exact}]\n"
+        + "perturbations:\n  - type: case\n    vars: [question]\n",
+        "- id: c1~case",
+        ["case id 'c1~case' is also the id of the perturbed copy", "rename this case"],
+    ),
     suite_only(
         "case-without-assertions",
         edit(BASE, "    assert:\n      - type: exact\n", ""),
@@ -592,6 +881,16 @@ CLI_IDS = {
     "csv-ragged-row",
     "unknown-scorer",
     "non-utf8-suite",
+    "template-huge-repeat",
+    "template-output-too-long",
+    "yaml-alias-bomb",
+    "yaml-deep-nesting",
+    "jsonl-deep-nesting",
+    "threshold-nan",
+    "threshold-above-one",
+    "concurrency-a-boolean",
+    "duplicate-inline-case-id",
+    "identical-rows-without-ids",
 }
 
 

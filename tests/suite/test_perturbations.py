@@ -160,3 +160,9 @@ def test_numbers_stay_whole() -> None:
         added = text.punctuation("约为3.14吗", random.Random(seed), "add", 1.0, None)
         assert "3.14" in added, added
     assert text.punctuation("e-mail, ok.", random.Random(0), "remove", 1.0, None) == "email ok"
+
+
+def test_a_lone_surrogate_in_a_row_id_is_perturbed_like_any_text() -> None:
+    # Random(str) encodes the str as UTF-8, which a lone surrogate (valid in JSON) refuses
+    first = _apply({"type": "typo"}, SENTENCES[0], row="r\ud800")
+    assert first == _apply({"type": "typo"}, SENTENCES[0], row="r\ud800") != SENTENCES[0]

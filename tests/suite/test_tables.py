@@ -8,6 +8,7 @@ import pytest
 
 from harness.api import prepare
 from harness.cases import CaseRow
+from harness.cli import main
 from harness.data.tables import read_rows
 from harness.errors import SuiteError
 
@@ -166,17 +167,13 @@ def test_jsonl_tags_column_list_and_numbers(tmp_path: Path) -> None:
     assert row.tags == ["x", "y"]
 
 
-def test_identical_rows_get_distinct_row_ids(tmp_path: Path) -> None:
-    write(tmp_path / "data.csv", "question,out,answer\nsame,x,x\nsame,x,x\nother,x,x\nsame,x,x\n")
+def test_rows_without_ids_are_told_apart_by_content(tmp_path: Path) -> None:
+    # (two rows that ask and expect the same are refused: see test_malformed.py)
+    write(tmp_path / "data.csv", "question,out,answer\nsame,x,x\nsame,x,y\nother,x,x\n")
     rows = plan_rows(tmp_path, "  file: data.csv\n  expected: answer\n  assert: [{type: exact}]\n")
-    ids = [r.row_id for r in rows]
-    assert len(set(ids)) == 4
-    assert ids[1] == f"{ids[0]}-2"
-    assert ids[3] == f"{ids[0]}-3"
-    assert not ids[2].startswith(ids[0])
-    # and so every case id is distinct too
+    assert len({r.row_id for r in rows}) == 3
     prepared = prepare(tmp_path / "suite.yaml")
-    assert len({c.case_id for c in prepared.plan.cases}) == 4
+    assert len({c.case_id for c in prepared.plan.cases}) == 3
 
 
 def test_row_ids_are_stable_across_loads(tmp_path: Path) -> None:
@@ -247,3 +244,24 @@ def test_csv_bad_cases_take_vars_from_dotted_columns(tmp_path: Path) -> None:
     (case,) = prepare(tmp_path / "suite.yaml").plan.cases
     assert case.row.vars == {"question": "What is 2+2?"} and case.row.expected == ["4"]
     assert case.request.messages[-1].content == "What is 2+2?"
+
+
+def test_lone_surrogate_in_jsonl_validates_and_is_kept(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # "\ud800" is valid JSON for a lone surrogate: it cannot be UTF-8 encoded as it is
+    write(
+        tmp_path / "data.jsonl",
+        '{"question": "a\\ud800b", "out": "x", "answer": "x\\udfff"}\n'
+        '{"question": "ab", "out": "x", "answer": "x"}\n',
+    )
+    cases = "  file: data.jsonl\n  expected: answer\n  assert: [{type: exact}]\n"
+    write(tmp_path / "suite.yaml", SUITE_HEAD + "cases:\n" + cases)
+    assert main(["validate", str(tmp_path / "suite.yaml")]) == 0
+    captured = capsys.readouterr()
+    assert "2 cases" in captured.out and "Traceback" not in captured.out + captured.err
+    first, second = prepare(tmp_path / "suite.yaml").plan.cases
+    assert first.row.vars["question"] == "a\ud800b"  # not dropped or replaced
+    assert first.row.expected == ["x\udfff"]
+    assert "a\ud800b" in first.request.messages[0].content
+    assert first.row.row_id != second.row.row_id and first.case_id != second.case_id

@@ -8,6 +8,7 @@ text coming from the data is never itself evaluated as a template.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from harness.api import prepare, run_suite
 from harness.errors import SuiteError
 from harness.providers.outputs import OutputsProvider
 from harness.results.store import ResultStore
+from harness.suite import sandbox
 
 
 def write_suite(
@@ -114,6 +116,142 @@ def test_sandbox_escape_in_system_prompt(tmp_path: Path) -> None:
     assert "prompt 'p1' (system template)" in info.value.message
     assert "refused by the template sandbox" in info.value.message
     assert info.value.line == line_of(path, "system:")
+
+
+# --- the sandbox's limits: no template exhausts memory or time -----------------------------
+
+#: Each builds (or would build) gigabytes, or runs for hours, in plain Jinja's sandbox.
+EXPLOITS = {
+    "str-times-huge": ("{{ 'a' * 10**9 }}", "1,000,000,000 characters"),
+    "huge-times-list": ("{{ [question] * 1000000000 }}", "a repeated value"),
+    "percent-width": ("{{ '%999999999d' % 1 }}", "format width of 999999999"),
+    "percent-star-width": ("{{ '%*d' % (999999999, 1) }}", "width taken from the arguments"),
+    "format-width": ("{{ '{:>999999999}'.format(1) }}", "format width of 999999999"),
+    "format-nested-width": ("{{ '{:>{}}'.format(1, 999999999) }}", "from the arguments"),
+    "format-filter-width": ("{{ '%999999999s'|format(question) }}", "format width"),
+    "center": ("{{ question|center(10**9) }}", "center's width"),
+    "str-center": ("{{ question.center(10**9) }}", "str.center()'s width"),
+    "str-zfill": ("{{ question.zfill(10**9) }}", "str.zfill()'s width"),
+    "indent": ("{{ question|indent(10**9) }}", "indent's text"),
+    "power-tower": ("{{ 10 ** (10 ** 10) }}", "a power of more than 65536 bits"),
+    "square-a-lot": (
+        "{% set ns = namespace(x=3) %}{% for i in range(40) %}{% set ns.x = ns.x * ns.x %}"
+        "{% endfor %}",
+        "a product of more than 65536 bits",
+    ),
+    "replace-grows": ("{{ ('a' * 100000)|replace('a', 'b' * 100000) }}", "replace's text"),
+    "list-of-repeats": ("{{ (['x' * 1000000] * 1000)|join }}", "a repeated value"),
+    "join-separator": ("{{ range(100000)|join('-' * 100) }}", "join's text"),
+    "str-join-separator": (
+        "{{ ('-' * 100).join(range(100000)|map('string')) }}",
+        "str.join()'s text",
+    ),
+    "tojson-indent": ("{{ range(100000)|list|tojson(indent=100) }}", "tojson's text"),
+    "batch-fill": ("{{ [1]|batch(10**9, 'x')|list }}", "batch's linecount"),
+    "slice-fill": ("{{ [1]|slice(10**9, 'x')|list }}", "slice's slices"),
+    "wordwrap-string": ("{{ ('a ' * 100000)|wordwrap(1, wrapstring='-' * 100) }}", "wordwrap's"),
+    "urlize-target": ("{{ ('a.com ' * 100000)|urlize(target='x' * 1000) }}", "urlize's text"),
+    "sum-of-lists": ("{{ ([[1]] * 100000)|sum(start=[]) }}", "summing 100000 lists"),
+    "lipsum": ("{{ lipsum(10**6) }}", "lipsum's text"),
+    "doubling-concat": (
+        "{% set ns = namespace(s='ab') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}"
+        "{% endfor %}",
+        "a value would be",
+    ),
+    "doubling-block-set": (
+        "{% set ns = namespace(s='ab') %}{% for i in range(40) %}{% set ns.s %}{{ ns.s }}"
+        "{{ ns.s }}{% endset %}{% endfor %}",
+        "the rendered text",
+    ),
+    "doubling-extend": (
+        "{% set ns = namespace(l=[1]) %}{% for i in range(40) %}{{ ns.l.extend(ns.l) }}"
+        "{% endfor %}",
+        "a value would be",
+    ),
+    # shared sub-lists: cheap to build, exponential to print or compare
+    "shared-lists-printed": (
+        "{% set ns = namespace(l=[1]) %}{% for i in range(100) %}{% set ns.l = [ns.l, ns.l] %}"
+        "{% endfor %}{{ ns.l }}",
+        "a value would be",
+    ),
+    "shared-lists-compared": (
+        "{% set ns = namespace(a=[1], b=[1]) %}{% for i in range(100) %}"
+        "{% set ns.a = [ns.a, ns.a] %}{% set ns.b = [ns.b, ns.b] %}{% endfor %}{{ ns.a == ns.b }}",
+        "a value would be",
+    ),
+    "output-too-long": (
+        "{% for i in range(100000) %}{{ 'x' * 1000 }}{% endfor %}",
+        "the rendered text would be",
+    ),
+}
+
+
+@pytest.mark.parametrize(("expr", "words"), list(EXPLOITS.values()), ids=list(EXPLOITS))
+def test_resource_exhaustion_is_refused(tmp_path: Path, expr: str, words: str) -> None:
+    path = write_suite(tmp_path, f"Answer briefly.\n{expr}")
+    with pytest.raises(SuiteError) as info:
+        prepare(path)
+    err = info.value
+    assert "stopped by the template sandbox" in err.message, err.message
+    assert words in err.message
+    assert "suite 'tpl'" in err.message and "prompt 'p1'" in err.message
+    assert f"case at {path}:{line_of(path, '- id: c1')}" in err.message
+    assert err.line in (line_of(path, "Answer briefly."), line_of(path, expr))
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+        "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}",
+        "{% for a in range(100000) %}{% for b in question * 100000 %}{% endfor %}{% endfor %}",
+        "{% macro f(n) %}{% if n > 0 %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}"
+        "{{ f(60) }}",
+    ],
+    ids=["nested-ranges", "nested-ranges-output", "nested-over-text", "recursive-macro"],
+)
+def test_render_time_is_limited(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, expr: str) -> None:
+    monkeypatch.setattr(sandbox, "RENDER_SECONDS", 0.2)
+    path = write_suite(tmp_path, expr)
+    start = time.monotonic()
+    with pytest.raises(SuiteError, match=r"rendering took longer than 0\.2 s") as info:
+        prepare(path)
+    assert time.monotonic() - start < 5
+    assert "prompt 'p1'" in info.value.message
+
+
+def test_ordinary_templates_are_within_the_limits(tmp_path: Path) -> None:
+    template = (
+        "{{ '=' * 20 }}\n"
+        "{% for x in items %}{{ '%3d' % x }}{{ ', ' if not loop.last }}{% endfor %}\n"
+        "{{ '%5.2f|%-4s|' % (price, 'a') }}{{ '{:>6}|{:,}'.format('b', 1234567) }}\n"
+        "{{ items|map('string')|join(',')|length }} {{ items|sum }} {{ 2 ** 64 }} "
+        "{{ (doc ~ ' ') * 3 }}|{{ doc|center(11) }}|{{ doc|indent(2, first=true) }}\n"
+        "{{ {'k': items[:3]}|tojson(indent=1) }}"
+    )
+    vars = "{question: q, out: x, items: " + str(list(range(1000))) + ", price: 3.14159, doc: ab}"
+    (text,) = rendered(write_suite(tmp_path, template, vars))
+    lines = text.split("\n")
+    assert lines[0] == "=" * 20
+    assert lines[1].startswith("  0,   1,   2,") and lines[1].endswith(" 999")
+    assert lines[2] == " 3.14|a   |     b|1,234,567"
+    assert lines[3] == f"3889 499500 {2**64} ab ab ab |{'ab'.center(11)}|  ab"
+    assert lines[4:] == ["{", ' "k": [', "  0,", "  1,", "  2", " ]", "}"]
+
+
+def test_a_long_document_renders(tmp_path: Path) -> None:
+    """Big real inputs (a 3-million-character context) are well within the limits."""
+    (tmp_path / "rows.jsonl").write_text(
+        '{"doc": "' + "word " * 600_000 + '", "out": "x"}\n', encoding="utf-8"
+    )
+    (tmp_path / "suite.yaml").write_text(
+        "name: t\nprompts: [{id: p, template: '{{ doc|trim|wordcount }} {{ doc }}'}]\n"
+        "providers: [{id: o, type: outputs, column: out}]\n"
+        "cases: {file: rows.jsonl, assert: [{type: contains, value: x}]}\n",
+        encoding="utf-8",
+    )
+    (case,) = prepare(tmp_path / "suite.yaml").plan.cases
+    assert case.request.messages[0].content.startswith("600000 word word")
 
 
 # --- ordinary Jinja still works ------------------------------------------------------------

@@ -3,34 +3,37 @@
 The scorers import ragas only when they first score (its import takes seconds), ask it
 for its own numbers, and keep the judge's intermediate verdicts in the score's metadata.
 The answer is the output of the model under test (use an ``outputs`` provider with
-``column: answer`` to score given answers); the question, contexts and ground truth come
-from case vars (the ground truth defaults to the case's expected answer).
+``column: answer`` to score given answers); the question and ground truth come from case vars
+(the ground truth defaults to the case's expected answer). The contexts are what the provider
+returned when it returned any (an application's own retrieval), else the case var
+``contexts_var``: the app is judged on the passages it used, not on the dataset's.
 """
 
 from __future__ import annotations
 
 import importlib
-import math
 from abc import abstractmethod
 from collections.abc import Mapping, Sequence
 from importlib import metadata
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from harness.errors import ScorerError
-from harness.scorers.base import ModelScorer, ScoreValue
-from harness.scorers.judge_call import case_contexts, case_var
-from harness.scorers.rag.verdicts import summary, verdicts
+from harness.scorers.base import ScoreValue
+from harness.scorers.case import CaseModelScorer, CaseView
+from harness.scorers.judge_call import case_contexts, case_var, passages
+from harness.scorers.rag.verdicts import summary, unjudged, unscorable, verdicts
 
 if TYPE_CHECKING:
-    from harness.runner.context import ScoringContext
+    from harness.scorers.context import ScoringContext
 
 #: What a metric reads besides the question and the answer.
 CONTEXTS, REFERENCE, EMBEDDINGS = "contexts", "reference", "embeddings"
 
 
-class RagasScorer(ModelScorer):
-    """One ragas metric. ``question_var`` / ``contexts_var`` (default ``contexts``) /
-    ``ground_truth_var`` (default: the expected answer) map case vars to ragas' columns."""
+class RagasScorer(CaseModelScorer):
+    """One ragas metric. ``question_var`` / ``contexts_var`` (default ``contexts``; used when
+    the provider returned no contexts) / ``ground_truth_var`` (default: the expected answer)
+    map case vars to ragas' columns."""
 
     version = "1"
     default_threshold = 0.5
@@ -38,6 +41,8 @@ class RagasScorer(ModelScorer):
     uses: ClassVar[frozenset[str]] = frozenset()
     #: True when the metric cannot run without a ground truth.
     reference_required: ClassVar[bool] = False
+    #: The texts ragas has the judge split into statements, in the order it asks.
+    split_texts: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
         self,
@@ -78,41 +83,76 @@ class RagasScorer(ModelScorer):
         wanted = [self.question_var] + ([self.contexts_var] if CONTEXTS in self.uses else [])
         return wanted + ([self.ground_truth_var] if self.ground_truth_var else [])
 
-    async def ascore(
-        self,
-        output: str,
-        expected: Sequence[str],
-        vars: Mapping[str, Any],
-        ctx: ScoringContext,
-    ) -> ScoreValue:
+    def contexts_vars(self) -> list[str]:
+        return [self.contexts_var] if CONTEXTS in self.uses else []
+
+    async def ascore_case(self, output: str, case: CaseView, ctx: ScoringContext) -> ScoreValue:
         if not output.strip():
             raise ScorerError(f"{self.name}: the answer is empty")
-        question = str(case_var(vars, self.question_var))
+        question = str(case_var(case.vars, self.question_var))
         if not question.strip():  # ragas would raise a bare ValueError
             raise ScorerError(f"{self.name}: the question (var {self.question_var!r}) is empty")
         inputs: dict[str, Any] = {"user_input": question, "response": output}
+        source = None
         if CONTEXTS in self.uses:
-            inputs["retrieved_contexts"] = case_contexts(vars, self.contexts_var)
+            inputs["retrieved_contexts"], source = self._contexts(case)
         if REFERENCE in self.uses:
-            reference = self._reference(expected, vars)
+            reference = self._reference(case.expected, case.vars)
             if reference is not None:
                 inputs["reference"] = reference
         bridge = importlib.import_module("harness.scorers.rag.bridge")
         llm = bridge.HarnessLLM(ctx, self.judge, self.json_mode)
         embeddings = bridge.HarnessEmbeddings(ctx, self.embedder)
         result = await self.compute(llm, embeddings, inputs)
-        rows = verdicts(llm.trace, inputs.get("retrieved_contexts", ()))
-        value = float(result.value)
-        if math.isnan(value):
+        score = self._score(float(result.value), llm.trace, inputs)
+        if source is not None:
+            score.metadata["contexts_source"] = source
+        return score
+
+    def _contexts(self, case: CaseView) -> tuple[list[str], str]:
+        """The passages to judge against and where they come from (``provider`` or
+        ``vars.<name>``): what the provider returned (an app's own retrieval) before the case's
+        var, so an app is scored on what it retrieved. An empty list returned is an error, not
+        a fall back to the dataset's passages, which the app did not use."""
+        if case.contexts is not None:
+            return passages(case.contexts, "the contexts list the provider returned"), "provider"
+        if self.contexts_var not in case.vars:
+            known = ", ".join(sorted(case.vars)) or "none"
             raise ScorerError(
-                f"ragas' {self.name} gave no score (NaN): the judge found nothing to judge "
-                f"({len(llm.trace)} judge replies)"
+                f"{self.name}: no contexts to judge against: the provider returned none, and "
+                f"the case has no var {self.contexts_var!r} (its vars: {known})"
             )
-        return ScoreValue(
-            value=value,
-            explanation=summary(rows),
-            metadata={"verdicts": rows, "ragas": metadata.version("ragas")},
-        )
+        return case_contexts(case.vars, self.contexts_var), f"vars.{self.contexts_var}"
+
+    def _score(
+        self, value: float, trace: list[tuple[str, Any]], inputs: dict[str, Any]
+    ) -> ScoreValue:
+        """ragas' value, unless the judge's replies make it meaningless (an error, never a
+        number: ragas scores an answer with no statements as fully correct)."""
+        reason = unscorable(trace, self.split_texts)
+        if reason is not None:
+            raise ScorerError(f"{self.name} is not scorable: {reason} ({len(trace)} judge replies)")
+        rows = verdicts(trace, inputs.get("retrieved_contexts", ()))
+        meta: dict[str, Any] = {"verdicts": rows, "ragas": metadata.version("ragas")}
+        notes = [summary(rows)]
+        if value < 0.0 and EMBEDDINGS in self.uses:
+            # A cosine below 0 (unrelated texts): clipped like `similar`, ragas' own kept.
+            meta["ragas_value"] = value
+            notes.append(f"ragas gave {value:.4f} (a negative cosine), clipped to 0")
+            value = 0.0
+        if not 0.0 <= value <= 1.0:  # NaN too
+            raise ScorerError(
+                f"ragas' {self.name} gave {value}, not a score in [0, 1] "
+                f"({len(trace)} judge replies)"
+            )
+        skipped = unjudged(trace)
+        if skipped is not None:
+            meta["unjudged"] = skipped
+            notes.append(
+                f"the judge gave no verdict on {skipped['count']} of {skipped['of']} statements"
+            )
+        explanation = "; ".join(n for n in notes if n) or None
+        return ScoreValue(value=value, explanation=explanation, metadata=meta)
 
     def _reference(self, expected: Sequence[str], vars: Mapping[str, Any]) -> str | None:
         if self.ground_truth_var is not None:
@@ -143,6 +183,7 @@ class FaithfulnessScorer(RagasScorer):
 
     name = "faithfulness"
     uses = frozenset({CONTEXTS})
+    split_texts = ("the answer",)
 
     async def compute(self, llm: Any, embeddings: Any, inputs: dict[str, Any]) -> Any:
         metric = _collections().Faithfulness(llm=llm)
@@ -197,6 +238,7 @@ class AnswerCorrectnessScorer(RagasScorer):
     name = "answer_correctness"
     uses = frozenset({REFERENCE, EMBEDDINGS})
     reference_required = True
+    split_texts = ("the answer", "the ground truth")
 
     async def compute(self, llm: Any, embeddings: Any, inputs: dict[str, Any]) -> Any:
         metric = _collections().AnswerCorrectness(llm=llm, embeddings=embeddings)

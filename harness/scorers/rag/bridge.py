@@ -2,15 +2,19 @@
 
 ragas' collections metrics call ``llm.agenerate(prompt, response_model)`` and
 ``embeddings.aembed_text(s)``; these classes answer them through
-:class:`~harness.runner.context.ScoringContext`, so every judge call is cached, retried,
+:class:`~harness.scorers.context.ScoringContext`, so every judge call is cached, retried,
 rate-limited and costed like the model under test, and each parsed reply is kept in
-``trace`` so the scorer can show the verdicts behind a score.
+``trace`` so the scorer can show the verdicts behind a score. A reply is read strictly: it
+must fit ragas' output model *and* give 0 or 1 wherever ragas asks for a binary verdict
+(pydantic would let a 2 or a -1 through, and ragas would count them); a reply that does not
+is an error, dropped from the cache so the next run asks again.
 """
 
 from __future__ import annotations
 
 import os
 from collections import Counter
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 os.environ.setdefault("RAGAS_DO_NOT_TRACK", "true")  # before ragas is imported: no analytics
@@ -25,12 +29,15 @@ from harness.scorers.judge_call import extract_json_object, judge_request, reply
 from harness.scorers.judge_prompt import VerdictError
 
 if TYPE_CHECKING:
-    from harness.runner.context import ScoringContext
+    from harness.scorers.context import ScoringContext
 
 T = TypeVar("T", bound=BaseModel)
 
 #: ragas' own default for its instructor LLMs.
 MAX_TOKENS = 1024
+#: ragas' binary fields: faithfulness' and context precision's ``verdict``, context recall's
+#: ``attributed``, answer relevancy's ``noncommittal`` (all typed plain ``int`` by ragas).
+BINARY_FIELDS = frozenset({"verdict", "attributed", "noncommittal"})
 _SYSTEM = (
     "Reply with one JSON object that follows the JSON Schema given in the prompt, and nothing else."
 )
@@ -56,8 +63,9 @@ class HarnessLLM(InstructorBaseRagasLLM):
             default_max_tokens=MAX_TOKENS,
             seed=self._seed(prompt),
         )
-        generation = await self.ctx.generate(request, self.judge)
-        parsed = parse_reply(generation.text, response_model)
+        parsed = await self.ctx.ask(
+            request, lambda text: parse_reply(text, response_model), self.judge
+        )
         self.trace.append((response_model.__name__, parsed))
         return parsed
 
@@ -81,7 +89,7 @@ def parse_reply(text: str, response_model: type[T]) -> T:
             f"unparseable judge reply for ragas' {response_model.__name__}: {reply_preview(text)}"
         )
     try:
-        return response_model.model_validate(found)
+        parsed = response_model.model_validate(found)
     except ValidationError as e:
         first = e.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
@@ -89,6 +97,28 @@ def parse_reply(text: str, response_model: type[T]) -> T:
             f"judge reply does not fit ragas' {response_model.__name__} ({where}: {first['msg']}): "
             f"{reply_preview(text)}"
         ) from None
+    off = next(_off_binary(parsed), None)
+    if off is not None:
+        raise VerdictError(
+            f"judge reply for ragas' {response_model.__name__} has {off[0]} = {off[1]!r}, "
+            f"not a verdict of 0 or 1: {reply_preview(text)}"
+        )
+    return parsed
+
+
+def _off_binary(value: Any, where: str = "") -> Iterator[tuple[str, Any]]:
+    """Every binary field (anywhere in a parsed reply) whose value is not 0 or 1."""
+    if isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            field = getattr(value, name)
+            path = f"{where}.{name}" if where else name
+            if name in BINARY_FIELDS and (type(field) is not int or field not in (0, 1)):
+                yield path, field
+            else:
+                yield from _off_binary(field, path)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _off_binary(item, f"{where}.{i}")
 
 
 class HarnessEmbeddings(BaseRagasEmbedding):

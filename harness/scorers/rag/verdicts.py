@@ -3,6 +3,10 @@
 Each parsed judge reply (kept by :class:`~harness.scorers.rag.bridge.HarnessLLM`) becomes
 ``{"label", "verdict", "reason"}`` rows: which statements were supported, which
 contexts were useful, which reference sentences the contexts cover.
+
+The same trace says when ragas' number means nothing (:func:`unscorable`: ragas scores an
+answer the judge split into no statements as fully correct) and which statements the
+judge silently skipped (:func:`unjudged`).
 """
 
 from __future__ import annotations
@@ -37,6 +41,48 @@ def verdicts(trace: Sequence[tuple[str, Any]], contexts: Sequence[str] = ()) -> 
     return rows
 
 
+def unscorable(trace: Sequence[tuple[str, Any]], split_texts: Sequence[str]) -> str | None:
+    """Why the judge's replies leave nothing to score, or None. ``split_texts`` names the
+    texts ragas asked the judge to split into statements, in order (e.g. the answer, then
+    the ground truth)."""
+    splits = [reply.statements for name, reply in trace if name == "StatementGeneratorOutput"]
+    for text, statements in zip(split_texts, splits, strict=False):
+        if not statements:
+            return f"the judge found no statements in {text}"
+    for name, reply in trace:
+        if name == "NLIStatementOutput" and not reply.statements:
+            return "the judge gave a verdict on none of the statements"
+        if name == "ClassificationWithReason" and not (reply.TP or reply.FP):
+            return "the judge classified none of the answer's statements"
+        if name == "ContextRecallOutput" and not reply.classifications:
+            return "the judge classified no statement of the ground truth"
+    questions = [reply.question for name, reply in trace if name == "AnswerRelevanceOutput"]
+    if questions and not any(q.strip() for q in questions):
+        return "the judge inferred no question from the answer"
+    return None
+
+
+def unjudged(trace: Sequence[tuple[str, Any]]) -> dict[str, Any] | None:
+    """When the judge returned fewer verdicts than the answer has statements (ragas then
+    scores the answer as if it had only those): ``count`` skipped ``of`` all, and the
+    ``statements`` whose text no verdict repeats. None when every statement was judged."""
+    splits = [reply.statements for name, reply in trace if name == "StatementGeneratorOutput"]
+    judged: list[str] = []
+    for name, reply in trace:
+        if name == "NLIStatementOutput":
+            judged += [s.statement for s in reply.statements]
+        elif name == "ClassificationWithReason":
+            judged += [s.statement for s in reply.TP + reply.FP]
+    if not splits or len(judged) >= len(splits[0]):
+        return None
+    seen = {_norm(s) for s in judged}
+    return {
+        "count": len(splits[0]) - len(judged),
+        "of": len(splits[0]),
+        "statements": [s for s in splits[0] if _norm(s) not in seen],
+    }
+
+
 def summary(rows: Sequence[Verdict]) -> str | None:
     """One line: how many verdicts were positive, or the TP/FP/FN counts."""
     if not rows:
@@ -52,6 +98,10 @@ def summary(rows: Sequence[Verdict]) -> str | None:
 
 def _row(label: str, verdict: str | bool, reason: str | None) -> Verdict:
     return {"label": label, "verdict": verdict, "reason": reason}
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.split()).casefold()
 
 
 def _preview(text: str, limit: int = 80) -> str:

@@ -1,0 +1,86 @@
+"""Errored cases, said out loud: the distinct messages with counts, and the error budget.
+
+A case whose model call failed has no output and no score. A run where every call failed
+must not pass quietly, so the suite's ``max_error_rate`` (default 0) is checked like a gate:
+it fails the run (exit 1), shows in JUnit, the Markdown summary and the report.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from harness.results.models import CaseResult
+
+
+@dataclass(frozen=True)
+class ErrorGroup:
+    """Cases of one provider that failed with the same message."""
+
+    provider_id: str
+    message: str
+    count: int
+
+    def line(self) -> str:
+        noun = "case" if self.count == 1 else "cases"
+        return f"{self.count} {noun} errored: {self.message} ({self.provider_id})"
+
+
+def error_groups(results: Sequence[CaseResult]) -> list[ErrorGroup]:
+    """Distinct (provider, error message) pairs of the errored cases, most frequent first."""
+    counts = Counter((r.provider_id, r.error) for r in results if r.error is not None)
+    return [
+        ErrorGroup(provider, message, n)
+        for (provider, message), n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    ]
+
+
+@dataclass(frozen=True)
+class ErrorBudget:
+    """The ``max_error_rate`` check of a finished run (a gate outcome: name, passed, message)."""
+
+    max_error_rate: float
+    errored: int
+    total: int
+    groups: tuple[ErrorGroup, ...] = ()
+
+    name = "max_error_rate"
+
+    @property
+    def rate(self) -> float:
+        return self.errored / self.total if self.total else 0.0
+
+    @property
+    def passed(self) -> bool:
+        return self.rate <= self.max_error_rate
+
+    @property
+    def message(self) -> str:
+        verdict = "within" if self.passed else "over"
+        return (
+            f"{self.errored} of {self.total} cases errored ({self.rate:.1%}), {verdict} "
+            f"max_error_rate {self.max_error_rate:g}"
+        )
+
+    @property
+    def details(self) -> str:
+        return "\n".join(g.line() for g in self.groups)
+
+    # What the report's gates table shows (as a GateResult has them).
+    checked = "share of cases errored ≤ max_error_rate"
+    p_value = None
+
+    @property
+    def threshold(self) -> float:
+        return self.max_error_rate
+
+    @property
+    def observed(self) -> float:
+        return self.rate
+
+
+def error_budget(results: Sequence[CaseResult], max_error_rate: float) -> ErrorBudget:
+    """How many of ``results`` errored, against the suite's allowance."""
+    groups = error_groups(results)
+    return ErrorBudget(max_error_rate, sum(g.count for g in groups), len(results), tuple(groups))
