@@ -9,6 +9,7 @@ import secrets
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from harness.errors import HarnessError, StoreError
 from harness.providers.base import Provider
 from harness.providers.registry import create_providers
 from harness.results.models import CaseResult, RunRecord
-from harness.results.store import ResultStore
+from harness.results.store import ResultStore, StoredResults
 from harness.runner.cache import ResponseCache
 from harness.runner.context import ScoringContext
 from harness.runner.run import Runner, RunStats
@@ -47,12 +48,20 @@ def default_store() -> ResultStore:
 @dataclass
 class RunOutcome:
     run: RunRecord
-    results: list[CaseResult]
+    #: The run's results in the store, read one at a time on each pass: what ``harness run``
+    #: summarises and reports, in flat memory at any size.
+    stored: StoredResults
     stats: RunStats
     resumed: bool
     analyses: list[AnalysisResult]
     #: The suite's allowance of errored cases (``max_error_rate``).
     max_error_rate: float = 0.0
+
+    @cached_property
+    def results(self) -> list[CaseResult]:
+        """Every result as one list, read from the store on first use (~6 KB a case: for
+        small runs, tests and the pytest plugin; :attr:`stored` streams them)."""
+        return list(self.stored)
 
 
 @dataclass
@@ -86,7 +95,8 @@ def prepare(
     providers, judges = built[: len(loaded.suite.providers)], built[len(loaded.suite.providers) :]
     for provider in [*providers, *judges]:
         provider.check()
-    plan = repeat_cases(build_plan(loaded, providers), repeat or loaded.suite.repeat)
+    times = loaded.suite.repeat if repeat is None else repeat
+    plan = repeat_cases(build_plan(loaded, providers), times)
     return Prepared(loaded, providers, plan, judges, build_analyses(loaded, plan))
 
 
@@ -204,9 +214,8 @@ def run_suite(
     finally:
         store.unlock_run(run.run_id)
     max_error_rate = prepared.loaded.suite.max_error_rate
-    del prepared, runner  # the rendered plan is not needed beside the results (memory)
-    results = store.results(run.run_id)
-    return RunOutcome(run, results, stats, resumed, store.analyses(run.run_id), max_error_rate)
+    stored = StoredResults(store, run.run_id)
+    return RunOutcome(run, stored, stats, resumed, store.analyses(run.run_id), max_error_rate)
 
 
 def _event_loop_run(coro: Coroutine[Any, Any, RunStats]) -> RunStats:

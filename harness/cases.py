@@ -9,12 +9,11 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 from jinja2 import Template
 
-from harness.data.tables import SUFFIXES, read_rows
+from harness.data.tables import read_rows
 from harness.errors import ScorerError, SuiteError
 from harness.keys import request_key
 from harness.keys import stable_hash as _hash
@@ -22,31 +21,27 @@ from harness.perturb.registry import perturbed_rows
 from harness.providers.base import ModelRequest, Provider
 from harness.scorers.base import ModelScorer, Scorer
 from harness.scorers.registry import get_scorer
-from harness.suite.loader import LoadedSuite, did_you_mean, parse_model
+from harness.suite.loader import LoadedSuite, parse_model
 from harness.suite.prompts import compile_prompt
 from harness.suite.refs import check_models, declared_models
 from harness.suite.schema import (
     AssertSpec,
     CaseSpec,
-    DatasetSpec,
     GenerationParams,
+)
+from harness.suite.sources import (
+    AssertSite,
+    Where,
+    assert_sites,
+    main_cases,
+    place,
+    table_path,
 )
 from harness.suite.templates import compile_expression
 from harness.suite.tools import check_response_format, request_tools
-from harness.suite.yaml_lines import Loc, as_written, line_of
+from harness.suite.yaml_lines import as_written
 
 MAIN_SET = "main"
-
-#: A place in a file: the suite, a dataset or a bad-case file, and a line when known.
-Where = tuple[Path, int | None]
-#: An assertion, where it is written, and where its ``threshold:`` is (or the assertion).
-AssertSite = tuple[AssertSpec, Where, Where]
-
-
-def place(where: Where) -> str:
-    """``file:line`` (or the file alone), for messages."""
-    path, line = where
-    return f"{path}:{line}" if line else str(path)
 
 
 @dataclass(frozen=True)
@@ -132,6 +127,8 @@ def repeat_cases(plan: Plan, times: int) -> Plan:
     ``i`` in its case id and request key, so the cache never answers one sample with
     another's reply; a provider with sampling ``params`` gets ``seed`` = the suite's seed
     (0 when unset) + ``i``: samples differ where sampling does, and each reproduces."""
+    if times < 1:
+        raise ValueError(f"repeat must be at least 1, got {times}")
     if times == 1:
         return plan
     return Plan([_sample(c, i) for c in plan.cases for i in range(times)], plan.selection)
@@ -154,14 +151,14 @@ def build_plan(loaded: LoadedSuite, providers: list[Provider]) -> Plan:
     scorers = _ScorerCache(loaded, bool(providers) and all(p.returns_contexts for p in providers))
     rows = _main_rows(loaded, scorers)
     for i, bad in enumerate(loaded.suite.bad_cases):
-        path = _table_path(loaded, bad.file, "bad-case file", "bad_cases", i, "file")
+        path = table_path(loaded, bad.file, "bad-case file", "bad_cases", i, "file")
         for row in read_rows(path):
             lines = row.lines or {(): row.line}
             data = _vars_columns(row.data) if path.suffix.lower() == ".csv" else row.data
             if "expected" in data:
                 data = {**data, "expected": as_written(data["expected"], row.texts, ("expected",))}
             spec = parse_model(CaseSpec, data, lines, path, root="this case")
-            own = _assert_sites(spec.assert_, path, lines)
+            own = assert_sites(spec.assert_, path, lines)
             rows.append(_resolve(spec, bad.name, (path, row.line), loaded, scorers, own))
     rows += perturbed_rows(loaded, rows, MAIN_SET)
     _check_unique_rows(rows)
@@ -209,124 +206,15 @@ def _params(config: Any, defaults: GenerationParams | None) -> dict[str, Any]:
 
 
 def _main_rows(loaded: LoadedSuite, scorers: _ScorerCache) -> list[CaseRow]:
-    cases = loaded.suite.cases
-    if cases is None:
-        return []
-    if isinstance(cases, DatasetSpec):
-        return _dataset_rows(loaded, cases, scorers)
-    rows = []
-    for i, spec in enumerate(cases):
-        own = _assert_sites(spec.assert_, loaded.path, loaded.lines, "cases", i)
-        rows.append(
-            _resolve(spec, MAIN_SET, (loaded.path, loaded.line("cases", i)), loaded, scorers, own)
-        )
-    return rows
-
-
-def _table_path(loaded: LoadedSuite, relative: str, what: str, *loc: str | int) -> Path:
-    """A case table named by the suite; a missing file or unknown type points at ``loc``."""
-    path = loaded.resolve(relative)
-    if not path.is_file():
-        raise loaded.error(f"{what} not found: {path}", *loc)
-    if path.suffix.lower() not in SUFFIXES:
-        raise loaded.error(
-            f"unsupported {what} type '{path.suffix or '(none)'}' ({path.name}): "
-            f"use one of {', '.join(SUFFIXES)}",
-            *loc,
-        )
-    return path
-
-
-def _dataset_rows(loaded: LoadedSuite, spec: DatasetSpec, scorers: _ScorerCache) -> list[CaseRow]:
-    path = _table_path(loaded, spec.file, "dataset file", "cases", "file")
-    table = read_rows(path)
-    if spec.limit:
-        table = table[: spec.limit]
-    if not table:
-        raise loaded.error(f"dataset file has no rows: {path}", "cases", "file")
-    columns = sorted(set().union(*(r.data for r in table)))
-    mapped = {("expected",): spec.expected, ("id",): spec.id, ("tags_column",): spec.tags_column}
-    mapped |= {("vars", var): col for var, col in spec.vars.items()}
-    for loc, column in mapped.items():
-        if column is not None and column not in columns:
-            raise loaded.error(
-                f"column '{column}' not found in {path.name}.{did_you_mean(column, columns)} "
-                f"Columns: {', '.join(columns)}",
-                "cases",
-                *loc,
-            )
-    asserts = _assert_sites(spec.assert_, loaded.path, loaded.lines, "cases")
-    out = []
-    first_line: dict[str, int | None] = {}
-    for row in table:
-        renamed = {var: row.data[col] for var, col in spec.vars.items() if col in row.data}
-        variables = {k: v for k, v in row.data.items() if k not in spec.vars.values()} | renamed
-        tags = list(spec.tags)
-        if spec.tags_column:
-            tags += _as_tags(row.data.get(spec.tags_column))
-        row_id = None
-        if spec.id:
-            row_id = row.data.get(spec.id)
-            if row_id is None or str(row_id).strip() == "":
-                raise SuiteError(
-                    f"this row has no value in the id column '{spec.id}': give every row an id, "
-                    "or remove 'id' from the dataset in the suite",
-                    path,
-                    row.line,
-                )
-            row_id = str(row_id)
-            if row_id in first_line:
-                raise SuiteError(
-                    f"duplicate id '{row_id}' in the id column '{spec.id}' (first on line "
-                    f"{first_line[row_id]}): every row needs its own id, or results of "
-                    "different rows would be compared as one",
-                    path,
-                    row.line,
-                )
-            first_line[row_id] = row.line
-        case = CaseSpec.model_validate(
-            {
-                "id": None if row_id is None else str(row_id),
-                "vars": variables,
-                "expected": _as_expected(
-                    as_written(row.data.get(spec.expected), row.texts, (spec.expected,))
-                )
-                if spec.expected
-                else None,
-                "tags": tags,
-                "threshold": spec.threshold,
-            }
-        )
-        out.append(_resolve(case, MAIN_SET, (path, row.line), loaded, scorers, asserts))
-    return out
-
-
-def _as_expected(value: Any) -> str | list[str] | None:
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, list):
-        return [str(v) for v in value]
-    return str(value)
-
-
-def _as_tags(value: Any) -> list[str]:
-    if isinstance(value, list):
-        return [str(v) for v in value]
-    return [t.strip() for t in str(value or "").split(",") if t.strip()]
-
-
-def _assert_sites(
-    specs: list[AssertSpec], path: Path, lines: dict[Loc, int], *prefix: str | int
-) -> list[AssertSite]:
-    """Each assertion of ``prefix`` (a case, a dataset, the defaults) with where it is."""
     return [
-        (
-            a,
-            (path, line_of(lines, (*prefix, "assert", j))),
-            (path, line_of(lines, (*prefix, "assert", j, "threshold"))),
-        )
-        for j, a in enumerate(specs)
+        _resolve(c.spec, MAIN_SET, c.at, loaded, scorers, c.asserts) for c in main_cases(loaded)
     ]
+
+
+def own_assertions(loaded: LoadedSuite) -> dict[str, list[AssertSpec]]:
+    """Each main-set row's assertions besides the suite defaults, by row id: what a bad case
+    harvested from the row keeps (the defaults apply to bad cases anyway)."""
+    return {_row_id(loaded, c.spec): [a for a, *_ in c.asserts] for c in main_cases(loaded)}
 
 
 def _resolve(
@@ -339,8 +227,9 @@ def _resolve(
 ) -> CaseRow:
     """Bind a case's assertions (``own_asserts``: its own or its dataset's, each with where it
     is written) after the suite defaults; errors point at the assertion or the case."""
-    expected = [] if spec.expected is None else _expected_list(spec.expected)
-    defaults = _assert_sites(loaded.suite.defaults.assert_, loaded.path, loaded.lines, "defaults")
+    expected = _expected_list(spec.expected)
+    variables = _case_vars(loaded, spec)
+    defaults = assert_sites(loaded.suite.defaults.assert_, loaded.path, loaded.lines, "defaults")
     specs = [*defaults, *own_asserts]
     if not specs:
         raise SuiteError(
@@ -363,13 +252,13 @@ def _resolve(
         # required, and a run-time case with neither is that case's scoring error.
         replaced = bound.scorer.contexts_vars() if scorers.apps_return_contexts else []
         missing = [
-            v for v in bound.scorer.vars_needed() if v not in spec.vars and v not in replaced
+            v for v in bound.scorer.vars_needed() if v not in variables and v not in replaced
         ]
         if missing:
             raise SuiteError(
                 f"scorer '{bound.scorer.name}' reads the case variable(s) "
                 f"{', '.join(repr(v) for v in missing)}, which this case lacks (its variables: "
-                f"{', '.join(sorted(spec.vars)) or 'none'}): add the column, or map it with the "
+                f"{', '.join(sorted(variables)) or 'none'}): add the column, or map it with the "
                 "scorer's *_var parameters",
                 *at,
             )
@@ -381,9 +270,9 @@ def _resolve(
                 *at,
             )
     return CaseRow(
-        row_id=spec.id or _content_id(spec.vars, expected),
+        row_id=_row_id(loaded, spec),
         case_set=case_set,
-        vars=spec.vars,
+        vars=variables,
         expected=expected,
         tags=[*loaded.suite.defaults.tags, *spec.tags]
         + ([case_set] if case_set != MAIN_SET else []),
@@ -409,10 +298,22 @@ def _check_names(asserts: list[BoundAssert]) -> None:
             )
 
 
-def _expected_list(value: str | list[str]) -> list[str]:
+def _expected_list(value: str | list[str] | None) -> list[str]:
     """The acceptable answers, repeats dropped (SQuAD lists one answer per annotator): every
     scorer takes the best match over them, so a repeat only clutters the report."""
+    if value is None:
+        return []
     return [value] if isinstance(value, str) else list(dict.fromkeys(str(v) for v in value))
+
+
+def _case_vars(loaded: LoadedSuite, spec: CaseSpec) -> dict[str, Any]:
+    """The case's variables over ``defaults.vars``: its own (or its row's columns) win."""
+    return {**loaded.suite.defaults.vars, **spec.vars}
+
+
+def _row_id(loaded: LoadedSuite, spec: CaseSpec) -> str:
+    """The case's id, or a hash of what it asks (defaults included) and expects."""
+    return spec.id or _content_id(_case_vars(loaded, spec), _expected_list(spec.expected))
 
 
 def _content_id(variables: dict[str, Any], expected: list[str]) -> str:

@@ -14,11 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Column, Table
-
 from harness import __version__
-from harness.analysis.base import AnalysisResult
 from harness.console import (
     EXIT_GATE,
     EXIT_INTERRUPTED,
@@ -29,13 +25,17 @@ from harness.console import (
 )
 from harness.console import escape as _escape
 from harness.errors import HarnessError
-from harness.results.models import CaseResult, RunRecord
 
+# Imported where used, not here: `harness --help` and `validate` must not load rich's
+# progress and tables, pydantic models or pandas before they need them (start-up time).
 if TYPE_CHECKING:
+    from harness.analysis.base import AnalysisResult
     from harness.analysis.errors import ErrorBudget
     from harness.analysis.summary import GroupSummary, RunSummary
     from harness.ci.junit import GateOutcome
     from harness.compare import Comparison, GateResult, RecordSet
+    from harness.compare.corpus import CorpusRow
+    from harness.results.models import CaseResult, RunRecord
     from harness.results.store import ResultStore
     from harness.selection import Selection
 
@@ -132,11 +132,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if run_suite_benchmarks(args.suite, use_cache=not args.no_cache):  # benchmarks only
         return EXIT_OK
     store = default_store()
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     progress = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("[red]{task.fields[failed]} failed"),
+        TextColumn("[red]{task.fields[failed]} failed, {task.fields[errored]} errored"),
         TimeElapsedColumn(),
         console=console,
     )
@@ -149,11 +157,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
             f"{verb} run [bold]{run.run_id}[/] of suite '{_escape(run.suite_name)}': "
             f"{total} cases" + (f", {done} already done" if done else "")
         )
-        task = progress.add_task(run.suite_name, total=total, completed=done, failed=0)
+        task = progress.add_task(run.suite_name, total=total, completed=done, failed=0, errored=0)
 
     def on_result(result: CaseResult) -> None:
-        failed = progress.tasks[0].fields["failed"] + (not result.passed)
-        progress.update(task, advance=1, failed=failed)
+        fields = progress.tasks[0].fields
+        errored = result.error is not None
+        failed = fields["failed"] + (not result.passed and not errored)
+        progress.update(task, advance=1, failed=failed, errored=fields["errored"] + errored)
 
     with progress:
         outcome = run_suite(
@@ -210,7 +220,7 @@ _MAX_ERROR_LINES = 5
 
 def _cmd_validate(args: argparse.Namespace) -> int:
     from harness.api import missing_keys, prepare
-    from harness.compare.gates import gate_baseline
+    from harness.compare.baseline import gate_baseline
 
     prepared = prepare(args.suite, require_keys=False)
     suite = prepared.loaded.suite
@@ -242,6 +252,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_runs(args: argparse.Namespace) -> int:
+    from rich.table import Column, Table
+
     from harness.analysis.summary import summarize
     from harness.api import default_store
 
@@ -255,7 +267,7 @@ def _cmd_runs(args: argparse.Namespace) -> int:
         # the suite's own clean cases, as the report's headline (bad cases are shown apart)
         own = [r for r in results if r.case_set == "main" and r.perturbation is None]
         errored = sum(r.error is not None for r in results)
-        summary = summarize(results)
+        summary = summarize(results, corpus=False)  # the headline is a mean
         costs = [g.cost_total for g in summary.groups if g.cost_total is not None]
         total_cost = sum(costs) if costs else None
         table.add_row(
@@ -303,11 +315,16 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _print_summary(results: list[CaseResult], prompts: list[str]) -> None:
+    from rich.table import Table
+
     from harness.analysis.summary import summarize
 
     summary = summarize(results)
     metrics = summary.headline
-    head = ["set", "prompt", "provider", "n", "pass rate", *map(_escape, metrics)]
+    corpus = summary.corpus_metrics
+    columns = [(m, c) for m in metrics for c in ((False, True) if m in corpus else (False,))]
+    head = ["set", "prompt", "provider", "n", "pass rate"]
+    head += [_escape(f"{m} corpus" if c else m) for m, c in columns]
     table = Table(*head, "errors", "cost", "latency")
     order = {p: i for i, p in enumerate(prompts)}
     groups = sorted(summary.groups, key=lambda g: (g.case_set != "main", order.get(g.prompt_id, 0)))
@@ -318,12 +335,19 @@ def _print_summary(results: list[CaseResult], prompts: list[str]) -> None:
             g.provider_id,
             str(g.n),
             f"{g.pass_rate:.1%}",
-            *(_metric(g, m) for m in metrics),
+            *(_corpus(g, m) if c else _metric(g, m) for m, c in columns),
             str(g.n_errors) + (f" (+{g.n_score_errors} scoring)" if g.n_score_errors else ""),
             f"${g.cost_total:.4f}" if g.cost_total is not None else "-",
             f"{g.latency_mean:.2f}s" if g.latency_mean is not None else "-",
         )
     out.print(table)
+    for name in corpus:
+        for signature in summary.corpus_signatures(name):
+            out.print(f"{_escape(name)} corpus: sacrebleu {_escape(signature)}", soft_wrap=True)
+        for g in groups:
+            if (score := g.corpus.get(name)) is not None and score.note:
+                where = f"{g.prompt_id}/{g.provider_id}"
+                out.print(f"[yellow]note:[/] {_escape(f'{name} corpus, {where}: {score.note}')}")
 
 
 def _print_analyses(analyses: list[AnalysisResult]) -> None:
@@ -358,6 +382,13 @@ def _metric(group: GroupSummary, name: str) -> str:
     """The mean of assertion ``name`` in ``group``, and over how many cases when not all."""
     note = group.scored_note(name)
     return _fmt(group.metrics.get(name)) + (f" ({note})" if note else "")
+
+
+def _corpus(group: GroupSummary, name: str) -> str:
+    """The corpus score of assertion ``name`` in ``group``, and over how many cases when not
+    all."""
+    score, note = group.corpus.get(name), group.corpus_note(name)
+    return _fmt(None if score is None else score.value) + (f" ({note})" if note else "")
 
 
 # --- CI outputs and the bad-case loop (harness.ci) ---
@@ -518,6 +549,12 @@ def _add_compare_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser
     compare.add_argument("-o", "--output", type=Path, metavar="PATH", help="HTML report path")
     compare.add_argument("--resamples", type=int, default=10_000, metavar="N", help="bootstrap")
     compare.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    compare.add_argument(
+        "--corpus-test",
+        choices=["bs", "ar"],
+        default="bs",
+        help="sacrebleu's paired test of corpus BLEU/chrF: bootstrap (bs) or randomization (ar)",
+    )
     compare.set_defaults(func=_cmd_compare)
 
     baseline = sub.add_parser("baseline", help="save a run as the baseline that gates compare with")
@@ -555,7 +592,14 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         default = f"compare-{_slug(a.label)}-{kind}.html"
         runs = [a.run] if a.run is not None else []
     comparisons = [
-        compare(j, higher, metrics=args.metric, resamples=args.resamples, seed=args.seed)
+        compare(
+            j,
+            higher,
+            metrics=args.metric,
+            resamples=args.resamples,
+            seed=args.seed,
+            corpus_test=args.corpus_test,
+        )
         for j in joins
     ]
     for c in comparisons:
@@ -600,6 +644,8 @@ def _records(store: ResultStore, refs: list[str]) -> list[RecordSet]:
 
 
 def _print_comparison(c: Comparison) -> None:
+    from rich.table import Table
+
     from harness.compare import ALL
 
     out.print(f"\n[bold]{_escape(c.label_b)}[/] vs [bold]{_escape(c.label_a)}[/]")
@@ -624,6 +670,12 @@ def _print_comparison(c: Comparison) -> None:
         )
         if s.note:
             notes.append(f"[yellow]note:[/] {m.name}: {_escape(s.note)}")
+    for row in (r for r in c.corpus if r.slice == ALL):
+        table.add_row(*_corpus_cells(row, c.alpha))
+        if row.signature:
+            notes.append(f"{_escape(row.metric)} corpus: sacrebleu {_escape(row.signature)}")
+        if row.note:
+            notes.append(f"[yellow]note:[/] {_escape(row.metric)} corpus: {_escape(row.note)}")
     out.print(table)
     for note in notes:
         out.print(note, soft_wrap=True)
@@ -635,6 +687,26 @@ def _print_comparison(c: Comparison) -> None:
         out.print(f"  [red]-[/] {_escape(p.b.row_id)} ({_escape(where)})")
     if len(c.regressions) > 10:
         out.print(f"  ... and {len(c.regressions) - 10} more in the report")
+
+
+def _corpus_cells(row: CorpusRow, alpha: float) -> list[str]:
+    """A corpus row of the comparison table: sacrebleu's scores, each side's 95 % CI
+    half-width (sacrebleu's bootstrap), its p-value and test."""
+    moved = row.diff is not None and row.diff != 0 and row.significant(alpha)
+    style = "default" if not moved else "green" if row.diff and row.diff > 0 else "red"
+    ci = "-"
+    if row.ci_a is not None and row.ci_b is not None:
+        ci = f"±{row.ci_a:.3f} / ±{row.ci_b:.3f}"
+    return [
+        _escape(f"{row.metric} corpus"),
+        _mean(row.score_a, False),
+        _mean(row.score_b, False),
+        f"[{style}]{_delta(row.diff, False)}[/]",
+        ci,
+        "-" if row.p_value is None else f"{row.p_value:.3g}",
+        row.test or "-",
+        str(row.n),
+    ]
 
 
 def _mean(x: float | None, pct: bool) -> str:
@@ -682,10 +754,12 @@ def _add_selection_options(run: argparse.ArgumentParser) -> None:
         "a filtered run is a run of its own (never resumed as the whole suite's); filters "
         "combine with 'and', a repeated filter's values with 'or'",
     )
-    pick.add_argument("--limit", type=_positive_int, metavar="N", help="the first N rows only")
+    pick.add_argument(
+        "--limit", type=_positive_int, metavar="N", help="the first N rows of the main set"
+    )
     pick.add_argument("--tag", action="append", default=[], metavar="T", help="cases tagged T")
-    pick.add_argument("--prompt", action="append", default=[], metavar="ID", help="one prompt")
-    pick.add_argument("--provider", action="append", default=[], metavar="ID", help="one provider")
+    pick.add_argument("--prompt", action="append", default=[], metavar="ID", help="this prompt")
+    pick.add_argument("--provider", action="append", default=[], metavar="ID", help="this provider")
     pick.add_argument(
         "--var",
         action="append",
@@ -754,6 +828,8 @@ _MAX_FLAKY_LINES = 10
 
 def _print_repeats(results: list[CaseResult]) -> None:
     """Per group of a repeated run: pass@1, pass@k, pass^k and the flaky cases."""
+    from rich.table import Table
+
     from harness.analysis.repeats import repeat_summaries
 
     summaries = repeat_summaries(results)

@@ -60,7 +60,9 @@ def index() -> Index:
     return Index(list(dict.fromkeys(p for row in rows for p in row["contexts"])))
 
 
-async def answer(messages: list[dict[str, str]], vars: dict[str, Any], config: dict[str, Any]):
+async def answer(
+    messages: list[dict[str, str]], vars: dict[str, Any], config: dict[str, Any]
+) -> harness.ProviderResponse:
     """Retrieve for the question (the last user message), answer from what was retrieved, and
     return both: the RAG scorers judge the answer against these ``contexts``."""
     question = messages[-1]["content"]

@@ -8,10 +8,19 @@ it fails the run (exit 1), shows in JUnit, the Markdown summary and the report.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
-from harness.results.models import CaseResult
+
+class Outcome(Protocol):
+    """What the error budget reads of a case: a :class:`~harness.results.models.CaseResult`,
+    or the lean :class:`~harness.compare.records.CaseRecord` read from a stored digest."""
+
+    @property
+    def provider_id(self) -> str: ...
+    @property
+    def error(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -27,9 +36,12 @@ class ErrorGroup:
         return f"{self.count} {noun} errored: {self.message} ({self.provider_id})"
 
 
-def error_groups(results: Sequence[CaseResult]) -> list[ErrorGroup]:
+def error_groups(results: Iterable[Outcome]) -> list[ErrorGroup]:
     """Distinct (provider, error message) pairs of the errored cases, most frequent first."""
-    counts = Counter((r.provider_id, r.error) for r in results if r.error is not None)
+    return _groups(Counter((r.provider_id, r.error) for r in results if r.error is not None))
+
+
+def _groups(counts: Counter[tuple[str, str]]) -> list[ErrorGroup]:
     return [
         ErrorGroup(provider, message, n)
         for (provider, message), n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
@@ -80,7 +92,14 @@ class ErrorBudget:
         return self.rate
 
 
-def error_budget(results: Sequence[CaseResult], max_error_rate: float) -> ErrorBudget:
-    """How many of ``results`` errored, against the suite's allowance."""
-    groups = error_groups(results)
-    return ErrorBudget(max_error_rate, sum(g.count for g in groups), len(results), tuple(groups))
+def error_budget(results: Iterable[Outcome], max_error_rate: float) -> ErrorBudget:
+    """How many of ``results`` errored, against the suite's allowance (read once: a stream
+    of a 100k-case run's digests will do)."""
+    counts: Counter[tuple[str, str]] = Counter()
+    total = 0
+    for r in results:
+        total += 1
+        if r.error is not None:
+            counts[r.provider_id, r.error] += 1
+    groups = _groups(counts)
+    return ErrorBudget(max_error_rate, sum(g.count for g in groups), total, tuple(groups))

@@ -17,10 +17,27 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from math import comb
-
-from harness.results.models import CaseResult
+from typing import Protocol
 
 GroupKey = tuple[str, str, str]
+
+
+class Sample(Protocol):
+    """What is read of one sample: a :class:`~harness.results.models.CaseResult`, or the lean
+    :class:`~harness.compare.records.CaseRecord` of a stored digest (``harness run``)."""
+
+    @property
+    def case_set(self) -> str: ...
+    @property
+    def prompt_id(self) -> str: ...
+    @property
+    def provider_id(self) -> str: ...
+    @property
+    def row_id(self) -> str: ...
+    @property
+    def passed(self) -> bool: ...
+    @property
+    def repeat(self) -> int: ...
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -97,7 +114,7 @@ class RepeatSummary:
         return [c for c in self.cases if c.flaky]
 
 
-def repeat_summaries(results: Iterable[CaseResult]) -> list[RepeatSummary]:
+def repeat_summaries(results: Iterable[Sample]) -> list[RepeatSummary]:
     """Per group, in the order the results come; empty when no case ran more than once."""
     counts: dict[tuple[str, str, str, str], list[int]] = {}
     repeated = False

@@ -8,11 +8,13 @@ place. A number that has no data behind it (no cost reported, no scorer value) i
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import pandas as pd
 from pydantic import BaseModel, Field
 
+from harness.analysis.corpus import CorpusInput, CorpusScore, corpus_scores, result_corpus_inputs
 from harness.jsontext import utf8_safe
 from harness.results.models import CaseResult
 
@@ -65,12 +67,22 @@ class GroupSummary(BaseModel):
     latency_p95: float | None
     #: Prompt plus completion tokens over the cases that reported any; None when none did.
     tokens_total: int | None
+    #: Per bleu/chrf assertion name: sacrebleu's corpus score over the cell's scored cases.
+    corpus: dict[str, CorpusScore] = Field(default_factory=dict)
 
     def scored_note(self, name: str) -> str | None:
         """``"18 of 20 scored"`` when the mean of ``name`` is over fewer cases than the cell
         has (None when over all): a mean never hides the cases left out of it."""
-        scored = self.metric_n.get(name, self.n)
-        return None if scored == self.n else f"{scored} of {self.n} scored"
+        return _scored_note(self.metric_n.get(name, self.n), self.n)
+
+    def corpus_note(self, name: str) -> str | None:
+        """:meth:`scored_note` of the corpus score of ``name``."""
+        score = self.corpus.get(name)
+        return None if score is None else _scored_note(score.n, self.n)
+
+
+def _scored_note(scored: int, n: int) -> str | None:
+    return None if scored == n else f"{scored} of {n} scored"
 
 
 class RunSummary(BaseModel):
@@ -83,6 +95,18 @@ class RunSummary(BaseModel):
     #: Per assertion name: whether a higher value is better.
     higher_is_better: dict[str, bool] = Field(default_factory=dict)
 
+    @property
+    def corpus_metrics(self) -> list[str]:
+        """The assertion names with a corpus score (bleu, chrf), in headline order."""
+        found = {name for g in (*self.groups, *self.by_tag) for name in g.corpus}
+        return [name for name in self.headline if name in found]
+
+    def corpus_signatures(self, name: str) -> list[str]:
+        """The distinct signatures of ``name``'s corpus scores over the groups, in group order:
+        several when cells differ in ``nrefs`` or ``tokenize: auto`` chose ``zh`` for some."""
+        found = (g.corpus[name].signature for g in self.groups if name in g.corpus)
+        return list(dict.fromkeys(s for s in found if s is not None))
+
     def group(self, case_set: str, prompt_id: str, provider_id: str) -> GroupSummary | None:
         """The cell for one (case set, prompt, provider), or None when the run has none."""
         for g in self.groups:
@@ -91,7 +115,7 @@ class RunSummary(BaseModel):
         return None
 
 
-def results_frame(results: list[CaseResult]) -> pd.DataFrame:
+def results_frame(results: Iterable[CaseResult]) -> pd.DataFrame:
     """One row per (case, score); a case without scores still gets one row (name None).
 
     ``case_index`` is the case's position in ``results``, so cases stay distinct even
@@ -132,26 +156,51 @@ def results_frame(results: list[CaseResult]) -> pd.DataFrame:
     return frame
 
 
-def summarize(results: list[CaseResult]) -> RunSummary:
-    """Aggregate ``results`` per (case set, prompt, provider) and per tag within those."""
-    frame = results_frame(results)
+def summarize(results: Iterable[CaseResult], *, corpus: bool = True) -> RunSummary:
+    """Aggregate ``results`` per (case set, prompt, provider) and per tag within those;
+    ``corpus=False`` skips the corpus scores (they re-tokenize every output).
+
+    ``results`` is read once, one case at a time (a
+    :class:`~harness.results.store.StoredResults` is never held whole)."""
     headline: list[str] = []
     higher: dict[str, bool] = {}
-    for r in results:
-        for s in r.scores:
-            if s.name not in higher:
-                headline.append(s.name)
-                higher[s.name] = s.higher_is_better
+    corpus_items: list[tuple[tuple[str, ...], CorpusInput]] = []
+    perturbed: list[int] = []
+
+    def read() -> Iterator[CaseResult]:
+        """The results, noting on the way what the frame does not hold."""
+        for i, r in enumerate(results):
+            for s in r.scores:
+                if s.name not in higher:
+                    headline.append(s.name)
+                    higher[s.name] = s.higher_is_better
+            if corpus:
+                corpus_items.extend(_corpus_items(r))
+            if r.perturbation:
+                perturbed.append(i)
+            yield r
+
+    frame = results_frame(read())
     tagged = frame.explode("tags").dropna(subset=["tags"]).rename(columns={"tags": "tag"})
     # Headline cells are over clean cases: perturbed copies (robustness) show per tag and in
     # the robustness analysis, so declaring perturbations never moves the headline or a gate.
-    clean = frame[~frame["case_index"].isin([i for i, r in enumerate(results) if r.perturbation])]
-    return RunSummary(
-        groups=_aggregate(clean, GROUP_KEYS, headline),
-        by_tag=_aggregate(tagged, [*GROUP_KEYS, "tag"], headline),
-        headline=headline,
-        higher_is_better=higher,
-    )
+    clean = frame[~frame["case_index"].isin(perturbed)]
+    groups = _aggregate(clean, GROUP_KEYS, headline)
+    by_tag = _aggregate(tagged, [*GROUP_KEYS, "tag"], headline)
+    scores = corpus_scores(corpus_items)
+    for g in (*groups, *by_tag):
+        key = (g.case_set, g.prompt_id, g.provider_id)
+        g.corpus = scores.get(key if g.tag is None else (*key, g.tag), {})
+    return RunSummary(groups=groups, by_tag=by_tag, headline=headline, higher_is_better=higher)
+
+
+def _corpus_items(r: CaseResult) -> list[tuple[tuple[str, ...], CorpusInput]]:
+    """The case's corpus inputs keyed by the cells it is in: its group (a clean case only,
+    as the headline cells) and each of its tags."""
+    key = (r.case_set, r.prompt_id, r.provider_id)
+    keys = [] if r.perturbation else [key]
+    keys += [(*key, tag) for tag in dict.fromkeys(r.tags)]
+    return [(k, item) for item in result_corpus_inputs(r) for k in keys]
 
 
 def _aggregate(frame: pd.DataFrame, keys: list[str], headline: list[str]) -> list[GroupSummary]:

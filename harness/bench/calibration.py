@@ -27,7 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from harness.bench.models import DEFAULT_BINS, Calibration, ReliabilityBin
+from harness.bench.defaults import DEFAULT_BINS
+from harness.bench.models import Calibration, ReliabilityBin
 
 
 def softmax(logliks: ArrayLike) -> np.ndarray:

@@ -14,13 +14,12 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rich.table import Table
-
-from harness.bench.models import DEFAULT_BINS
+from harness.bench.defaults import DEFAULT_BINS
 from harness.console import EXIT_OK, console, escape, out
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
+    from rich.table import Table
 
     from harness.bench.compare import Flips
     from harness.bench.models import BenchResult, Calibration
@@ -258,6 +257,8 @@ def run_suite_benchmarks(path: Path, *, use_cache: bool = True) -> bool:
 def _table(result: BenchResult, label: str) -> Table:
     """Per subject, then macro and micro: accuracy, acc_norm (a column only when lm-eval
     reports it for some subject) and calibration."""
+    from rich.table import Table
+
     norm = any(s.acc_norm is not None for s in result.subjects)
     title = f"{escape(label)}: {escape(result.model.name)} · {result.shots}-shot"
     table = Table(
@@ -356,6 +357,8 @@ def run_perplexity(args: argparse.Namespace) -> int:
         dtype=args.dtype,
     )
     result = perplexity(config, texts, source=str(args.file))
+    from rich.table import Table
+
     table = Table(
         "documents", "words", "bytes", "tokens", "windows", "word ppl", "byte ppl", "bits/byte"
     )

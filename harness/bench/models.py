@@ -7,8 +7,6 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 SCHEMA_VERSION = 1
-#: Equal-width confidence bins of the expected calibration error.
-DEFAULT_BINS = 10
 
 
 class QuestionResult(BaseModel):

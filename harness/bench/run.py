@@ -33,9 +33,9 @@ from pydantic import ValidationError
 
 from harness import __version__
 from harness.bench.calibration import calibrate, softmax
+from harness.bench.defaults import DEFAULT_BINS
 from harness.bench.layouts import LETTERS, parse_tasks
 from harness.bench.models import (
-    DEFAULT_BINS,
     BenchResult,
     Calibration,
     ModelInfo,

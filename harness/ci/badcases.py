@@ -25,14 +25,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from harness.cases import MAIN_SET
+from harness.cases import MAIN_SET, own_assertions
 from harness.ci._casefile import append_cases, content_key, existing_keys
 from harness.ci._format import case_label, failure_details, failure_summary
 from harness.errors import HarnessError
 from harness.results.models import CaseResult, RunRecord
 from harness.results.store import ResultStore
 from harness.suite.loader import LoadedSuite, load_suite
-from harness.suite.schema import DatasetSpec
+from harness.suite.schema import AssertSpec
 
 
 @dataclass
@@ -89,27 +89,36 @@ def harvest_candidates(
     by_row: dict[str, list[CaseResult]] = {}
     for r in failed:
         by_row.setdefault(r.row_id, []).append(r)
+    own = own_assertions(loaded) if loaded else {}
     out = []
     for first, *others in by_row.values():
-        case = _case_dict(run, first, others, loaded)
+        case = _case_dict(run, first, others, loaded, own.get(first.row_id, []))
         out.append(BadCaseCandidate(case, content_key(case["vars"], case.get("expected")), first))
     return out
 
 
 def _case_dict(
-    run: RunRecord, r: CaseResult, others: list[CaseResult], loaded: LoadedSuite | None
+    run: RunRecord,
+    r: CaseResult,
+    others: list[CaseResult],
+    loaded: LoadedSuite | None,
+    own: list[AssertSpec],
 ) -> dict[str, Any]:
+    """The bad case of a failed row. Like the suite's default tags, its default vars are
+    left out (a bad case gets them anyway); ``own`` are the row's assertions besides the
+    suite defaults."""
     case: dict[str, Any] = {"id": r.row_id}
     if r.description:
         case["description"] = r.description
-    case["vars"] = dict(r.vars)
+    defaults = loaded.suite.defaults.vars if loaded else {}
+    case["vars"] = {k: v for k, v in r.vars.items() if k not in defaults or defaults[k] != v}
     if r.expected:
         case["expected"] = r.expected[0] if len(r.expected) == 1 else list(r.expected)
     default_tags = set(loaded.suite.defaults.tags) if loaded else set()
     tags = [t for t in r.tags if t not in default_tags]
     if tags:
         case["tags"] = tags
-    asserts = _own_asserts(loaded, r) if loaded else []
+    asserts = [a.model_dump(by_alias=True, exclude_defaults=True) for a in own]
     if asserts:
         case["assert"] = asserts
     default_threshold = loaded.suite.defaults.threshold if loaded else None
@@ -137,23 +146,6 @@ def _case_dict(
         provenance["also_failed"] = [f"{o.prompt_id}/{o.provider_id}" for o in others]
     case["provenance"] = provenance
     return case
-
-
-def _own_asserts(loaded: LoadedSuite, r: CaseResult) -> list[dict[str, Any]]:
-    """The assertions a case had besides the suite defaults (which bad cases get anyway)."""
-    cases = loaded.suite.cases
-    specs = []
-    if isinstance(cases, DatasetSpec):
-        specs = cases.assert_
-    elif cases:
-        key = content_key(r.vars, r.expected)
-        for spec in cases:
-            if spec.id == r.row_id or (
-                spec.id is None and content_key(spec.vars, spec.expected) == key
-            ):
-                specs = spec.assert_
-                break
-    return [a.model_dump(by_alias=True, exclude_defaults=True) for a in specs]
 
 
 def review(

@@ -15,7 +15,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from harness.analysis.summary import GroupSummary, summarize
+from harness.analysis.summary import GroupSummary, RunSummary, summarize
 from harness.ci._format import case_label, failure_summary
 from harness.ci.junit import GateOutcome
 from harness.results.models import CaseResult, RunRecord
@@ -49,7 +49,8 @@ def summary_markdown(
     main = [g for g in groups if g.case_set == "main"]
     bad = sorted((g for g in groups if g.case_set != "main"), key=lambda g: g.case_set)
     if main:
-        lines += ["", *_main_table(main, summary.headline)]
+        lines += ["", *_main_table(main, summary.headline, summary.corpus_metrics)]
+        lines += _corpus_lines(summary, main)
     if bad:
         lines += ["", "**Bad-case sets** (earlier failures kept as tests; shown apart)", ""]
         lines += _bad_table(bad)
@@ -93,8 +94,10 @@ def github_step_summary_path() -> Path | None:
     return Path(value) if value else None
 
 
-def _main_table(groups: list[GroupSummary], metrics: list[str]) -> list[str]:
-    head = ["prompt", "provider", "n", "pass rate", *map(_cell, metrics), "errors", "cost"]
+def _main_table(groups: list[GroupSummary], metrics: list[str], corpus: list[str]) -> list[str]:
+    columns = [(m, c) for m in metrics for c in ((False, True) if m in corpus else (False,))]
+    names = [_cell(f"{m} corpus" if c else m) for m, c in columns]
+    head = ["prompt", "provider", "n", "pass rate", *names, "errors", "cost"]
     lines = [_row(head), "|" + "|".join(["---"] * 2 + ["---:"] * (len(head) - 2)) + "|"]
     for g in groups:
         cost = f"${g.cost_total:.4f}" if g.cost_total is not None else "-"
@@ -105,7 +108,7 @@ def _main_table(groups: list[GroupSummary], metrics: list[str]) -> list[str]:
                     _cell(g.provider_id),
                     str(g.n),
                     f"{g.pass_rate:.1%}",
-                    *(_metric(g, m) for m in metrics),
+                    *(_corpus(g, m) if c else _metric(g, m) for m, c in columns),
                     str(g.n_errors)
                     + (f" (+{g.n_score_errors} scoring)" if g.n_score_errors else ""),
                     cost,
@@ -113,6 +116,19 @@ def _main_table(groups: list[GroupSummary], metrics: list[str]) -> list[str]:
             )
         )
     return lines
+
+
+def _corpus_lines(summary: RunSummary, groups: list[GroupSummary]) -> list[str]:
+    """sacrebleu's signature of each corpus column, and why a cell has no corpus score."""
+    lines = []
+    for name in summary.corpus_metrics:
+        for signature in summary.corpus_signatures(name):
+            lines.append(f"- {_cell(name)} corpus: sacrebleu `{signature}`")  # sacrebleu's own text
+        for g in groups:
+            if (score := g.corpus.get(name)) is not None and score.note:
+                where = f"{g.prompt_id}/{g.provider_id}"
+                lines.append(f"- {_cell(f'{name} corpus, {where}: {score.note}', 300)}")
+    return ["", *lines] if lines else []
 
 
 def _bad_table(groups: list[GroupSummary]) -> list[str]:
@@ -174,3 +190,9 @@ def _metric(group: GroupSummary, name: str) -> str:
     """The mean of assertion ``name``, and over how many cases when not all of them."""
     note = group.scored_note(name)
     return _num(group.metrics.get(name)) + (f" ({note})" if note else "")
+
+
+def _corpus(group: GroupSummary, name: str) -> str:
+    """The corpus score of assertion ``name``, and over how many cases when not all of them."""
+    score, note = group.corpus.get(name), group.corpus_note(name)
+    return _num(None if score is None else score.value) + (f" ({note})" if note else "")

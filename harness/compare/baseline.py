@@ -12,13 +12,16 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from harness import __version__
 from harness.compare.records import CaseRecord, RecordSet
 from harness.errors import CompareError
+
+if TYPE_CHECKING:
+    from harness.suite.loader import LoadedSuite
 
 BASELINE_FORMAT = "harness-baseline"
 BASELINE_SCHEMA_VERSION = 1
@@ -173,3 +176,25 @@ def baseline_records(baseline: Baseline, label: str) -> RecordSet:
         for c in baseline.cases
     ]
     return RecordSet(label, records, dict(baseline.higher_is_better))
+
+
+def gate_baseline(loaded: LoadedSuite, index: int, run_id: str = "RUN_ID") -> Baseline:
+    """The baseline file gate ``index`` names; a missing or unreadable file, or one saved from
+    another suite, is an error at the gate's line (checked by ``harness validate`` too)."""
+    gate = loaded.suite.gates[index]
+    assert gate.baseline is not None
+    path = loaded.resolve(gate.baseline)
+    try:
+        baseline = load_baseline(path, run_id)
+    except CompareError as e:
+        raise loaded.error(str(e), "gates", index, "baseline") from None
+    if baseline.suite_name != loaded.suite.name:
+        raise loaded.error(
+            f"baseline {gate.baseline} was saved from suite '{baseline.suite_name}', not "
+            f"'{loaded.suite.name}': save one from a run of this suite "
+            f"(`harness baseline save RUN_ID -o {path}`)",
+            "gates",
+            index,
+            "baseline",
+        )
+    return baseline

@@ -3,8 +3,9 @@
 Slices: ``all`` (the suite's own cases, as in the run report: bad-case sets are
 reported apart), one per prompt x provider group when several are paired, one per tag,
 and one per bad-case set. Metrics: the pass/fail verdict (:data:`PASS`) and every
-scorer's value. Regressions are the cases that passed in A and fail in B; fixes the
-reverse.
+scorer's value; for bleu and chrf also the corpus score, tested with sacrebleu's own
+paired test (:mod:`~.corpus`). Regressions are the cases that passed in A and fail in B;
+fixes the reverse.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from harness.compare.corpus import CorpusRow, corpus_rows
 from harness.compare.join import Joined, Pair, cluster_labels
 from harness.compare.records import PASS
 from harness.compare.stats import ALPHA, CONFIDENCE, RESAMPLES, PairedStats, paired_stats
@@ -66,6 +68,8 @@ class Comparison:
     alpha: float = ALPHA
     #: Per metric: A's and B's values over ``joined.pairs`` (NaN where missing).
     values: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
+    #: Corpus scores and sacrebleu's paired test, per bleu/chrf assertion and slice.
+    corpus: list[CorpusRow] = field(default_factory=list)
 
     @property
     def label_a(self) -> str:
@@ -80,6 +84,13 @@ class Comparison:
         for row in self.rows:
             if row.metric == metric and row.slice == slice:
                 return row.stats
+        return None
+
+    def corpus_row(self, metric: str, slice: str = ALL) -> CorpusRow | None:
+        """The corpus score of one bleu/chrf assertion on one slice, or None when it has none."""
+        for row in self.corpus:
+            if row.metric == metric and row.slice == slice:
+                return row
         return None
 
     def metric(self, name: str) -> Metric:
@@ -102,8 +113,10 @@ def compare(
     confidence: float = CONFIDENCE,
     alpha: float = ALPHA,
     seed: int = 0,
+    corpus_test: str = "bs",
 ) -> Comparison:
-    """Every metric (or those named, plus pass/fail) on every slice of ``joined``."""
+    """Every metric (or those named, plus pass/fail) on every slice of ``joined``;
+    ``corpus_test``: sacrebleu's paired test of corpus scores, ``bs`` or ``ar``."""
     names = _metric_names(joined, higher_is_better, metrics)
     pairs = joined.pairs
     values = {m: (_values(pairs, m, "a"), _values(pairs, m, "b")) for m in names}
@@ -138,6 +151,7 @@ def compare(
         confidence=confidence,
         alpha=alpha,
         values=values,
+        corpus=corpus_rows(pairs, slices, names, test=corpus_test, clustered=clusters is not None),
     )
 
 

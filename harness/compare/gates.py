@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from harness.compare.baseline import Baseline, baseline_records, load_baseline
+from harness.compare.baseline import baseline_records, gate_baseline
 from harness.compare.join import RUN_KEY, cluster_labels, join
 from harness.compare.records import PASS, CaseRecord, RecordSet
 from harness.compare.stats import PairedStats, paired_stats
@@ -79,28 +79,6 @@ def evaluate_gates(
         except CompareError as e:
             raise loaded.error(str(e), "gates", i) from None
     return out
-
-
-def gate_baseline(loaded: LoadedSuite, index: int, run_id: str = "RUN_ID") -> Baseline:
-    """The baseline file gate ``index`` names; a missing or unreadable file, or one saved from
-    another suite, is an error at the gate's line (checked by ``harness validate`` too)."""
-    gate = loaded.suite.gates[index]
-    assert gate.baseline is not None
-    path = loaded.resolve(gate.baseline)
-    try:
-        baseline = load_baseline(path, run_id)
-    except CompareError as e:
-        raise loaded.error(str(e), "gates", index, "baseline") from None
-    if baseline.suite_name != loaded.suite.name:
-        raise loaded.error(
-            f"baseline {gate.baseline} was saved from suite '{baseline.suite_name}', not "
-            f"'{loaded.suite.name}': save one from a run of this suite "
-            f"(`harness baseline save RUN_ID -o {path}`)",
-            "gates",
-            index,
-            "baseline",
-        )
-    return baseline
 
 
 def _bad_cases_stay_fixed(store: ResultStore | None, run_id: str, index: int) -> GateResult:

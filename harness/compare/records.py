@@ -7,11 +7,12 @@ JSON functions, made from results already in memory, or loaded from a baseline f
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.analysis.corpus import CorpusInput, result_corpus_inputs, stored_corpus_inputs
 from harness.errors import CompareError
 from harness.results.models import CaseResult, RunRecord
 from harness.results.store import ResultStore
@@ -42,6 +43,9 @@ class CaseRecord:
     texts: _TextSource | None = None
     #: Which sample of a repeated case this is (0 when the case ran once).
     repeat: int = 0
+    #: What its bleu/chrf assertions scored, for corpus scores; None until read with
+    #: the texts (:func:`load_texts`), and for a baseline case (no outputs).
+    corpus: tuple[CorpusInput, ...] | None = None
 
     def value(self, metric: str) -> float | None:
         """The case's value of ``metric``: 1.0/0.0 for :data:`PASS`, else the value of the
@@ -89,22 +93,46 @@ def from_results(results: list[CaseResult], label: str, run: RunRecord | None = 
                 scores={s.name: s.value for s in r.scores},
                 verdicts={s.name: s.passed for s in r.scores},
                 repeat=r.repeat,
+                corpus=result_corpus_inputs(r),
             )
         )
     return RecordSet(label, records, higher, run)
 
 
-def from_store(store: ResultStore, run_id: str, *, texts: ResultStore | None = None) -> RecordSet:
+def from_store(
+    store: ResultStore,
+    run_id: str,
+    *,
+    texts: ResultStore | None = None,
+    allow_empty: bool = False,
+) -> RecordSet:
     """Records of a stored run (a unique id prefix will do), read without building models.
 
     Outputs and expected answers are left in the store (or in ``texts``, the same store
     opened on another thread) until :func:`load_texts` asks for them: a report shows a
-    few hundred, and reading 100k of them would double the time.
+    few hundred, and reading 100k of them would double the time. A run without results is
+    an error unless ``allow_empty`` (a run's own gates then say what matched nothing).
     """
     run = store.get_run(run_id)
-    source = _TextSource(texts or store, run.run_id)
     higher: dict[str, bool] = {}
-    records = []
+    records = list(iter_records(store, run.run_id, higher, texts=texts))
+    if not records and not allow_empty:
+        raise CompareError(f"run {run.run_id} has no case results to compare")
+    return RecordSet(run.run_id, records, higher, run)
+
+
+def iter_records(
+    store: ResultStore,
+    run_id: str,
+    higher: dict[str, bool] | None = None,
+    *,
+    texts: ResultStore | None = None,
+) -> Iterator[CaseRecord]:
+    """The record of each result of run ``run_id`` (its full id), from the stored digests, in
+    case id order: one at a time, for checks that keep no list (the error budget, repeats).
+    ``higher``, when given, gets each assertion's higher_is_better in order of first sight."""
+    source = _TextSource(texts or store, run_id)
+    higher = {} if higher is None else higher
     for case_id, (
         case_set,
         row_id,
@@ -115,7 +143,7 @@ def from_store(store: ResultStore, run_id: str, *, texts: ResultStore | None = N
         error,
         packed,
         *repeat,  # absent from a digest stored before repeats
-    ) in store.iter_digests(run.run_id):
+    ) in store.iter_digests(run_id):
         scores: dict[str, float | None] = {}
         verdicts: dict[str, bool | None] = {}
         for name, value, verdict, higher_is_better in packed:
@@ -123,14 +151,10 @@ def from_store(store: ResultStore, run_id: str, *, texts: ResultStore | None = N
             if name not in higher:
                 higher[name] = higher_is_better is not False
         # Positional, in field order: this loop runs once per case of a 100k-case run.
-        record = CaseRecord(
+        yield CaseRecord(
             case_id, case_set or "main", row_id, prompt_id, provider_id, tuple(tags or ()),
             passed is True, error, None, (), scores, verdicts, source, repeat[0] if repeat else 0,
         )  # fmt: skip
-        records.append(record)
-    if not records:
-        raise CompareError(f"run {run.run_id} has no case results to compare")
-    return RecordSet(run.run_id, records, higher, run)
 
 
 def read_runs(store: ResultStore, run_ids: Sequence[str]) -> list[RecordSet]:
@@ -154,19 +178,21 @@ def read_runs(store: ResultStore, run_ids: Sequence[str]) -> list[RecordSet]:
 
 
 def load_texts(records: Iterable[CaseRecord]) -> None:
-    """Read ``output`` and ``expected`` of these records from their store, where still unread."""
+    """Read ``output``, ``expected`` and ``corpus`` of these records from their store, where
+    still unread."""
     waiting: dict[int, tuple[_TextSource, dict[str, list[CaseRecord]]]] = {}
     for r in records:
         if r.texts is not None:
             _, by_id = waiting.setdefault(id(r.texts), (r.texts, {}))
             by_id.setdefault(r.case_id, []).append(r)
     for source, by_id in waiting.values():
-        fields = ("$.case_id", "$.output", "$.expected")
-        for case_id, output, expected in source.store.iter_fields(
+        fields = ("$.case_id", "$.output", "$.expected", "$.scores")
+        for case_id, output, expected, scores in source.store.iter_fields(
             source.run_id, fields, list(by_id)
         ):
             for r in by_id.get(case_id, ()):
                 r.output, r.expected, r.texts = output, tuple(_texts(expected)), None
+                r.corpus = stored_corpus_inputs(r.output, r.expected, scores)
 
 
 @dataclass(frozen=True, slots=True)

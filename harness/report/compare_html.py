@@ -23,6 +23,7 @@ from markupsafe import Markup
 
 from harness import __version__
 from harness.compare.comparison import ALL, Comparison, Metric
+from harness.compare.corpus import CorpusRow
 from harness.compare.diff import word_diff
 from harness.compare.join import Pair
 from harness.compare.records import PASS, load_texts
@@ -52,11 +53,25 @@ class _MetricView:
 
 
 @dataclass
+class _CorpusView:
+    """A corpus metric on one slice, as shown: sacrebleu's scores, CIs and p-value."""
+
+    row: CorpusRow
+    score_a: str
+    score_b: str
+    diff: str
+    ci: str
+    p: str
+    tone: str
+
+
+@dataclass
 class _SliceView:
     label: str
     kind: str
     n: int
     cells: list[_MetricView]
+    corpus: list[_CorpusView]
 
 
 @dataclass
@@ -67,6 +82,9 @@ class _View:
     slices: list[_SliceView]
     forests: list[Markup]
     histograms: list[Markup]
+    #: The bleu/chrf assertions with corpus rows, and their rows on all suite cases.
+    corpus_names: list[str]
+    corpus: list[_CorpusView]
 
 
 def render_compare_html(
@@ -104,10 +122,12 @@ def write_compare_report(comparisons: list[Comparison], path: str | Path, **kwar
 
 def _view(index: int, c: Comparison) -> _View:
     metrics = [_cell(c, m, c.stats(m.name, ALL)) for m in c.metrics]
+    corpus_names = list(dict.fromkeys(r.metric for r in c.corpus))
     slices = []
     for s in c.slices:
         cells = [_cell(c, m, c.stats(m.name, s.name)) for m in c.metrics]
-        slices.append(_SliceView(s.label, s.kind, len(s.index), cells))
+        corpus = [_corpus_cell(c, row) for n in corpus_names if (row := c.corpus_row(n, s.name))]
+        slices.append(_SliceView(s.label, s.kind, len(s.index), cells, corpus))
     forests = []
     for m in c.metrics:
         rows = [
@@ -131,7 +151,27 @@ def _view(index: int, c: Comparison) -> _View:
             continue
         a, b = (side[main] for side in c.values[m.name])
         hists.append(histograms(a, b, title=m.name, label_a=c.label_a, label_b=c.label_b))
-    return _View(index, c, metrics, slices, forests, [h for h in hists if h])
+    corpus = [_corpus_cell(c, row) for n in corpus_names if (row := c.corpus_row(n, ALL))]
+    hists = [h for h in hists if h]
+    return _View(index, c, metrics, slices, forests, hists, corpus_names, corpus)
+
+
+def _corpus_cell(c: Comparison, row: CorpusRow) -> _CorpusView:
+    tone = "flat"
+    if row.diff is not None and row.diff != 0 and row.significant(c.alpha):
+        tone = "good" if row.diff > 0 else "bad"  # BLEU and chrF: higher is better
+    ci = "—"
+    if row.ci_a is not None and row.ci_b is not None:
+        ci = f"A ±{row.ci_a:.3f} · B ±{row.ci_b:.3f}"
+    return _CorpusView(
+        row=row,
+        score_a=_mean(row.score_a, False),
+        score_b=_mean(row.score_b, False),
+        diff=_delta(row.diff, False),
+        ci=ci,
+        p=p_value(row.p_value) or "—",
+        tone=tone,
+    )
 
 
 def _cell(c: Comparison, m: Metric, s: PairedStats | None) -> _MetricView:

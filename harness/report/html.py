@@ -118,6 +118,8 @@ class _Row:
     group: GroupSummary
     #: Column names ("pass_rate" or a scorer name) where this row holds the best value.
     best: set[str] = field(default_factory=set)
+    #: The same for the corpus columns (by scorer name).
+    best_corpus: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -127,6 +129,10 @@ class _Section:
     metrics: list[tuple[str, bool]]
     #: Rows grouped by prompt version, for the row-spanning prompt column.
     by_prompt: list[tuple[str, list[_Row]]]
+    #: Per metric with a corpus column (bleu, chrf): sacrebleu's signatures in this section.
+    corpus: dict[str, list[str]] = field(default_factory=dict)
+    #: (metric, "prompt · provider", why) of each corpus cell without a value.
+    corpus_notes: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 def _section(
@@ -143,17 +149,55 @@ def _section(
     metrics = [
         (name, summary.higher_is_better[name]) for name in summary.headline if name in scorers
     ]
+    corpus = _corpus_signatures(rows, [name for name, _ in metrics])
     for name, higher in columns + metrics:
-        values = [_column(r.group, name) for r in rows]
-        present = [v for v in values if v is not None]
-        if len(present) < 2 or max(present) - min(present) < 1e-12:
-            continue  # nothing to compare, or a tie everywhere
-        best = max(present) if higher else min(present)
-        for r, v in zip(rows, values, strict=True):
-            if v is not None and math.isclose(v, best, abs_tol=1e-12):
-                r.best.add(name)
+        for r in _best(rows, [_column(r.group, name) for r in rows], higher):
+            r.best.add(name)
+    for name, higher in metrics:
+        if name in corpus:
+            for r in _best(rows, [_corpus_value(r.group, name) for r in rows], higher):
+                r.best_corpus.add(name)
     by_prompt = [(p, [r for r in rows if r.prompt_id == p]) for p in prompts]
-    return _Section(case_set, case_set != MAIN_SET, metrics, [(p, rs) for p, rs in by_prompt if rs])
+    notes = [
+        (name, f"{r.prompt_id} · {r.provider_id}", score.note)
+        for name in corpus
+        for r in rows
+        if (score := r.group.corpus.get(name)) is not None and score.note
+    ]
+    return _Section(
+        case_set,
+        case_set != MAIN_SET,
+        metrics,
+        [(p, rs) for p, rs in by_prompt if rs],
+        corpus,
+        notes,
+    )
+
+
+def _best(rows: list[_Row], values: list[float | None], higher: bool) -> list[_Row]:
+    """The rows holding the best of ``values``; none when fewer than two have a value or all
+    tie."""
+    present = [v for v in values if v is not None]
+    if len(present) < 2 or max(present) - min(present) < 1e-12:
+        return []
+    best = max(present) if higher else min(present)
+    return [
+        r
+        for r, v in zip(rows, values, strict=True)
+        if v is not None and math.isclose(v, best, abs_tol=1e-12)
+    ]
+
+
+def _corpus_signatures(rows: list[_Row], names: list[str]) -> dict[str, list[str]]:
+    """The metrics of ``names`` with a corpus score in some row, and their distinct signatures."""
+    found: dict[str, dict[str, None]] = {}
+    for name in names:
+        for r in rows:
+            if (score := r.group.corpus.get(name)) is not None:
+                signatures = found.setdefault(name, {})
+                if score.signature is not None:
+                    signatures[score.signature] = None
+    return {name: list(signatures) for name, signatures in found.items()}
 
 
 def _scorers(results: list[CaseResult], case_set: str) -> set[str]:
@@ -165,15 +209,22 @@ def _column(group: GroupSummary, name: str) -> float | None:
     return group.pass_rate if name == "pass_rate" else group.metrics.get(name)
 
 
+def _corpus_value(group: GroupSummary, name: str) -> float | None:
+    score = group.corpus.get(name)
+    return None if score is None else score.value
+
+
 def _tag_matrix(summary: RunSummary, prompts: list[str], providers: list[str]) -> dict[str, Any]:
-    """Pass rate per tag (rows) and (prompt, provider) (columns) on the main set."""
+    """Pass rate (and corpus scores) per tag (rows) and (prompt, provider) (columns) on the
+    main set."""
     cells = {
         (g.tag, g.prompt_id, g.provider_id): g for g in summary.by_tag if g.case_set == MAIN_SET
     }
     tags = sorted({tag for tag, _, _ in cells})
     columns = [(p, m) for p in prompts for m in providers if any((t, p, m) in cells for t in tags)]
     rows = [(t, [cells.get((t, p, m)) for p, m in columns]) for t in tags]
-    return {"columns": columns, "rows": rows}
+    corpus = [n for n in summary.corpus_metrics if any(n in g.corpus for g in cells.values())]
+    return {"columns": columns, "rows": rows, "corpus": corpus}
 
 
 def _errors(results: list[CaseResult]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import json
 import os
 import socket
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
@@ -186,20 +186,40 @@ class ResultStore:
         )
         return {r[0] for r in rows}
 
-    def iter_results(self, run_id: str) -> Iterator[CaseResult]:
-        with closing(
-            self._db.execute("SELECT record FROM results WHERE run_id = ?", (run_id,))
-        ) as c:
-            for (record,) in c:
-                yield load_model(CaseResult, record)
+    def iter_results(
+        self, run_id: str, case_ids: Sequence[str] | None = None
+    ) -> Iterator[CaseResult]:
+        """A run's results one at a time, by case id (the order every reader of a run shares);
+        ``case_ids``: only these, in this order (JUnit's), read 500 at a time."""
+        if case_ids is None:
+            query = "SELECT record FROM results WHERE run_id = ? ORDER BY case_id"
+            with closing(self._db.execute(query, (run_id,))) as c:
+                for (record,) in c:
+                    yield load_model(CaseResult, record)
+            return
+        for i in range(0, len(case_ids), 500):
+            chunk = case_ids[i : i + 500]
+            query = "SELECT case_id, record FROM results WHERE run_id = ? AND case_id IN "
+            rows = dict(
+                self._db.execute(query + f"({', '.join('?' * len(chunk))})", [run_id, *chunk])
+            )
+            for case_id in chunk:
+                if case_id in rows:
+                    yield load_model(CaseResult, rows[case_id])
 
     def results(self, run_id: str) -> list[CaseResult]:
+        """Every result of a run as one list (~6 KB a case); :class:`StoredResults` reads
+        them one at a time instead."""
         return list(self.iter_results(run_id))
 
+    def count_results(self, run_id: str) -> int:
+        query = "SELECT count(*) FROM results WHERE run_id = ?"
+        return int(self._db.execute(query, (run_id,)).fetchone()[0])
+
     def iter_digests(self, run_id: str) -> Iterator[tuple[str, list[Any]]]:
-        """``(case_id, digest)`` of each result of a run; see :func:`digest`."""
+        """``(case_id, digest)`` of each result of a run, by case id; see :func:`digest`."""
         query = "SELECT case_id, digest, iif(digest IS NULL, record, NULL) FROM results "
-        with closing(self._db.execute(query + "WHERE run_id = ?", (run_id,))) as c:
+        with closing(self._db.execute(query + "WHERE run_id = ? ORDER BY case_id", (run_id,))) as c:
             for case_id, packed, record in c:
                 yield case_id, json.loads(packed) if packed else digest(json.loads(record))
 
@@ -231,6 +251,38 @@ class ResultStore:
             with closing(self._db.execute(sql, args)) as c:
                 for (row,) in c:
                     yield json.loads(row)
+
+
+class StoredResults(Collection[CaseResult]):
+    """The results of one stored run, read from the store each time they are iterated.
+
+    What ``harness run`` gives its summary, report, JUnit and Markdown files: each pass reads
+    one result at a time, so memory stays flat however many cases the run has (a list of
+    100k results would take ~600 MB). Iterating twice reads twice, in the same order.
+    """
+
+    def __init__(self, store: ResultStore, run_id: str) -> None:
+        self.store = store
+        self.run_id = run_id
+
+    def __iter__(self) -> Iterator[CaseResult]:
+        return self.store.iter_results(self.run_id)
+
+    def __len__(self) -> int:
+        return self.store.count_results(self.run_id)
+
+    def __contains__(self, item: object) -> bool:
+        return any(r == item for r in self)
+
+    def by_case_ids(self, case_ids: Sequence[str]) -> Iterator[CaseResult]:
+        """The results of these cases, in this order."""
+        return self.store.iter_results(self.run_id, case_ids)
+
+
+def reiterable(results: Iterable[CaseResult]) -> Collection[CaseResult]:
+    """``results`` as something that can be read more than once: a list or
+    :class:`StoredResults` as it is, a one-shot iterator (a generator) read into a list."""
+    return results if isinstance(results, Collection) else list(results)
 
 
 def _process_token() -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
-from harness.providers.base import ModelRequest
+from harness.providers.base import Generation, ModelRequest
 
 T = TypeVar("T")
 
@@ -30,6 +30,10 @@ class ScoringContext(Protocol):
 
     def judge_id(self, judge: str | None) -> str:
         """``judge``, or the suite's only judge when None; a clear error otherwise."""
+        ...
+
+    async def generate(self, request: ModelRequest, judge: str | None = None) -> Generation:
+        """The judge's answer to ``request``."""
         ...
 
     async def ask(

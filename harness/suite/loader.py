@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel, Tag, TypeAdapter, ValidationError
 
 from harness.errors import SuiteError
-from harness.suite.schema import Suite
+from harness.suite.schema import Suite, is_dataset_item
 from harness.suite.yaml_lines import Loc, as_written, line_of, load_yaml
 
 _MAX_REPORTED = 8
@@ -84,8 +84,9 @@ def _check_unique_ids(data: dict[str, Any], lines: dict[Loc, int], path: Path) -
         first: dict[str, int | None] = {}
         for i, item in enumerate(items if isinstance(items, list) else []):
             value = item.get(key) if isinstance(item, dict) else None
-            if not isinstance(value, str):
-                continue  # a missing or mistyped id is the schema's to report
+            if not isinstance(value, str) or (section == "cases" and is_dataset_item(item)):
+                continue  # a missing or mistyped id is the schema's to report; a dataset's
+                # id names its column (its rows' ids are checked when they are read)
             line = line_of(lines, (section, i, key))
             if value in first:
                 raise SuiteError(

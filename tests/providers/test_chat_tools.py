@@ -109,6 +109,18 @@ def test_messages_tools_tool_choice_and_response_format_are_sent_as_written(
     }
 
 
+def test_a_providers_response_format_merges_over_the_default_params(tmp_path: Path) -> None:
+    provider = "params: {response_format: {type: json_object}}"
+    suite = write_suite(tmp_path, "- {id: p, template: 'Weather in {{ city }}?'}", provider)
+    suite.write_text(suite.read_text().replace("defaults:\n", "defaults:\n  params: {seed: 3}\n"))
+    server = FakeOpenAIServer()
+    run(suite, server)
+    assert len(server.requests) == 2
+    for request in server.requests:
+        assert request.body["response_format"] == {"type": "json_object"}
+        assert request.body["seed"] == 3
+
+
 def test_returned_tool_calls_are_stored_with_the_output(tmp_path: Path) -> None:
     def caller(body: dict[str, Any]) -> list[dict[str, Any]]:
         city = body["messages"][-1]["content"].split()[-1].rstrip("?")
