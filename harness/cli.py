@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,13 +30,14 @@ from harness.errors import HarnessError
 # progress and tables, pydantic models or pandas before they need them (start-up time).
 if TYPE_CHECKING:
     from harness.analysis.base import AnalysisResult
-    from harness.analysis.errors import ErrorBudget
+    from harness.analysis.errors import ErrorBudget, Outcome
+    from harness.analysis.repeats import Sample
     from harness.analysis.summary import GroupSummary, RunSummary
     from harness.ci.junit import GateOutcome
     from harness.compare import Comparison, GateResult, RecordSet
     from harness.compare.corpus import CorpusRow
     from harness.results.models import CaseResult, RunRecord
-    from harness.results.store import ResultStore
+    from harness.results.store import ResultStore, StoredResults
     from harness.selection import Selection
 
 
@@ -122,6 +123,9 @@ def _parser() -> argparse.ArgumentParser:
 
     add_bench_parser(sub)
     add_perplexity_parser(sub)
+    from harness.view.command import add_view_parser  # harness.view
+
+    add_view_parser(sub)
     return parser
 
 
@@ -183,22 +187,27 @@ def _cmd_run(args: argparse.Namespace) -> int:
         f"{stats.finished} cases run: {stats.requests} requests, {stats.cached} from cache, "
         f"{stats.retries} retries, {stats.errors} errors"
     )
-    _print_summary(outcome.results, outcome.run.prompts)
-    _print_repeats(outcome.results)
-    _print_partial(outcome.run)
+    from harness.compare.records import iter_records
+
+    # Every output below reads the results from the store, a case at a time (the full
+    # results of a 100k-case run would take ~600 MB): never `outcome.results`.
+    run, results = outcome.run, outcome.stored
+    summary = _print_summary(results, run.prompts)
+    _print_repeats(iter_records(store, run.run_id))
+    _print_partial(run)
     _print_analyses(outcome.analyses)
-    gates: list[GateOutcome] = [*_check_gates(args.suite, outcome.run, outcome.results, store)]
-    budget = _check_errors(outcome.results, outcome.max_error_rate)
+    gates: list[GateOutcome] = [*_check_gates(args.suite, run, store)]
+    budget = _check_errors(iter_records(store, run.run_id), outcome.max_error_rate)
     if budget.errored:  # a run without errors gets no extra check to read
         gates.append(budget)
-    path = _write_report(outcome.run, outcome.results, args.report, outcome.analyses, gates)
+    path = _write_report(run, results, args.report, outcome.analyses, gates, summary)
     out.print(f"Report: [bold]{path}[/]")
     checks = [*gates, *outcome.analyses]
-    _write_ci_outputs(args, outcome.run, outcome.results, checks)
+    _write_ci_outputs(args, run, results, checks, summary)
     return EXIT_GATE if any(not c.passed for c in checks) else EXIT_OK
 
 
-def _check_errors(results: list[CaseResult], max_error_rate: float) -> ErrorBudget:
+def _check_errors(results: Iterable[Outcome], max_error_rate: float) -> ErrorBudget:
     """Say which calls failed and why, and whether the suite allows that many."""
     from harness.analysis.errors import error_budget
 
@@ -243,10 +252,12 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from harness.api import default_store
+    from harness.results.store import StoredResults
 
     store = default_store()
     run = store.get_run(args.run_id)
-    path = _write_report(run, store.results(run.run_id), args.output, store.analyses(run.run_id))
+    results = StoredResults(store, run.run_id)  # read a case at a time, never held whole
+    path = _write_report(run, results, args.output, store.analyses(run.run_id))
     out.print(f"Report: [bold]{path}[/]")
     return EXIT_OK
 
@@ -314,7 +325,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _print_summary(results: list[CaseResult], prompts: list[str]) -> None:
+def _print_summary(results: Iterable[CaseResult], prompts: list[str]) -> RunSummary:
+    """The summary table; returns the summary, which the report and CI files reuse."""
     from rich.table import Table
 
     from harness.analysis.summary import summarize
@@ -348,6 +360,7 @@ def _print_summary(results: list[CaseResult], prompts: list[str]) -> None:
             if (score := g.corpus.get(name)) is not None and score.note:
                 where = f"{g.prompt_id}/{g.provider_id}"
                 out.print(f"[yellow]note:[/] {_escape(f'{name} corpus, {where}: {score.note}')}")
+    return summary
 
 
 def _print_analyses(analyses: list[AnalysisResult]) -> None:
@@ -363,15 +376,16 @@ def _print_analyses(analyses: list[AnalysisResult]) -> None:
 
 def _write_report(
     run: RunRecord,
-    results: list[CaseResult],
+    results: Iterable[CaseResult],
     path: Path | None,
     analyses: list[AnalysisResult] | None = None,
     gates: Sequence[GateOutcome] | None = None,
+    summary: RunSummary | None = None,
 ) -> Path:
     from harness.report.html import write_report
 
     target = path or Path("reports") / f"{run.run_id}.html"
-    return write_report(run, results, target, analyses, gates=gates)
+    return write_report(run, results, target, analyses, gates=gates, summary=summary)
 
 
 def _fmt(value: float | None) -> str:
@@ -409,8 +423,9 @@ def _add_ci_options(run: argparse.ArgumentParser) -> None:
 def _write_ci_outputs(
     args: argparse.Namespace,
     run: RunRecord,
-    results: list[CaseResult],
-    gates: Sequence[GateOutcome] = (),
+    results: StoredResults,
+    gates: Sequence[GateOutcome],
+    summary: RunSummary,
 ) -> None:
     """The files ``--junit-xml`` and ``--summary-md`` ask for (gates: one testcase each)."""
     if args.junit_xml is not None:
@@ -421,7 +436,7 @@ def _write_ci_outputs(
     if args.summary_md is not None:
         from harness.ci.summary_md import write_summary_md
 
-        for path in write_summary_md(run, results, args.summary_md, gates):
+        for path in write_summary_md(run, results, args.summary_md, gates, summary=summary):
             out.print(f"Summary: [bold]{_escape(str(path))}[/]", soft_wrap=True)
 
 
@@ -456,6 +471,11 @@ def _add_badcases_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser
     harvest.add_argument(
         "--include-errors", action="store_true", help="also keep cases whose model call errored"
     )
+    harvest.add_argument(
+        "--reviewed",
+        action="store_true",
+        help="keep the cases marked bad in `harness view` (with their correct answers) instead",
+    )
     harvest.add_argument("--dry-run", action="store_true", help="show the cases; write nothing")
     harvest.set_defaults(func=_cmd_badcases_harvest)
 
@@ -476,6 +496,7 @@ def _cmd_badcases_harvest(args: argparse.Namespace) -> int:
         set_name=args.set_name,
         interactive=args.interactive,
         include_errors=args.include_errors,
+        reviewed=args.reviewed,
         dry_run=args.dry_run,
     )
     if args.dry_run and report.added:
@@ -717,18 +738,18 @@ def _delta(x: float | None, pct: bool) -> str:
     return "-" if x is None else f"{x * 100:+.1f}pp" if pct else f"{x:+.3f}"
 
 
-def _check_gates(
-    suite: Path, run: RunRecord, results: list[CaseResult], store: ResultStore
-) -> list[GateResult]:
-    """Evaluate the suite's gates on the finished run and print each verdict."""
+def _check_gates(suite: Path, run: RunRecord, store: ResultStore) -> list[GateResult]:
+    """Evaluate the suite's gates on the finished run (its records read from the stored
+    digests) and print each verdict."""
     from harness.suite.loader import load_suite
 
     loaded = load_suite(suite)
     if not loaded.suite.gates:
         return []
-    from harness.compare import evaluate_gates, from_results  # scipy: only when needed
+    from harness.compare import evaluate_gates, from_store  # scipy: only when needed
 
-    gates = evaluate_gates(loaded, from_results(results, run.run_id, run), store=store)
+    records = from_store(store, run.run_id, allow_empty=True)
+    gates = evaluate_gates(loaded, records, store=store)
     for g in gates:
         mark = "[green]PASS[/]" if g.passed else "[bold red]FAIL[/]"
         out.print(f"{mark} {_escape(g.name)}: {_escape(g.message)}", soft_wrap=True)
@@ -826,7 +847,7 @@ def _print_partial(run: RunRecord) -> None:
 _MAX_FLAKY_LINES = 10
 
 
-def _print_repeats(results: list[CaseResult]) -> None:
+def _print_repeats(results: Iterable[Sample]) -> None:
     """Per group of a repeated run: pass@1, pass@k, pass^k and the flaky cases."""
     from rich.table import Table
 

@@ -36,16 +36,35 @@ class ErrorGroup:
         return f"{self.count} {noun} errored: {self.message} ({self.provider_id})"
 
 
+class ErrorTally:
+    """Errored cases counted one case at a time (a stored run streams through it): per
+    (provider, message), and how many cases were seen."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[tuple[str, str]] = Counter()
+        self.total = 0
+
+    def add(self, r: Outcome) -> None:
+        self.total += 1
+        if r.error is not None:
+            self.counts[r.provider_id, r.error] += 1
+
+    def groups(self) -> list[ErrorGroup]:
+        """Distinct (provider, error message) pairs, most frequent first."""
+        ordered = sorted(self.counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        return [ErrorGroup(provider, message, n) for (provider, message), n in ordered]
+
+
 def error_groups(results: Iterable[Outcome]) -> list[ErrorGroup]:
     """Distinct (provider, error message) pairs of the errored cases, most frequent first."""
-    return _groups(Counter((r.provider_id, r.error) for r in results if r.error is not None))
+    return _tally(results).groups()
 
 
-def _groups(counts: Counter[tuple[str, str]]) -> list[ErrorGroup]:
-    return [
-        ErrorGroup(provider, message, n)
-        for (provider, message), n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-    ]
+def _tally(results: Iterable[Outcome]) -> ErrorTally:
+    tally = ErrorTally()
+    for r in results:
+        tally.add(r)
+    return tally
 
 
 @dataclass(frozen=True)
@@ -94,12 +113,7 @@ class ErrorBudget:
 
 def error_budget(results: Iterable[Outcome], max_error_rate: float) -> ErrorBudget:
     """How many of ``results`` errored, against the suite's allowance (read once: a stream
-    of a 100k-case run's digests will do)."""
-    counts: Counter[tuple[str, str]] = Counter()
-    total = 0
-    for r in results:
-        total += 1
-        if r.error is not None:
-            counts[r.provider_id, r.error] += 1
-    groups = _groups(counts)
-    return ErrorBudget(max_error_rate, sum(g.count for g in groups), total, tuple(groups))
+    of a stored run's digests will do)."""
+    tally = _tally(results)
+    groups = tally.groups()
+    return ErrorBudget(max_error_rate, sum(g.count for g in groups), tally.total, tuple(groups))

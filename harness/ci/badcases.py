@@ -33,6 +33,7 @@ from harness.results.models import CaseResult, RunRecord
 from harness.results.store import ResultStore
 from harness.suite.loader import LoadedSuite, load_suite
 from harness.suite.schema import AssertSpec
+from harness.view.reviews import Review, marked_bad
 
 
 @dataclass
@@ -67,6 +68,7 @@ def harvest_candidates(
     loaded: LoadedSuite | None = None,
     *,
     include_errors: bool = False,
+    reviewed: dict[str, Review] | None = None,
 ) -> list[BadCaseCandidate]:
     """The failed cases of the suite's own set, one per row, ordered by row id (the first
     failing prompt x provider gives the provenance; the others are in ``also_failed``).
@@ -74,13 +76,20 @@ def harvest_candidates(
     Cases whose model call errored are infrastructure trouble, not bad answers: they are
     left out unless ``include_errors``. ``loaded`` (the suite) lets a case keep the
     assertions its dataset or inline case declared, and drops the suite's default tags.
+    ``reviewed`` (case id -> a person's "bad" review): those cases instead, whatever their
+    scores said, with the reviewer's correct answer as the expected one where written.
     """
     prompts = {p: i for i, p in enumerate(run.prompts)}
     providers = {p.get("id"): i for i, p in enumerate(run.providers)}
     failed = [
         r
         for r in results
-        if r.case_set == MAIN_SET and not r.passed and (include_errors or r.error is None)
+        if r.case_set == MAIN_SET
+        and (
+            r.case_id in reviewed
+            if reviewed is not None
+            else not r.passed and (include_errors or r.error is None)
+        )
     ]
     # rows by id, so the file grows in the same order however the cases finished
     failed.sort(
@@ -93,8 +102,18 @@ def harvest_candidates(
     out = []
     for first, *others in by_row.values():
         case = _case_dict(run, first, others, loaded, own.get(first.row_id, []))
-        out.append(BadCaseCandidate(case, content_key(case["vars"], case.get("expected")), first))
+        cand = BadCaseCandidate(case, content_key(case["vars"], case.get("expected")), first)
+        out.append(cand if reviewed is None else _as_reviewed(cand, reviewed[first.case_id]))
     return out
+
+
+def _as_reviewed(cand: BadCaseCandidate, mark: Review) -> BadCaseCandidate:
+    """A candidate a person marked bad: who and when, and their correct answer if any."""
+    if mark.correct_answer:
+        cand = _with_expected(cand, [mark.correct_answer])
+    when = mark.reviewed_at.isoformat(timespec="seconds")
+    cand.case["provenance"]["review"] = f"marked bad by {mark.reviewer} at {when}"
+    return cand
 
 
 def _case_dict(
@@ -247,13 +266,20 @@ def harvest(
     set_name: str | None = None,
     interactive: bool = False,
     include_errors: bool = False,
+    reviewed: bool = False,
     dry_run: bool = False,
     ask: Callable[[str], str] = input,
     say: Callable[[str], None] = print,
 ) -> HarvestReport:
     """Append the failed cases of run ``run_id`` to the suite's bad-case file, skipping cases
-    already in any of the suite's bad-case files (or the target file)."""
+    already in any of the suite's bad-case files (or the target file); ``reviewed``: the
+    cases a person marked bad in ``harness view`` instead of the failed ones."""
     run = store.get_run(run_id)
+    marks = marked_bad(store.path, run.run_id) if reviewed else None
+    if marks == {}:
+        raise HarnessError(
+            f"no case of run {run.run_id} is marked bad: mark them in `harness view` first"
+        )
     loaded = load_suite(suite_path or run.suite_path)
     if loaded.suite.name != run.suite_name:
         raise HarnessError(
@@ -267,7 +293,9 @@ def harvest(
         existing |= existing_keys(loaded.resolve(s.file))
     results = store.results(run.run_id)
     fresh = _new_only(
-        harvest_candidates(run, results, loaded, include_errors=include_errors), existing, report
+        harvest_candidates(run, results, loaded, include_errors=include_errors, reviewed=marks),
+        existing,
+        report,
     )
     if interactive and fresh:
         kept, report.rejected = review(fresh, ask, say)

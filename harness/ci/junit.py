@@ -15,23 +15,31 @@ Layout (the common Jenkins/GitLab/GitHub-reporter dialect)::
 
 Model output may hold anything, including characters XML 1.0 cannot carry at all
 (NUL, ESC, lone surrogates...): they are written as visible ``\\x1b`` escapes.
+
+The document is written a testcase at a time, as ElementTree would indent it whole: the
+results are read twice (the counts each ``<testsuite>`` opens with, then the cases in
+order), so a stored 100k-case run is never held in memory, nor is its tree.
 """
 
 from __future__ import annotations
 
+import io
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TextIO
 
 from harness.ci._format import failure_details, failure_summary
 from harness.results.models import CaseResult, RunRecord
+from harness.results.store import StoredResults, reiterable
 
 #: Characters XML 1.0 does not allow anywhere, even escaped.
 _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 #: Longest ``message`` attribute; the full text is in the element body.
 _MAX_MESSAGE = 500
+_DECLARATION = "<?xml version='1.0' encoding='utf-8'?>\n"
 
 
 class GateOutcome(Protocol):
@@ -57,78 +65,175 @@ def _escape_char(match: re.Match[str]) -> str:
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
-def junit_element(
-    run: RunRecord, results: Sequence[CaseResult], gates: Sequence[GateOutcome] = ()
-) -> ET.Element:
-    """The ``<testsuites>`` element of one run (and its gates, when given)."""
-    root = _el("testsuites", name=f"harness: {run.suite_name}")
-    groups: dict[tuple[str, str, str], list[CaseResult]] = {}
-    for r in _ordered(results, run):
-        groups.setdefault((r.case_set, r.prompt_id, r.provider_id), []).append(r)
-    for (case_set, prompt_id, provider_id), members in groups.items():
-        suite = _testsuite(
-            root,
-            run,
-            name=f"{run.suite_name} / {case_set} / {prompt_id} / {provider_id}",
-            properties={
-                "run_id": run.run_id,
-                "suite_path": run.suite_path,
-                "case_set": case_set,
-                "prompt_id": prompt_id,
-                "provider_id": provider_id,
-                "model": members[0].model,
-            },
-        )
-        classname = ".".join((run.suite_name, case_set, prompt_id, provider_id))
-        for r in members:
-            _case(suite, r, classname)
-    if gates:
-        suite = _testsuite(
-            root, run, name=f"{run.suite_name} / gates", properties={"run_id": run.run_id}
-        )
-        for gate in gates:
-            _gate(suite, gate, f"{run.suite_name}.gates")
-    _totals(root, root.findall("testsuite"))
-    return root
-
-
 def junit_xml(
-    run: RunRecord, results: Sequence[CaseResult], gates: Sequence[GateOutcome] = ()
+    run: RunRecord, results: Iterable[CaseResult], gates: Sequence[GateOutcome] = ()
 ) -> str:
     """The JUnit XML document as text."""
-    root = junit_element(run, results, gates)
-    ET.indent(root)
-    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+    out = io.StringIO()
+    _write(out, run, results, gates)
+    return out.getvalue()
 
 
 def write_junit(
     run: RunRecord,
-    results: Sequence[CaseResult],
+    results: Iterable[CaseResult],
     path: str | Path,
     gates: Sequence[GateOutcome] = (),
 ) -> Path:
     """Write the JUnit XML of one run to ``path`` (folders created); return the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(junit_xml(run, results, gates), encoding="utf-8")
+    with path.open("w", encoding="utf-8") as f:
+        _write(f, run, results, gates)
     return path
 
 
-def _ordered(results: Sequence[CaseResult], run: RunRecord) -> list[CaseResult]:
-    """The suite's own cases first, then each bad-case set; prompts and providers in suite
-    order; rows by id (a stable order, whatever order the cases finished in)."""
+@dataclass(slots=True)
+class _Entry:
+    """What the first pass keeps of a case: where it sorts, where to find it, its verdict."""
+
+    key: tuple[bool, str, int, int, str]
+    position: int
+    case_id: str
+    #: "pass", "failure" or "error": the child element the testcase gets, if any.
+    status: str
+    time: str
+    model: str
+
+
+@dataclass
+class _Suite:
+    """One ``<testsuite>``: its cases in order (or the gates), with their counts."""
+
+    name: str
+    classname: str
+    properties: dict[str, str]
+    entries: list[_Entry] = field(default_factory=list)
+    gates: Sequence[GateOutcome] = ()
+
+    def counts(self) -> tuple[dict[str, str], float]:
+        """The ``tests``, ``failures``, ``errors`` and ``skipped`` attributes, and seconds."""
+        statuses = [e.status for e in self.entries]
+        statuses += ["pass" if g.passed else "failure" for g in self.gates]
+        times = [e.time for e in self.entries] + ["0"] * len(self.gates)
+        seconds = sum(float(t) for t in times)
+        counts = {
+            "tests": str(len(statuses)),
+            "failures": str(statuses.count("failure")),
+            "errors": str(statuses.count("error")),
+            "skipped": "0",
+        }
+        return counts, seconds
+
+    def children(self, cases: Iterator[CaseResult]) -> Iterator[ET.Element]:
+        """Its testcases; a case suite takes its cases from ``cases``, in order."""
+        for _ in self.entries:
+            yield _case(next(cases), self.classname)
+        for gate in self.gates:
+            yield _gate(gate, self.classname)
+
+
+def _write(
+    out: TextIO, run: RunRecord, results: Iterable[CaseResult], gates: Sequence[GateOutcome]
+) -> None:
+    """The document of one run (and its gates) written to ``out`` a testcase at a time,
+    byte for byte as ElementTree writes the whole tree indented."""
+    results = reiterable(results)
+    suites = _suites(run, results)
+    if gates:
+        gates_suite = _Suite(f"{run.suite_name} / gates", f"{run.suite_name}.gates",
+                             {"run_id": run.run_id}, gates=gates)  # fmt: skip
+        suites.append(gates_suite)
+    counted = [suite.counts() for suite in suites]
+    root = _el("testsuites", name=f"harness: {run.suite_name}")
+    total_time = 0.0
+    for key in ("tests", "failures", "errors", "skipped"):
+        root.set(key, str(sum(int(counts[key]) for counts, _ in counted)))
+    for _, seconds in counted:
+        total_time += seconds
+    root.set("time", f"{total_time:.3f}")
+    out.write(_DECLARATION)
+    if not suites:
+        out.write(ET.tostring(root, encoding="unicode") + "\n")
+        return
+    cases = _in_order(results, [e for suite in suites for e in suite.entries])
+    start, end = _tags(root)
+    out.write(start)
+    for suite, (counts, seconds) in zip(suites, counted, strict=True):
+        element = _el("testsuite", name=suite.name, timestamp=run.created_at.isoformat())
+        for key, value in {**counts, "time": f"{seconds:.3f}"}.items():
+            element.set(key, value)
+        suite_start, suite_end = _tags(element)
+        properties = _el("properties")
+        for name, value in suite.properties.items():
+            _el("property", properties, name=name, value=value)
+        out.write(f"\n  {suite_start}\n    {_xml(properties)}")
+        for child in suite.children(cases):
+            out.write(f"\n    {_xml(child)}")
+        out.write(f"\n  {suite_end}")
+    out.write(f"\n{end}\n")
+
+
+def _suites(run: RunRecord, results: Iterable[CaseResult]) -> list[_Suite]:
+    """One suite per (case set, prompt, provider), from one pass over the results: the
+    suite's own cases first, then each bad-case set; prompts and providers in suite order;
+    rows by id (a stable order, whatever order the cases finished in)."""
     prompts = {p: i for i, p in enumerate(run.prompts)}
     providers = {p.get("id"): i for i, p in enumerate(run.providers)}
-    return sorted(
-        results,
-        key=lambda r: (
+    entries: list[tuple[_Entry, str, str]] = []
+    for i, r in enumerate(results):
+        key = (
             r.case_set != "main",
             r.case_set,
             prompts.get(r.prompt_id, len(prompts)),
             providers.get(r.provider_id, len(providers)),
             r.row_id,
-        ),
-    )
+        )
+        entry = _Entry(key, i, r.case_id, _status(r), _secs(r.latency_s), r.model)
+        entries.append((entry, r.prompt_id, r.provider_id))
+    entries.sort(key=lambda item: item[0].key)
+    suites: dict[tuple[str, str, str], _Suite] = {}
+    for entry, prompt_id, provider_id in entries:
+        case_set = entry.key[1]
+        suite = suites.get((case_set, prompt_id, provider_id))
+        if suite is None:
+            properties = {"run_id": run.run_id, "suite_path": run.suite_path,
+                          "case_set": case_set, "prompt_id": prompt_id,
+                          "provider_id": provider_id, "model": entry.model}  # fmt: skip
+            suite = suites[case_set, prompt_id, provider_id] = _Suite(
+                f"{run.suite_name} / {case_set} / {prompt_id} / {provider_id}",
+                ".".join((run.suite_name, case_set, prompt_id, provider_id)),
+                properties,
+            )
+        suite.entries.append(entry)
+    return list(suites.values())
+
+
+def _in_order(results: Collection[CaseResult], entries: list[_Entry]) -> Iterator[CaseResult]:
+    """The results of ``entries``, in that order (a stored run's fetched by case id)."""
+    if isinstance(results, StoredResults):
+        return results.by_case_ids([e.case_id for e in entries])
+    items = results if isinstance(results, Sequence) else list(results)
+    return (items[e.position] for e in entries)
+
+
+def _status(r: CaseResult) -> str:
+    if r.passed:
+        return "pass"
+    return "error" if r.error is not None else "failure"
+
+
+def _tags(element: ET.Element) -> tuple[str, str]:
+    """The start and end tags of ``element`` as ElementTree writes them."""
+    element.text = "\0"  # in no tag: every attribute value went through xml_safe
+    start, _, end = ET.tostring(element, encoding="unicode").partition("\0")
+    return start, end
+
+
+def _xml(element: ET.Element) -> str:
+    """A child of a ``<testsuite>``, indented as ElementTree indents the whole document."""
+    ET.indent(element, level=2)
+    return ET.tostring(element, encoding="unicode")
 
 
 def _el(
@@ -141,52 +246,20 @@ def _el(
     return el
 
 
-def _testsuite(
-    root: ET.Element, run: RunRecord, name: str, properties: dict[str, str]
-) -> ET.Element:
-    suite = _el("testsuite", root, name=name, timestamp=run.created_at.isoformat())
-    props = _el("properties", suite)
-    for key, value in properties.items():
-        _el("property", props, name=key, value=value)
-    return suite
+def _case(r: CaseResult, classname: str) -> ET.Element:
+    case = _el("testcase", classname=classname, name=r.row_id, time=_secs(r.latency_s))
+    if not r.passed:
+        tag, kind = ("error", "case_error") if r.error is not None else ("failure", "score")
+        _el(tag, case, failure_details(r), message=_message(failure_summary(r)), type=kind)
+    return case
 
 
-def _case(suite: ET.Element, r: CaseResult, classname: str) -> None:
-    case = _el("testcase", suite, classname=classname, name=r.row_id, time=_secs(r.latency_s))
-    if r.passed:
-        return
-    tag, kind = ("error", "case_error") if r.error is not None else ("failure", "score")
-    _el(tag, case, failure_details(r), message=_message(failure_summary(r)), type=kind)
-
-
-def _gate(suite: ET.Element, gate: GateOutcome, classname: str) -> None:
-    case = _el("testcase", suite, classname=classname, name=gate.name, time="0")
-    if gate.passed:
-        return
-    details = getattr(gate, "details", None) or gate.message
-    _el("failure", case, details, message=_message(gate.message), type="gate")
-
-
-def _totals(root: ET.Element, suites: list[ET.Element]) -> None:
-    totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
-    total_time = 0.0
-    for suite in suites:
-        cases = suite.findall("testcase")
-        counts = {
-            "tests": len(cases),
-            "failures": sum(c.find("failure") is not None for c in cases),
-            "errors": sum(c.find("error") is not None for c in cases),
-            "skipped": 0,
-        }
-        seconds = sum(float(c.get("time", "0")) for c in cases)
-        for key, value in counts.items():
-            suite.set(key, str(value))
-            totals[key] += value
-        suite.set("time", f"{seconds:.3f}")
-        total_time += seconds
-    for key, value in totals.items():
-        root.set(key, str(value))
-    root.set("time", f"{total_time:.3f}")
+def _gate(gate: GateOutcome, classname: str) -> ET.Element:
+    case = _el("testcase", classname=classname, name=gate.name, time="0")
+    if not gate.passed:
+        details = getattr(gate, "details", None) or gate.message
+        _el("failure", case, details, message=_message(gate.message), type="gate")
+    return case
 
 
 def _message(text: str) -> str:

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from harness.analysis.summary import GroupSummary, RunSummary, summarize
 from harness.ci._format import case_label, failure_summary
 from harness.ci.junit import GateOutcome
 from harness.results.models import CaseResult, RunRecord
+from harness.results.store import reiterable
 
 #: Failed cases listed at most (the rest are counted).
 MAX_FAILURES = 10
@@ -27,22 +28,27 @@ _CONTROL = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
 
 def summary_markdown(
     run: RunRecord,
-    results: Sequence[CaseResult],
+    results: Iterable[CaseResult],
     gates: Sequence[GateOutcome] = (),
     *,
     max_failures: int = MAX_FAILURES,
+    summary: RunSummary | None = None,
 ) -> str:
-    """The Markdown summary of one run."""
-    results = list(results)
-    summary = summarize(results)
+    """The Markdown summary of one run. ``results`` is read once, a case at a time, when
+    ``summary`` (:func:`summarize` of the same results) is given, twice when not."""
+    if summary is None:
+        results = reiterable(results)
+        summary = summarize(results)
+    counts = _Counts(max_failures)
+    for r in results:
+        counts.add(r)
     verdict = ""
     if gates:
         verdict = "✅ " if all(g.passed for g in gates) else "❌ "
     lines = [f"### {verdict}harness: {_cell(run.suite_name)}", ""]
-    passed = sum(r.passed for r in results)
     lines.append(
-        f"Run `{run.run_id}` · {len(results)} cases · {passed} passed · "
-        f"{sum(r.error is not None for r in results)} errors · status {run.status}"
+        f"Run `{run.run_id}` · {counts.n} cases · {counts.passed} passed · "
+        f"{counts.errors} errors · status {run.status}"
     )
     order = {p: i for i, p in enumerate(run.prompts)}
     groups = sorted(summary.groups, key=lambda g: order.get(g.prompt_id, len(order)))
@@ -59,21 +65,41 @@ def summary_markdown(
         for g in gates:
             mark = "✅" if g.passed else "❌"
             lines.append(f"| {mark} | {_cell(g.name)} | {_cell(g.message, 300)} |")
-    failed = [r for r in results if not r.passed]
-    if failed:
-        lines += ["", *_failures(failed, max_failures)]
+    if counts.failed:
+        lines += ["", *_failures(counts.first_failed, counts.failed)]
     return "\n".join(lines) + "\n"
+
+
+class _Counts:
+    """Cases, passes, errors and failures, counted one case at a time, with the first
+    ``limit`` failed cases (the only ones the summary shows)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.n = self.passed = self.errors = self.failed = 0
+        self.first_failed: list[CaseResult] = []
+
+    def add(self, r: CaseResult) -> None:
+        self.n += 1
+        self.passed += r.passed
+        self.errors += r.error is not None
+        if not r.passed:
+            self.failed += 1
+            if len(self.first_failed) < self.limit:
+                self.first_failed.append(r)
 
 
 def write_summary_md(
     run: RunRecord,
-    results: Sequence[CaseResult],
+    results: Iterable[CaseResult],
     path: str | Path | None = None,
     gates: Sequence[GateOutcome] = (),
+    *,
+    summary: RunSummary | None = None,
 ) -> list[Path]:
     """Write the summary to ``path`` (replacing it) and append it to ``$GITHUB_STEP_SUMMARY``
     when that is set; return the files written."""
-    text = summary_markdown(run, results, gates)
+    text = summary_markdown(run, results, gates, summary=summary)
     written = []
     if path is not None:
         path = Path(path)
@@ -149,21 +175,22 @@ def _bad_table(groups: list[GroupSummary]) -> list[str]:
     return lines
 
 
-def _failures(failed: list[CaseResult], limit: int) -> list[str]:
-    noun = "case" if len(failed) == 1 else "cases"
+def _failures(shown: list[CaseResult], failed: int) -> list[str]:
+    """The collapsed list of failed cases: the first few shown, how many more."""
+    noun = "case" if failed == 1 else "cases"
     lines = [
-        f"<details><summary>{len(failed)} failed {noun}</summary>",
+        f"<details><summary>{failed} failed {noun}</summary>",
         "",
         "| case | why | output |",
         "|---|---|---|",
     ]
-    for r in failed[:limit]:
+    for r in shown:
         output = r.output if r.error is None else ""
         lines.append(
             _row([_cell(case_label(r)), _cell(failure_summary(r), 200), _cell(output or "", 120)])
         )
-    if len(failed) > limit:
-        lines += ["", f"…and {len(failed) - limit} more."]
+    if failed > len(shown):
+        lines += ["", f"…and {failed - len(shown)} more."]
     lines += ["", "</details>"]
     return lines
 

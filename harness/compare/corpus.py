@@ -84,6 +84,10 @@ def corpus_rows(
     if not names:
         return []
     load_texts(r for p in pairs for r in (p.a, p.b))
+    textless = [side for side in ("a", "b") if all(getattr(p, side).corpus is None for p in pairs)]
+    if textless:
+        why = f"side {textless[0].upper()} holds no outputs (a baseline file): no corpus score"
+        return [CorpusRow(s.name, name, 0, note=why) for name in names for s in slices]
     rows = []
     for name in names:
         a = [_input(p.a, name) for p in pairs]

@@ -16,6 +16,7 @@ page stays small and quick at any size:
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from harness.jsontext import utf8_safe
@@ -39,45 +40,101 @@ def status(r: CaseResult) -> str:
     return "pass" if r.passed else "fail"
 
 
-def case_table(results: list[CaseResult], budget: int = BUDGET) -> dict[str, Any]:
+def case_table(results: Iterable[CaseResult], budget: int = BUDGET) -> dict[str, Any]:
     """The island of the case table: columns over every case, failures first, and the texts
     of the cases that fit ``budget``."""
-    rank = {s: i for i, s in enumerate(STATUSES)}
-    order = sorted(range(len(results)), key=lambda i: (rank[status(results[i])], i))
-    rows = [results[i] for i in order]
-    strings = Strings("sets", "prompts", "providers", "models", "tags", "assertions")
-    texts: list[dict[str, Any]] = []
-    spent = 0
-    for r in rows:
+    table = CaseTable(budget)
+    for r in results:
+        table.add(r)
+    return table.island()
+
+
+#: One case's columns as :meth:`CaseTable.add` keeps them: set, prompt, provider, model,
+#: row id, tags, [(assertion, value, verdict)], latency, cost, cached.
+_Row = tuple[str, str, str, str, str, tuple[str, ...], tuple[Any, ...], Any, Any, int]
+
+
+class CaseTable:
+    """The case table built one case at a time, so a stored run streams through it.
+
+    Cases are kept per status in the order they come (the table's order is failures, then
+    errors, then passes, each in that order); a case's texts are kept only while they may
+    still fit the budget, so at most about ``budget`` bytes of texts are ever held.
+    """
+
+    def __init__(self, budget: int = BUDGET) -> None:
+        self.budget = budget
+        self._rows: dict[str, list[_Row]] = {s: [] for s in STATUSES}
+        self._texts: dict[str, list[tuple[dict[str, Any], int]]] = {s: [] for s in STATUSES}
+        self._spent = dict.fromkeys(STATUSES, 0)
+        #: Statuses whose next texts cannot fit: no later case of theirs (or after) is kept.
+        self._full: set[str] = set()
+        self._kinds: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+
+    def add(self, r: CaseResult) -> None:
+        kind = status(r)
+        scores = tuple((self._kind(s), rounded(s.value, 3), _VERDICT[s.passed]) for s in r.scores)
+        self._rows[kind].append(
+            (r.case_set, r.prompt_id, r.provider_id, r.model, r.row_id, tuple(r.tags), scores,
+             rounded(r.latency_s, 3), rounded(r.cost_usd, 6), int(r.cached))
+        )  # fmt: skip
+        ahead = STATUSES[: STATUSES.index(kind)]
+        if kind in self._full or self._full.intersection(ahead):
+            return
         entry = _texts(r)
-        spent += _size(entry)
-        if spent > budget:
-            break
-        texts.append(entry)
-    columns = {
-        "status": [rank[status(r)] for r in rows],
-        "set": strings.codes("sets", (r.case_set for r in rows)),
-        "prompt": strings.codes("prompts", (r.prompt_id for r in rows)),
-        "provider": strings.codes("providers", (r.provider_id for r in rows)),
-        "model": strings.codes("models", (r.model for r in rows)),
-        "row": [r.row_id for r in rows],
-        "tags": [strings.codes("tags", r.tags) for r in rows],
-        "scores": [_scores(r.scores, strings) for r in rows],
-        "latency": [rounded(r.latency_s, 3) for r in rows],
-        "cost": [rounded(r.cost_usd, 6) for r in rows],
-        "cached": [int(r.cached) for r in rows],
-    }
-    return {"strings": strings.tables(), "cases": columns, "texts": texts}
+        size = _size(entry)
+        if sum(self._spent[s] for s in ahead) + self._spent[kind] + size > self.budget:
+            self._full.add(kind)  # past the budget already, whatever comes before it
+            return
+        self._spent[kind] += size
+        self._texts[kind].append((entry, size))
+
+    def island(self) -> dict[str, Any]:
+        """The island: every case's columns in table order, and the texts within budget."""
+        rows = [row for s in STATUSES for row in self._rows[s]]
+        strings = Strings("sets", "prompts", "providers", "models", "tags", "assertions")
+        columns = {
+            "status": [i for i, s in enumerate(STATUSES) for _ in self._rows[s]],
+            "set": strings.codes("sets", (row[0] for row in rows)),
+            "prompt": strings.codes("prompts", (row[1] for row in rows)),
+            "provider": strings.codes("providers", (row[2] for row in rows)),
+            "model": strings.codes("models", (row[3] for row in rows)),
+            "row": [row[4] for row in rows],
+            "tags": [strings.codes("tags", row[5]) for row in rows],
+            "scores": [_scores(row[6], strings) for row in rows],
+            "latency": [row[7] for row in rows],
+            "cost": [row[8] for row in rows],
+            "cached": [row[9] for row in rows],
+        }
+        return {"strings": strings.tables(), "cases": columns, "texts": self._kept()}
+
+    def _kept(self) -> list[dict[str, Any]]:
+        """The texts of the first cases in table order whose sizes add up to the budget."""
+        texts: list[dict[str, Any]] = []
+        spent = 0
+        for kind in STATUSES:
+            for entry, size in self._texts[kind]:
+                spent += size
+                if spent > self.budget:
+                    return texts
+                texts.append(entry)
+            if kind in self._full:
+                break
+        return texts
+
+    def _kind(self, s: Score) -> tuple[Any, ...]:
+        """An assertion as the table names it: (its label, threshold, "≥"/"≤"), kept once."""
+        kind = (s.label, rounded(s.threshold, 3), "≥" if s.higher_is_better else "≤")
+        return self._kinds.setdefault((*kind, repr(kind[1])), kind)  # repr: -0.0 stays -0.0
 
 
-def _scores(scores: list[Score], strings: Strings) -> list[list[Any]]:
+_VERDICT = {True: 1, False: 0, None: None}
+
+
+def _scores(scores: tuple[Any, ...], strings: Strings) -> list[list[Any]]:
     """[assertion, value, verdict] per score; an assertion is (its label, threshold, "≥"/"≤")."""
-    kinds = strings.codes(
-        "assertions",
-        ((s.label, rounded(s.threshold, 3), "≥" if s.higher_is_better else "≤") for s in scores),
-    )
-    verdict = {True: 1, False: 0, None: None}
-    return [[k, rounded(s.value, 3), verdict[s.passed]] for k, s in zip(kinds, scores, strict=True)]
+    kinds = strings.codes("assertions", (kind for kind, _, _ in scores))
+    return [[k, value, verdict] for k, (_, value, verdict) in zip(kinds, scores, strict=True)]
 
 
 def _texts(r: CaseResult) -> dict[str, Any]:

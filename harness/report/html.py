@@ -15,21 +15,22 @@ given) show what each checked, its bar, the measured value and the verdict.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
 from harness.analysis.base import AnalysisResult
-from harness.analysis.errors import error_groups
+from harness.analysis.errors import ErrorTally
 from harness.analysis.summary import GroupSummary, RunSummary, summarize
 from harness.ci.junit import GateOutcome
 from harness.jsontext import utf8_safe
 from harness.report.analyses import analysis_views
-from harness.report.case_table import BUDGET, case_table
+from harness.report.case_table import BUDGET, CaseTable
 from harness.report.page import clip, environment, json_island
 from harness.results.models import CaseResult, RunRecord
+from harness.results.store import reiterable
 
 MAIN_SET = "main"
 #: Characters of an error message shown in the list of errors at the top.
@@ -54,26 +55,34 @@ class ReportedGate(GateOutcome, Protocol):
 
 def render_html(
     run: RunRecord,
-    results: list[CaseResult],
+    results: Iterable[CaseResult],
     analyses: list[AnalysisResult] | None = None,
     gates: Sequence[ReportedGate] | None = None,
     *,
     text_budget: int = BUDGET,
+    summary: RunSummary | None = None,
 ) -> str:
     """The report of ``run`` (its run-level analyses and gate verdicts) as one HTML document
-    (no external resources). ``text_budget``: bytes of case texts kept (failures first)."""
-    summary = summarize(results)
-    prompts = _ordered(run.prompts, (r.prompt_id for r in results))
-    providers = _providers(run, results)
+    (no external resources). ``text_budget``: bytes of case texts kept (failures first).
+
+    ``results`` is read once, a case at a time, when ``summary`` (:func:`summarize` of the
+    same results) is given, twice when not: a stored run streams and is never held whole."""
+    if summary is None:
+        results = reiterable(results)
+        summary = summarize(results)
+    facts, table = _Facts(), CaseTable(text_budget)
+    for r in results:
+        facts.add(r)
+        table.add(r)
+    island = table.island()
+    prompts = _ordered(run.prompts, facts.prompts)
+    providers = _providers(run, facts.models)
     provider_ids = [p["id"] for p in providers]
-    case_sets = _ordered([MAIN_SET], (r.case_set for r in results))
     sections = [
-        _section(summary, case_set, prompts, provider_ids, _scorers(results, case_set))
-        for case_set in case_sets
+        _section(summary, case_set, prompts, provider_ids, facts.scorers.get(case_set, set()))
+        for case_set in _ordered([MAIN_SET], facts.case_sets)
         if any(g.case_set == case_set for g in summary.groups)
     ]
-    main = [r for r in results if r.case_set == MAIN_SET and r.perturbation is None]
-    table = case_table(results, text_budget)
     template = environment().get_template("report.html.j2")
     return template.render(
         run=run,
@@ -81,32 +90,33 @@ def render_html(
         finished=_date(run.finished_at),
         duration=_duration(run.created_at, run.finished_at),
         providers=providers,
-        kpis=_kpis(main),
+        kpis=facts.headline.kpis(),
         sections=sections,
         tags=_tag_matrix(summary, prompts, provider_ids),
-        errors=_errors(results),
+        errors=facts.errors_view(),
         gates=list(gates or []),
-        cases_json=json_island(table),
-        n_cases=len(results),
-        n_texts=len(table["texts"]),
-        scorer_versions=_scorer_versions(results),
+        cases_json=json_island(island),
+        n_cases=facts.errors.total,
+        n_texts=len(island["texts"]),
+        scorer_versions=sorted(v if name in v else f"{name}@{v}" for name, v in facts.versions),
         analyses=analysis_views(analyses or []),
     )
 
 
 def write_report(
     run: RunRecord,
-    results: list[CaseResult],
+    results: Iterable[CaseResult],
     path: str | Path,
     analyses: list[AnalysisResult] | None = None,
     gates: Sequence[ReportedGate] | None = None,
     *,
     text_budget: int = BUDGET,
+    summary: RunSummary | None = None,
 ) -> Path:
     """Render the report and write it to ``path`` (parent folders are created)."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    html = render_html(run, results, analyses, gates, text_budget=text_budget)
+    html = render_html(run, results, analyses, gates, text_budget=text_budget, summary=summary)
     out.write_text(utf8_safe(html), encoding="utf-8")  # a lone surrogate in a title, a message
     return out
 
@@ -200,11 +210,6 @@ def _corpus_signatures(rows: list[_Row], names: list[str]) -> dict[str, list[str
     return {name: list(signatures) for name, signatures in found.items()}
 
 
-def _scorers(results: list[CaseResult], case_set: str) -> set[str]:
-    """The assertions that scored (or tried to score) some case of ``case_set``, by name."""
-    return {s.name for r in results if r.case_set == case_set for s in r.scores}
-
-
 def _column(group: GroupSummary, name: str) -> float | None:
     return group.pass_rate if name == "pass_rate" else group.metrics.get(name)
 
@@ -227,54 +232,94 @@ def _tag_matrix(summary: RunSummary, prompts: list[str], providers: list[str]) -
     return {"columns": columns, "rows": rows, "corpus": corpus}
 
 
-def _errors(results: list[CaseResult]) -> dict[str, Any]:
-    """Every case set's errored cases by distinct message, and the cases a scorer failed on."""
-    groups = error_groups(results)
-    return {
-        "n": sum(g.count for g in groups),
-        "groups": [(g.count, clip(g.message, _ERROR_CHARS), g.provider_id) for g in groups],
-        "n_scoring": _scoring_errors(results),
-    }
+@dataclass
+class _Headline:
+    """The header's figures over the suite's own clean cases, counted one case at a time."""
+
+    n: int = 0
+    passed: int = 0
+    errors: int = 0
+    scoring_errors: int = 0
+    cached: int = 0
+    #: Cases that reported a cost, and the sum (added in case order, as ``sum`` would).
+    n_costs: int = 0
+    cost: float = 0
+    judge_calls: int = 0
+    judge_cached: int = 0
+    #: None once a judged case has no price.
+    judge_cost: float | None = 0
+
+    def add(self, r: CaseResult, scoring_error: bool) -> None:
+        self.n += 1
+        self.passed += r.passed
+        self.errors += r.error is not None
+        self.scoring_errors += scoring_error
+        self.cached += r.cached
+        if r.cost_usd is not None:
+            self.n_costs += 1
+            self.cost += r.cost_usd
+        if r.judge_calls:
+            self.judge_calls += r.judge_calls
+            self.judge_cached += r.judge_cached
+            known = self.judge_cost is not None and r.judge_cost_usd is not None
+            self.judge_cost = self.judge_cost + r.judge_cost_usd if known else None
+
+    def kpis(self) -> dict[str, Any]:
+        return {
+            "n": self.n,
+            "pass_rate": self.passed / self.n if self.n else None,
+            "errors": self.errors,
+            "scoring_errors": self.scoring_errors,
+            "cost": self.cost if self.n_costs else None,
+            "cached": self.cached,
+            "judge_calls": self.judge_calls,
+            "judge_cached": self.judge_cached,
+            "judge_cost": self.judge_cost,
+        }
 
 
-def _scoring_errors(results: list[CaseResult]) -> int:
-    """Cases with an assertion that could not be scored (counted apart from errored calls)."""
-    return sum(any(s.error is not None for s in r.scores) for r in results)
+@dataclass
+class _Facts:
+    """What the report's header and tables read of the cases, gathered one case at a time."""
+
+    #: Prompt ids, case sets, and each provider's first model, in order of appearance.
+    prompts: dict[str, None] = field(default_factory=dict)
+    case_sets: dict[str, None] = field(default_factory=dict)
+    models: dict[str, str] = field(default_factory=dict)
+    #: Per case set, the assertions that scored (or tried to score) some case, by name.
+    scorers: dict[str, set[str]] = field(default_factory=dict)
+    #: (scorer, version) pairs.
+    versions: set[tuple[str, str]] = field(default_factory=set)
+    errors: ErrorTally = field(default_factory=ErrorTally)
+    #: Cases with an assertion that could not be scored (counted apart from errored calls).
+    n_scoring: int = 0
+    headline: _Headline = field(default_factory=_Headline)
+
+    def add(self, r: CaseResult) -> None:
+        self.prompts[r.prompt_id] = None
+        self.case_sets[r.case_set] = None
+        self.models.setdefault(r.provider_id, r.model)
+        self.scorers.setdefault(r.case_set, set()).update(s.name for s in r.scores)
+        self.versions.update((s.scorer, s.version) for s in r.scores)
+        self.errors.add(r)
+        scoring_error = any(s.error is not None for s in r.scores)
+        self.n_scoring += scoring_error
+        if r.case_set == MAIN_SET and r.perturbation is None:
+            self.headline.add(r, scoring_error)
+
+    def errors_view(self) -> dict[str, Any]:
+        """Every case set's errored cases by distinct message, and the scoring errors."""
+        groups = self.errors.groups()
+        return {
+            "n": sum(g.count for g in groups),
+            "groups": [(g.count, clip(g.message, _ERROR_CHARS), g.provider_id) for g in groups],
+            "n_scoring": self.n_scoring,
+        }
 
 
-def _kpis(main: list[CaseResult]) -> dict[str, Any]:
-    costs = [r.cost_usd for r in main if r.cost_usd is not None]
-    return {
-        "n": len(main),
-        "pass_rate": sum(r.passed for r in main) / len(main) if main else None,
-        "errors": sum(r.error is not None for r in main),
-        "scoring_errors": _scoring_errors(main),
-        "cost": sum(costs) if costs else None,
-        "cached": sum(r.cached for r in main),
-        **_judging(main),
-    }
-
-
-def _judging(results: list[CaseResult]) -> dict[str, Any]:
-    """Judge calls and their cost; the cost is unknown (None) when any call had no price."""
-    judged = [r for r in results if r.judge_calls]
-    costs = [r.judge_cost_usd for r in judged]
-    known = None if None in costs else sum(c for c in costs if c is not None)
-    return {
-        "judge_calls": sum(r.judge_calls for r in judged),
-        "judge_cached": sum(r.judge_cached for r in judged),
-        "judge_cost": known,
-    }
-
-
-def _scorer_versions(results: list[CaseResult]) -> list[str]:
-    """Each distinct scorer version, named (``rougeL@2``) where the version does not say whose."""
-    pairs = {(s.scorer, s.version) for r in results for s in r.scores}
-    return sorted(v if name in v else f"{name}@{v}" for name, v in pairs)
-
-
-def _providers(run: RunRecord, results: list[CaseResult]) -> list[dict[str, str]]:
-    """Provider id, model and type: from the run record, then any only seen in results."""
+def _providers(run: RunRecord, models: dict[str, str]) -> list[dict[str, str]]:
+    """Provider id, model and type: from the run record, then any only seen in results
+    (``models``: each provider's first model)."""
     seen: dict[str, dict[str, str]] = {}
     for p in run.providers:
         pid = str(p.get("id", ""))
@@ -284,8 +329,8 @@ def _providers(run: RunRecord, results: list[CaseResult]) -> list[dict[str, str]
                 "model": str(p.get("model", "")),
                 "type": str(p.get("type", "")),
             }
-    for r in results:
-        seen.setdefault(r.provider_id, {"id": r.provider_id, "model": r.model, "type": ""})
+    for pid, model in models.items():
+        seen.setdefault(pid, {"id": pid, "model": model, "type": ""})
     return list(seen.values())
 
 

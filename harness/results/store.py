@@ -1,10 +1,11 @@
 """The results store: one SQLite file holding runs and their case results.
 
-Each finished case is committed on its own (WAL mode), so a crash or ``kill -9``
-loses nothing that had finished. Records are stored as the JSON of their pydantic
-models (schema-versioned) beside a few columns for quick queries, among them a small
-*digest* (identity, verdict, score values) that comparisons of 100k-case runs read
-instead of parsing every full record.
+The runner commits finished cases in small batches (WAL mode; see
+:mod:`harness.runner.writer`): a crash or ``kill -9`` loses at most the last batch, whose
+answers the response cache already holds, so the resumed run pays for none of them
+again. Records are stored as the JSON of their pydantic models (schema-versioned) beside
+a few columns for quick queries, among them a small *digest* (identity, verdict, score
+values) that comparisons of 100k-case runs read instead of parsing every full record.
 """
 
 from __future__ import annotations
@@ -88,16 +89,24 @@ class ResultStore:
 
     def add_result(self, result: CaseResult) -> None:
         """Commit one finished case at once (a later attempt of the same case replaces it)."""
+        self.add_results([result])
+
+    def add_results(self, results: Iterable[CaseResult]) -> None:
+        """Commit finished cases in one transaction: a commit per case cost more CPU than
+        the rest of the run loop."""
+        rows = [
+            (
+                r.run_id,
+                r.case_id,
+                r.error is not None,
+                json.dumps(digest(r.model_dump(include=_DIGESTED))),
+                dump_model(r),
+            )
+            for r in results
+        ]
         with self._db:
-            self._db.execute(
-                f"INSERT OR REPLACE INTO results ({RESULT_COLUMNS}) VALUES (?, ?, ?, ?, ?)",
-                (
-                    result.run_id,
-                    result.case_id,
-                    result.error is not None,
-                    json.dumps(digest(result.model_dump(include=_DIGESTED))),
-                    dump_model(result),
-                ),
+            self._db.executemany(
+                f"INSERT OR REPLACE INTO results ({RESULT_COLUMNS}) VALUES (?, ?, ?, ?, ?)", rows
             )
 
     def save_analysis(self, run_id: str, analysis: AnalysisResult) -> None:

@@ -1,4 +1,4 @@
-"""The async run loop: cache first, bounded concurrency, retries, one commit per finished case.
+"""The async run loop: cache first, bounded concurrency, retries, results committed in batches.
 
 Each provider gets its own pool of workers (its concurrency) pulling from its own
 queue of cases, so memory stays flat however many cases a run has, and a slow
@@ -23,6 +23,7 @@ from harness.runner.cache import ResponseCache
 from harness.runner.channel import CallStats, Channel
 from harness.runner.context import ScoringContext
 from harness.runner.scoring import case_score, case_view, score_output
+from harness.runner.writer import ResultWriter
 
 
 @dataclass
@@ -46,7 +47,8 @@ class RunStats:
 
 @dataclass
 class Runner:
-    """Runs cases for one run id, writing each result to ``store`` as it finishes."""
+    """Runs cases for one run id, writing results to ``store`` as they finish (in batches:
+    see :mod:`harness.runner.writer`)."""
 
     run_id: str
     store: ResultStore
@@ -67,12 +69,15 @@ class Runner:
         for case in cases:
             if case.case_id not in done:
                 by_provider[case.provider.id].append(case)
+        self._writer = ResultWriter(self.store)
         try:
             async with asyncio.TaskGroup() as group:
                 for pending in by_provider.values():
                     self._start_workers(group, pending)
         except BaseExceptionGroup as eg:
             raise eg.exceptions[0] from None  # the error that stopped the run (e.g. AuthError)
+        finally:  # also on Ctrl-C / SIGTERM (the run's tasks are cancelled)
+            self._writer.flush()
         return self.stats
 
     def channel(self, provider: Any, config: Any) -> Channel:
@@ -105,7 +110,7 @@ class Runner:
             except ProviderError as e:
                 error = f"{type(e).__name__}: {e}"
         result = await self._result(case, channel, generation, cached, error)
-        self.store.add_result(result)
+        self._writer.add(result)
         self.stats.finished += 1
         self.stats.cached += cached
         self.stats.errors += error is not None

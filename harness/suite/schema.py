@@ -99,6 +99,8 @@ class ToolSpec(_Strict):
 
 
 class FunctionName(_Strict):
+    """The function a named ``tool_choice`` forces."""
+
     name: str = Field(min_length=1)
 
 

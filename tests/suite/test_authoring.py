@@ -28,6 +28,8 @@ providers:
     type: outputs
     column: out
 """
+#: The same suite with a prompt of just the question.
+PLAIN = HEAD.replace("{{ product }} ({{ tone }}): ", "")
 
 
 @pytest.fixture
@@ -84,8 +86,11 @@ cases:
   - file: rows.csv
     id: qid
     expected: answer
+bad_cases:
+  - {name: prod, file: bad.yaml}
 """,
             "rows.csv": "qid,question,out,answer,tone\nrow-1,Where?,Here,Here,formal\n",
+            "bad.yaml": "- {id: bad-1, vars: {question: 'Why?', out: So}, expected: So}\n",
         },
     )
     got = results(suite)
@@ -93,6 +98,7 @@ cases:
         "plain": "Acme (brief): Refunds?",
         "own-tone": "Acme (warm): Hours?",  # the case's own var wins
         "row-1": "Acme (formal): Where?",  # a dataset column wins
+        "bad-1": "Acme (brief): Why?",  # bad cases get them too
     }
     assert got["plain"].vars == {"product": "Acme", "tone": "brief", "question": "Refunds?"} | {
         "out": "No"
@@ -104,7 +110,7 @@ def test_defaults_vars_reach_transforms_and_the_load_time_variable_check(home: P
     suite = write(
         home,
         {
-            "suite.yaml": HEAD.replace("{{ product }} ({{ tone }}): ", "")
+            "suite.yaml": PLAIN
             + """\
 defaults:
   vars: {unit: km, call: {name: lookup}}
@@ -180,7 +186,7 @@ def test_an_inline_case_may_be_named_like_a_datasets_id_column(home: Path) -> No
     suite = write(
         home,
         {
-            "suite.yaml": HEAD.replace("{{ product }} ({{ tone }}): ", "")
+            "suite.yaml": PLAIN
             + """\
 defaults: {assert: [{type: exact}]}
 cases:
@@ -204,7 +210,7 @@ def test_rows_carry_their_own_assertions_in_csv_jsonl_and_yaml(home: Path) -> No
     suite = write(
         home,
         {
-            "suite.yaml": HEAD.replace("{{ product }} ({{ tone }}): ", "")
+            "suite.yaml": PLAIN
             + """\
 cases:
   - file: rows.csv
@@ -215,6 +221,7 @@ cases:
     id: qid
     assert_column: checks
   - file: rows.yaml
+    id: id
     assert_column: checks
 """,
             "rows.csv": (
@@ -291,7 +298,9 @@ cases:
     ]
     assert cands["inline"]["assert"] == [{"type": "exact"}]
     # the default vars stay defaults; a column that overrides one is kept
-    assert cands["r-1"]["vars"] == {"question": "Capital?", "out": "Lyon", "tone": "formal"}
+    assert cands["r-1"]["vars"] == {"qid": "r-1", "question": "Capital?", "out": "Lyon"} | {
+        "tone": "formal"
+    }
 
 
 # --- expected answers from several columns ---------------------------------------------------
@@ -301,7 +310,7 @@ def test_expected_answers_from_several_columns_skip_empty_cells(home: Path) -> N
     suite = write(
         home,
         {
-            "suite.yaml": HEAD.replace("{{ product }} ({{ tone }}): ", "")
+            "suite.yaml": PLAIN
             + """\
 defaults: {assert: [{type: exact}]}
 cases:
@@ -318,14 +327,9 @@ cases:
                 "c-2,Who?,Paris,Paris,\n"
                 "c-3,Who?,Rome,Roma,  \n"
             ),
-            "rows.jsonl": jsonl(
-                {
-                    "qid": "j-1",
-                    "question": "x",
-                    "out": "0.10",
-                    "answer": 0.10,
-                    "aliases": ["a", "b"],
-                },
+            "rows.jsonl": '{"qid": "j-1", "question": "x", "out": "0.10", "answer": 0.10, '
+            '"aliases": ["a", "b"]}\n'
+            + jsonl(
                 {"qid": "j-2", "question": "x", "out": "b", "answer": "a", "aliases": ["b", ""]},
                 {"qid": "j-3", "question": "x", "out": "z", "answer": "a", "aliases": None},
             ),
@@ -361,7 +365,7 @@ def test_validate_names_an_unknown_expected_column_with_did_you_mean(
     suite = write(
         home,
         {
-            "suite.yaml": HEAD.replace("{{ product }} ({{ tone }}): ", "")
+            "suite.yaml": PLAIN
             + """\
 defaults: {assert: [{type: exact}]}
 cases:
@@ -382,12 +386,16 @@ cases:
 def test_validate_points_at_the_row_of_a_malformed_assertion_list(
     home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    data = 'question,out,checks\nq1,o1,"[{""type"": ""exact""}]"\nq2,o2,"[{type: exact}]"\n'
+    data = (
+        "question,out,checks\n"
+        'q1,o1,"[{""type"": ""contains"", ""value"": ""o""}]"\n'
+        'q2,o2,"[{type: contains, value: o}]"\n'  # YAML flow, not JSON
+    )
     suite = write(
         home,
         {
-            "suite.yaml": HEAD.replace("{{ product }} ({{ tone }}): ", "")
-            + "cases: {file: rows.csv, assert_column: checks, assert: [{type: contains, value: o}]}\n",
+            "suite.yaml": PLAIN
+            + "cases: {file: rows.csv, assert_column: checks, assert: [{type: exact}]}\n",
             "rows.csv": data,
         },
     )
@@ -402,7 +410,7 @@ def test_validate_refuses_an_id_repeated_across_two_sources(
     suite = write(
         home,
         {
-            "suite.yaml": HEAD.replace("{{ product }} ({{ tone }}): ", "")
+            "suite.yaml": PLAIN
             + """\
 defaults: {assert: [{type: exact}]}
 cases:

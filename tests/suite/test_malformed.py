@@ -871,6 +871,157 @@ MALFORMED = [
         "- id: c1",
         ["case has no assertions", "'assert'", "'defaults'"],
     ),
+    # --- authoring conveniences: defaults.vars, several sources, row assertions, answers
+    suite_only(
+        "defaults-vars-not-a-mapping",
+        BASE + "defaults:\n  vars: [product]\n",
+        "vars: [product]",
+        ["defaults.vars", "dictionary"],
+    ),
+    Bad(
+        "dataset-expected-columns-unknown-one",
+        {
+            "suite.yaml": dataset("  file: data.csv\n  expected:\n    - answer\n    - answr2\n")
+            + "  assert: [{type: exact}]\n",
+            "data.csv": CSV,
+        },
+        "- answr2",
+        ["column 'answr2' not found in data.csv", "Did you mean 'answer'?"],
+    ),
+    Bad(
+        "dataset-expected-columns-empty",
+        {"suite.yaml": dataset("  file: data.csv\n  expected: []\n"), "data.csv": CSV},
+        "expected: []",
+        ["expected is empty", "[answer, alias]"],
+    ),
+    Bad(
+        "assert-column-unknown",
+        {"suite.yaml": dataset(DATASET_OK + "  assert_column: chekcs\n"), "data.csv": CSV},
+        "assert_column: chekcs",
+        ["column 'chekcs' not found in data.csv", "Columns: answer, out, question"],
+    ),
+    Bad(
+        "assert-column-invalid-json",
+        {
+            "suite.yaml": dataset(DATASET_OK + "  assert_column: checks\n"),
+            "data.csv": "question,out,answer,checks\n"
+            'a,4,4,"[{""type"": ""contains"", ""value"": ""4""}]"\n'
+            'b,5,5,"[{""type"": ""contains"", ""value"": ""5""]"\n',
+        },
+        3,
+        ["the assertions column 'checks' is not JSON", "invalid JSON"],
+        file="data.csv",
+    ),
+    Bad(
+        "assert-column-not-a-list",
+        {
+            "suite.yaml": dataset(
+                "  file: data.jsonl\n  expected: answer\n  assert_column: checks\n"
+            ),
+            "data.jsonl": '{"question": "a", "out": "4", "answer": "4", "checks": "contains"}\n',
+        },
+        1,
+        ["the assertions column 'checks' is not JSON"],
+        file="data.jsonl",
+    ),
+    Bad(
+        "assert-column-a-mapping",
+        {
+            "suite.yaml": dataset(
+                "  file: data.jsonl\n  expected: answer\n  assert_column: checks\n"
+            ),
+            "data.jsonl": '{"question": "a", "out": "4", "answer": "4"}\n'
+            '{"question": "b", "out": "5", "answer": "5", "checks": {"type": "exact"}}\n',
+        },
+        2,
+        ["'checks' must hold a list of assertions", "got dict"],
+        file="data.jsonl",
+    ),
+    Bad(
+        "assert-column-item-without-type",
+        {
+            "suite.yaml": dataset(
+                "  file: data.jsonl\n  expected: answer\n  assert_column: checks\n"
+            ),
+            "data.jsonl": '{"question": "a", "out": "4", "answer": "4", '
+            '"checks": [{"type": "exact"}, {"value": "4"}]}\n',
+        },
+        1,
+        ["missing required key 'type' in checks[1]"],
+        file="data.jsonl",
+    ),
+    Bad(
+        "assert-column-threshold-nan",
+        {
+            "suite.yaml": dataset(
+                "  file: data.jsonl\n  expected: answer\n  assert_column: checks\n"
+            ),
+            "data.jsonl": '{"question": "a", "out": "4", "answer": "4", '
+            '"checks": [{"type": "f1", "threshold": NaN}]}\n',
+        },
+        1,
+        ["checks[0].threshold", "finite"],
+        file="data.jsonl",
+    ),
+    Bad(
+        "assert-column-unknown-scorer-in-yaml",
+        {
+            "suite.yaml": dataset(
+                "  file: data.yaml\n  expected: answer\n  assert_column: checks\n"
+            ),
+            "data.yaml": "- question: a\n  out: '4'\n  answer: '4'\n  checks:\n"
+            "    - type: exact\n    - type: containz\n      value: '4'\n",
+        },
+        "- type: containz",
+        ["Unknown scorer 'containz'", "Did you mean 'contains'?"],
+        file="data.yaml",
+    ),
+    Bad(
+        "assert-column-name-clashes-with-the-datasets",
+        {
+            "suite.yaml": dataset(DATASET_OK + "  assert_column: checks\n"),
+            "data.csv": 'question,out,answer,checks\na,4,4,"[{""type"": ""exact""}]"\n',
+        },
+        2,
+        ["two assertions of one case are named 'exact'", "suite.yaml:13", "'name:'"],
+        file="data.csv",
+    ),
+    Bad(
+        "case-id-repeated-across-sources",
+        {
+            "suite.yaml": BASE + "  - file: data.csv\n    id: qid\n    expected: answer\n"
+            "    assert: [{type: exact}]\n",
+            "data.csv": "qid,question,out,answer\nc0,a,1,1\nc1,b,2,2\n",
+        },
+        3,
+        ["duplicate case id 'c1'", "suite.yaml:10"],
+        file="data.csv",
+    ),
+    Bad(
+        "rows-without-ids-repeated-across-two-datasets",
+        {
+            "suite.yaml": PROMPT + "cases:\n  - file: data.csv\n    expected: answer\n"
+            "  - file: more.jsonl\n    expected: answer\n"
+            "defaults: {assert: [{type: exact}]}\n",
+            "data.csv": CSV,
+            "more.jsonl": '{"question": "Capital of France?", "out": "Paris", "answer": "Paris"}\n',
+        },
+        1,
+        ["asks and expects the same as the case at", "data.csv:3"],
+        file="more.jsonl",
+    ),
+    suite_only(
+        "dataset-item-not-found",
+        BASE + "  - file: missing.csv\n    expected: answer\n",
+        "- file: missing.csv",
+        ["dataset file not found", "missing.csv"],
+    ),
+    suite_only(
+        "dataset-item-unknown-key",
+        BASE + "  - file: data.csv\n    expcted: answer\n",
+        "expcted: answer",
+        ["unknown key 'expcted' in cases[1]", "Did you mean 'expected'?", "assert_column"],
+    ),
 ]
 
 #: Cases also run through ``harness validate`` (exit 2, ``error: file:line``, no traceback).
@@ -891,6 +1042,11 @@ CLI_IDS = {
     "concurrency-a-boolean",
     "duplicate-inline-case-id",
     "identical-rows-without-ids",
+    "dataset-expected-columns-unknown-one",
+    "assert-column-unknown",
+    "assert-column-invalid-json",
+    "assert-column-unknown-scorer-in-yaml",
+    "case-id-repeated-across-sources",
 }
 
 

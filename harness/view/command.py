@@ -1,0 +1,89 @@
+"""``harness view [--port 8765] [--host 127.0.0.1] [--db PATH] [--reviewer NAME]``.
+
+Bound to loopback by default. Any other address needs a token: a random one is printed once,
+in the link to open; the first visit trades it for a cookie, and every request must carry it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import ipaddress
+import os
+import secrets
+import socket
+from pathlib import Path
+
+from harness.errors import HarnessError
+
+
+def add_view_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    view = sub.add_parser(
+        "view",
+        help="browse the stored runs in a local web app (grid, reviews, trends)",
+        description="Serve a local web app over the results store: the runs, each run as a "
+        "case x (prompt version, provider) grid, every case in full, human good/bad reviews "
+        "(stored in the results store), a suite's trend and a case's history across runs.",
+    )
+    view.add_argument("--port", type=int, default=8765, help="port to listen on (default 8765)")
+    view.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1; any other needs the printed token)",
+    )
+    view.add_argument(
+        "--db", type=Path, metavar="PATH", help="the results store (default: $HARNESS_HOME's)"
+    )
+    view.add_argument("--reviewer", metavar="NAME", help="who the reviews are by (default $USER)")
+    view.set_defaults(func=_cmd_view)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is reachable from this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _cmd_view(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from harness.api import harness_home
+    from harness.view.app import LOOPBACK_HOSTS, create_app
+
+    path = args.db or harness_home() / "results.db"
+    if not path.is_file():
+        raise HarnessError(
+            f"no results store at {path}: run a suite first (`harness run SUITE`) or pass --db PATH"
+        )
+    if not 0 < args.port < 65536:
+        raise HarnessError(f"--port: expected 1 to 65535, got {args.port}")
+    local = is_loopback(args.host)
+    token = None if local else secrets.token_urlsafe(24)
+    reviewer = args.reviewer or os.environ.get("USER") or getpass.getuser()
+    app = create_app(
+        path, reviewer=reviewer, token=token, allowed_hosts=LOOPBACK_HOSTS if local else ["*"]
+    )
+    sock = _listen(args.host, args.port)
+    shown = "127.0.0.1" if args.host == "localhost" else args.host
+    url = f"http://{f'[{shown}]' if ':' in shown else shown}:{sock.getsockname()[1]}/"
+    print(f"harness view: {url}{f'?token={token}' if token else ''}  (Ctrl-C stops it)", flush=True)
+    if token:
+        print("The token is shown once; anyone with the link can read and review.", flush=True)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    server.run(sockets=[sock])
+    return 0
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The listening socket, opened here so that a busy port is a one-line error."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family)
+    except OSError as e:
+        raise HarnessError(
+            f"cannot listen on {host}:{port}: {e.strerror or e}; choose another --port or --host"
+        ) from None

@@ -1,0 +1,45 @@
+"""A small results store for the view's tests: two runs of one suite, two prompt versions,
+60 rows (two grid pages), hostile outputs, an errored case and a bad-case set."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.results.store import ResultStore
+from tests.ci.helpers import result, run_record, score
+
+#: Outputs that would run script if a page ever rendered them as HTML.
+HOSTILE = {
+    "r001": "<script>document.title='pwned'</script>",
+    "r002": '<img src=x onerror="document.title=\'pwned\'">',
+    "r003": '<a id="evil" href="javascript:document.title=\'pwned\'">click</a>',
+}
+N_ROWS = 60
+
+
+def build_store(path: Path) -> Path:
+    """``run-old`` (v1 passes everywhere) then ``run-new`` (v2 fails every third row)."""
+    store = ResultStore(path)
+    for run_id, minutes in (("run-old", 0), ("run-new", 60)):
+        store.save_run(run_record(run_id, suite="demo", minutes=minutes))
+        for i in range(N_ROWS):
+            row = f"r{i:03d}"
+            for prompt in ("v1", "v2"):
+                fails = run_id == "run-new" and prompt == "v2" and i % 3 == 0
+                output = HOSTILE.get(row, f"answer {row} {prompt}")
+                store.add_result(
+                    result(
+                        row,
+                        output,
+                        run_id=run_id,
+                        prompt_id=prompt,
+                        scores=[score("exact", 0.0 if fails else 1.0)],
+                        vars={"q": f"question {row}"},
+                        expected=[f"answer {row}"],
+                        minutes=minutes,
+                    )
+                )
+    store.add_result(result("r059", run_id="run-new", prompt_id="v1", error="HTTP 500 <b>x</b>"))
+    store.add_result(result("bad-1", "no", run_id="run-new", case_set="regressions"))
+    store.close()
+    return path

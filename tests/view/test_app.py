@@ -1,0 +1,143 @@
+"""Every route of the view app through Starlette's TestClient."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from harness.view import create_app
+from harness.view.command import is_loopback
+from tests.view.helpers import HOSTILE, N_ROWS, build_store
+
+LOCAL = "http://127.0.0.1"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Path:
+    return build_store(tmp_path / "results.db")
+
+
+@pytest.fixture
+def client(store: Path) -> TestClient:
+    return TestClient(create_app(store, reviewer="ann"), base_url=LOCAL)
+
+
+def rows(html: str) -> int:
+    return html.count("<tr data-row=")
+
+
+def test_runs_page_lists_runs_with_totals_and_filters(client: TestClient) -> None:
+    page = client.get("/")
+    assert page.status_code == 200
+    assert "script-src 'none'" in page.headers["content-security-policy"]
+    assert page.text.index('data-run="run-new"') < page.text.index('data-run="run-old"')
+    # run-new: 121 results (r059's v1 replaced by an error); 20 v2 failures and the error
+    assert ">121<" in page.text and f">{100 / 121:.1%}<" in page.text
+    assert "data-run=" not in client.get("/?since=2026-03-02").text
+    assert "data-run=" not in client.get("/?suite=other").text
+    assert "data-run=" not in client.get("/?until=2026-02-28").text
+    assert client.get("/?provider=fake").text.count("data-run=") == 2
+
+
+def test_bad_filter_values_are_400_with_what_was_expected(client: TestClient) -> None:
+    for query, message in [
+        ("/?since=yesterday", "`since`: expected a date YYYY-MM-DD"),
+        ("/runs/run-new?page=0", "`page`: expected a whole number from 1"),
+        ("/runs/run-new?per=9999", "`per`: expected a whole number from 1 to 500"),
+        ("/runs/run-new?status=maybe", "`status`: expected one of all, failed"),
+    ]:
+        page = client.get(query)
+        assert page.status_code == 400, query
+        assert message in page.text
+    assert client.get("/runs/nope").status_code == 404
+
+
+def test_grid_pages_rows_with_one_column_per_prompt_and_provider(client: TestClient) -> None:
+    first, second = client.get("/runs/run-new"), client.get("/runs/run-new?page=2")
+    assert rows(first.text) == 50 and rows(second.text) == N_ROWS - 50
+    assert "page 1 of 2 · 60 rows" in first.text
+    assert first.text.count('<th class="col">') == 2  # v1 x fake, v2 x fake
+    assert "question r000" in first.text and "answer r000" in first.text  # row header
+    assert 'href="/runs/run-new/cases/main-v2-fake-r000"' in first.text
+
+
+def test_grid_filters_rows_by_status_and_case_set(client: TestClient) -> None:
+    failed = client.get("/runs/run-new?status=failed").text
+    assert rows(failed) == 21  # every third row fails on v2, and r059 errored on v1
+    assert rows(client.get("/runs/run-new?status=errored").text) == 1
+    assert 'data-row="bad-1"' in client.get("/runs/run-new?set=regressions").text
+    assert client.get("/runs/run-new?set=nope").status_code == 400
+
+
+def test_hostile_outputs_are_escaped_everywhere(client: TestClient) -> None:
+    pages = [client.get("/runs/run-new").text]
+    pages += [client.get(f"/runs/run-new/cases/main-v1-fake-{row}").text for row in HOSTILE]
+    pages.append(client.get("/runs/run-new/history?row=r003").text)
+    for html in pages:
+        assert "<script>document" not in html and "<img src=x" not in html
+        assert 'href="javascript:' not in html
+    assert "&lt;script&gt;document.title" in pages[0]
+
+
+def test_case_page_shows_the_conversation_and_scores(client: TestClient) -> None:
+    page = client.get("/runs/run-new/cases/main-v2-fake-r000")
+    assert "Q: question r000" in page.text and "exact" in page.text and "fail" in page.text
+    assert client.get("/runs/run-new/cases/none").status_code == 404
+
+
+def test_review_post_stores_who_and_when_and_survives_a_new_app(
+    client: TestClient, store: Path
+) -> None:
+    url = "/runs/run-new/cases/main-v2-fake-r000/review"
+    sent = client.post(url, data={"verdict": "bad", "correct_answer": "answer r000"})
+    assert sent.status_code == 200 and "Marked <b>bad</b> by ann" in sent.text
+    again = TestClient(create_app(store, reviewer="bob"), base_url=LOCAL)
+    assert "bad · ann" in again.get("/runs/run-new").text
+    assert rows(again.get("/runs/run-new?status=bad").text) == 1
+    assert again.post(url, data={"verdict": "clear"}).status_code == 200
+    assert rows(again.get("/runs/run-new?status=reviewed").text) == 0
+
+
+def test_review_post_refuses_bad_verdicts_and_other_origins(client: TestClient) -> None:
+    url = "/runs/run-new/cases/main-v2-fake-r000/review"
+    assert client.post(url, data={"verdict": "meh"}).status_code == 400
+    forged = client.post(url, data={"verdict": "bad"}, headers={"origin": "https://evil.test"})
+    assert forged.status_code == 403
+    assert client.post("/runs/run-new/cases/nope/review", data={"verdict": "bad"}).status_code == 404
+
+
+def test_history_trend_and_compare(client: TestClient) -> None:
+    history = client.get("/runs/run-new/history?row=r000").text
+    assert history.count('<tr><th scope="row">') == 2  # run-old and run-new
+    assert client.get("/runs/run-new/history").status_code == 400
+    trend = client.get("/suites/demo").text
+    assert "<polyline" in trend and "compare with previous" in trend
+    assert client.get("/suites/nope").status_code == 404
+    report = client.get("/compare?a=run-old&b=run-new")
+    assert report.status_code == 200 and "run-new" in report.text
+    assert report.headers["content-security-policy"] == "frame-ancestors 'none'"
+    assert client.get("/compare?a=run-old&b=nope").status_code == 400
+
+
+def test_other_host_headers_are_refused_on_loopback(store: Path) -> None:
+    rebound = TestClient(create_app(store, reviewer="ann"), base_url="http://evil.test")
+    assert rebound.get("/").status_code == 400
+
+
+def test_a_token_is_required_off_loopback(store: Path) -> None:
+    app = create_app(store, reviewer="ann", token="s3cret", allowed_hosts=["*"])
+    client = TestClient(app, base_url="http://10.0.0.5:8765")
+    assert client.get("/").status_code == 401
+    assert client.get("/runs/run-new?token=wrong").status_code == 401
+    assert client.get("/", headers={"x-harness-token": "s3cret"}).status_code == 200
+    first = client.get("/runs/run-new?page=2&token=s3cret", follow_redirects=False)
+    assert first.status_code == 303 and first.headers["location"] == "/runs/run-new?page=2"
+    assert client.get("/runs/run-new?page=2").status_code == 200  # the cookie now
+    assert "s3cret" not in client.get("/").text
+
+
+def test_loopback_hosts() -> None:
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.2")
