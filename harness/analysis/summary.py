@@ -8,7 +8,7 @@ place. A number that has no data behind it (no cost reported, no scorer value) i
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import pandas as pd
@@ -115,14 +115,22 @@ class RunSummary(BaseModel):
         return None
 
 
-def results_frame(results: Iterable[CaseResult]) -> pd.DataFrame:
+def results_frame(
+    results: Iterable[CaseResult], columns: Sequence[str] | None = None
+) -> pd.DataFrame:
     """One row per (case, score); a case without scores still gets one row (name None).
 
     ``case_index`` is the case's position in ``results``, so cases stay distinct even
     when a case id recurs (the same case in a bad-case set and in the main set).
+    ``columns``: only these (the summary reads half of them; every column of a 100k-case
+    run's frame costs memory while it is built).
     """
+    wanted = set(_CASE_COLUMNS + _SCORE_COLUMNS if columns is None else columns)
+    case_columns = [(j, c) for j, c in enumerate(_CASE_COLUMNS) if c in wanted]
+    score_columns = [(j, c) for j, c in enumerate(_SCORE_COLUMNS) if c in wanted]
     # Built column by column: a dict per row would cost several KB each at 100k cases.
-    columns: dict[str, list[Any]] = {c: [] for c in _CASE_COLUMNS + _SCORE_COLUMNS}
+    data: dict[str, list[Any]] = {c: [] for _, c in case_columns + score_columns}
+    no_score = (None,) * len(_SCORE_COLUMNS)
     for i, r in enumerate(results):
         case = (
             i, r.case_id, r.row_id, r.case_set, r.prompt_id, r.provider_id, r.model,
@@ -130,30 +138,40 @@ def results_frame(results: Iterable[CaseResult]) -> pd.DataFrame:
             r.completion_tokens, r.cached,
         )  # fmt: skip
         for s in r.scores or [None]:
-            for name, value in zip(_CASE_COLUMNS, case, strict=True):
-                columns[name].append(value)
+            for j, name in case_columns:
+                data[name].append(case[j])
             score = (
                 (s.name, s.scorer, s.version, s.value, s.threshold, s.passed, s.error)
                 if s
-                else (None,) * len(_SCORE_COLUMNS)
+                else no_score
             )
-            for name, value in zip(_SCORE_COLUMNS, score, strict=True):
-                columns[name].append(value)
+            for j, name in score_columns:
+                data[name].append(score[j])
     # pandas' arrow strings refuse lone surrogates (an error message, a dataset id may hold one)
-    for col in (
-        "case_id",
-        "row_id",
-        "case_set",
-        "prompt_id",
-        "provider_id",
-        "error",
-        "score_error",
-    ):
-        columns[col] = [v if v is None else utf8_safe(v) for v in columns[col]]
-    frame = pd.DataFrame(columns)
+    for col in _TEXT_COLUMNS.intersection(data):
+        data[col] = [v if v is None else utf8_safe(v) for v in data[col]]
+    frame = pd.DataFrame(data)
     for col in ("value", "threshold", "latency_s", "cost_usd"):
-        frame[col] = frame[col].astype("float64")
+        if col in frame:
+            frame[col] = frame[col].astype("float64")
     return frame
+
+
+#: Text columns: their lone surrogates are escaped for pandas.
+_TEXT_COLUMNS = {
+    "case_id",
+    "row_id",
+    "case_set",
+    "prompt_id",
+    "provider_id",
+    "error",
+    "score_error",
+}
+#: The columns the aggregation reads.
+_SUMMARY_COLUMNS = [
+    "case_index", *GROUP_KEYS, "tags", "passed", "error", "latency_s", "cost_usd",
+    "prompt_tokens", "completion_tokens", "name", "value", "score_error",
+]  # fmt: skip
 
 
 def summarize(results: Iterable[CaseResult], *, corpus: bool = True) -> RunSummary:
@@ -180,7 +198,7 @@ def summarize(results: Iterable[CaseResult], *, corpus: bool = True) -> RunSumma
                 perturbed.append(i)
             yield r
 
-    frame = results_frame(read())
+    frame = results_frame(read(), _SUMMARY_COLUMNS)
     tagged = frame.explode("tags").dropna(subset=["tags"]).rename(columns={"tags": "tag"})
     # Headline cells are over clean cases: perturbed copies (robustness) show per tag and in
     # the robustness analysis, so declaring perturbations never moves the headline or a gate.

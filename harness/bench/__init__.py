@@ -40,7 +40,15 @@ if typing.TYPE_CHECKING:
         ReliabilityBin,
         SubjectResult,
     )
-    from harness.bench.run import BenchConfig, aggregate, evaluate, prepare, run_bench, run_models
+    from harness.bench.run import (
+        BenchConfig,
+        BenchHooks,
+        aggregate,
+        evaluate,
+        prepare,
+        run_bench,
+        run_models,
+    )
     from harness.bench.tasks import Task, TaskDir, description, write_tasks
     from harness.errors import BenchError
 
@@ -54,7 +62,7 @@ _MODULES = {
     "harness.bench.models": (
         "BenchResult Calibration ModelInfo QuestionResult ReliabilityBin SubjectResult"
     ),
-    "harness.bench.run": "BenchConfig aggregate evaluate prepare run_bench run_models",
+    "harness.bench.run": "BenchConfig BenchHooks aggregate evaluate prepare run_bench run_models",
     "harness.bench.tasks": "Task TaskDir description write_tasks",
     "harness.errors": "BenchError",
 }
@@ -68,6 +76,7 @@ __all__ = [
     "LAYOUTS",
     "BenchConfig",
     "BenchError",
+    "BenchHooks",
     "BenchResult",
     "Calibration",
     "Curve",

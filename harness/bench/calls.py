@@ -9,6 +9,7 @@ bounded. An API benchmark behaves like any other run against that API.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from harness.providers.base import Generation, ModelRequest, Provider
@@ -22,15 +23,22 @@ async def generate_all(
     requests: list[ModelRequest],
     cache: ResponseCache | None,
     concurrency: int,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[Generation]:
     """Each request's generation, from the cache or from ``provider`` (retried per
-    ``config``); raises the first error that retries could not fix."""
+    ``config``); raises the first error that retries could not fix. ``progress`` hears
+    ``(requests done, requests)`` as each one finishes."""
     channel = Channel(provider, config, cache)
     width = asyncio.Semaphore(getattr(config, "concurrency", None) or concurrency)
+    done = 0
 
     async def one(request: ModelRequest) -> Generation:
+        nonlocal done
         async with width:
             generation, _ = await channel.generate(request)
+        done += 1
+        if progress is not None:
+            progress(done, len(requests))
         return generation
 
     return list(await asyncio.gather(*(one(r) for r in requests)))

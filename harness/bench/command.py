@@ -175,15 +175,15 @@ def run_and_report(
     the results store."""
     from harness.api import default_store
     from harness.bench.compare import flips as find_flips
+    from harness.bench.progress import BenchProgress
     from harness.bench.run import offline_env, run_models
     from harness.bench.store import save_bench
     from harness.report.bench_html import write_bench_report
 
     offline_env()  # before anything imports `datasets`
     _quiet_libraries()
-    results = run_models(
-        models, config, on_model=lambda m: console.print(f"Benchmarking [bold]{escape(m)}[/] ...")
-    )
+    with BenchProgress(console) as progress:
+        results = run_models(models, config, progress.hooks())
     for label, r in zip(labels, results, strict=True):
         out.print(_table(r, label))
     result, reference = results[0], results[1] if len(results) > 1 else None

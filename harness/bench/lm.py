@@ -20,6 +20,7 @@ API calls go through :mod:`harness.bench.calls` (response cache, retries, rate l
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,8 @@ class Answerer:
     cache: ResponseCache | None
     concurrency: int = 8
     max_tokens: int = 64
+    #: ``(questions answered, questions in all)`` as answers come in.
+    progress: Callable[[int, int], None] | None = None
     #: ``generate`` mode: each context's answer text.
     outputs: dict[str, str] = field(default_factory=dict)
 
@@ -83,10 +86,19 @@ class Answerer:
         provider = create_provider(self.config, Path.cwd())
         try:
             if self.mode == "loglikelihood":
-                return await provider.loglikelihood(pairs)  # type: ignore[attr-defined]
+                progress = self._in_questions(len({context for context, _ in pairs}))
+                return await provider.loglikelihood(pairs, progress)  # type: ignore[attr-defined]
             return await self._from_generations(provider, pairs)
         finally:
             await provider.aclose()
+
+    def _in_questions(self, questions: int) -> Callable[[int, int], None] | None:
+        """The scorer counts model rows; a question is one row when its answers are one
+        token each (" A" ... " D"), and in any case its share of the rows."""
+        report = self.progress
+        if report is None:
+            return None
+        return lambda done, total: report(questions * done // total, questions)
 
     async def _from_generations(
         self, provider: Provider, pairs: list[Pair]
@@ -94,7 +106,7 @@ class Answerer:
         contexts = list(dict.fromkeys(context for context, _ in pairs))
         requests = [self._request(context) for context in contexts]
         generations = await generate_all(
-            provider, self.config, requests, self.cache, self.concurrency
+            provider, self.config, requests, self.cache, self.concurrency, self.progress
         )
         answers = dict(zip(contexts, generations, strict=True))
         if self.mode == "logprobs":

@@ -52,6 +52,18 @@ BenchModel = HFProviderConfig | OpenAIProviderConfig
 
 
 @dataclass(frozen=True)
+class BenchHooks:
+    """What a caller (the command's lines and progress bar) hears while models run."""
+
+    #: A model starts, by id.
+    model: Callable[[str], None] | None = None
+    #: Something to know before it runs (e.g. emulated bfloat16 on this CPU).
+    warning: Callable[[str], None] | None = None
+    #: ``(questions scored, questions in all)`` as answers come in; from a worker thread.
+    progress: Callable[[int, int], None] | None = None
+
+
+@dataclass(frozen=True)
 class BenchConfig:
     """What to run: ``tasks`` like ``"mmlu:abstract_algebra,ceval:law"`` from ``data``."""
 
@@ -123,12 +135,11 @@ def hf_config(path: str, **options: Any) -> HFProviderConfig:
 
 
 def run_models(
-    models: list[str | BenchModel],
-    config: BenchConfig,
-    on_model: Callable[[str], None] | None = None,
+    models: list[str | BenchModel], config: BenchConfig, hooks: BenchHooks | None = None
 ) -> list[BenchResult]:
     """Benchmark several models on the same tasks (written once), one after the other."""
     _require_bench()
+    hooks = hooks or BenchHooks()
     configs = [local_model(m, config) if isinstance(m, str) else m for m in models]
     for model in configs:
         _check(model, config)  # fail on a wrong path or mode before loading anything
@@ -136,9 +147,9 @@ def run_models(
         task_dir = prepare(config, root)
         results = []
         for model in configs:
-            if on_model is not None:
-                on_model(model.id)
-            results.append(evaluate(model, task_dir, config))
+            if hooks.model is not None:
+                hooks.model(model.id)
+            results.append(evaluate(model, task_dir, config, hooks))
         return results
 
 
@@ -154,7 +165,9 @@ def _check(model: BenchModel, config: BenchConfig) -> None:
         resolve(model.model, model.gguf_file, model.adapter)
 
 
-def evaluate(model: BenchModel, task_dir: TaskDir, config: BenchConfig) -> BenchResult:
+def evaluate(
+    model: BenchModel, task_dir: TaskDir, config: BenchConfig, hooks: BenchHooks | None = None
+) -> BenchResult:
     """Run lm-eval on ``task_dir`` with ``model`` answering, and aggregate its samples."""
     _require_bench()
     offline_env()
@@ -162,11 +175,16 @@ def evaluate(model: BenchModel, task_dir: TaskDir, config: BenchConfig) -> Bench
     from harness.bench.lm import Answerer, ProviderLM, resolve_mode
     from harness.runner.cache import ResponseCache
 
+    hooks = hooks or BenchHooks()
     started = time.perf_counter()
     mode = resolve_mode(config.mode, model.type)
     info = _model_info(model)
+    if hooks.warning is not None and model.type == "hf":
+        _warn_dtype(model, hooks.warning)
     cache = ResponseCache(harness_home() / "cache.db") if config.use_cache else None
-    answerer = Answerer(model, mode, cache, config.concurrency, config.max_tokens)
+    answerer = Answerer(
+        model, mode, cache, config.concurrency, config.max_tokens, progress=hooks.progress
+    )
     try:
         output = run_lm_eval(ProviderLM(answerer), task_dir, config)
     finally:
@@ -176,6 +194,16 @@ def evaluate(model: BenchModel, task_dir: TaskDir, config: BenchConfig) -> Bench
     outputs = answerer.outputs if mode == "generate" else None
     seconds = time.perf_counter() - started
     return aggregate(output, task_dir, info, config, seconds, mode=mode, outputs=outputs)
+
+
+def _warn_dtype(model: HFProviderConfig, warn: Callable[[str], None]) -> None:
+    import torch
+
+    from harness.providers.hf_models import cpu_dtype_warning
+
+    message = cpu_dtype_warning(torch, *_device_and_dtype(torch, model))
+    if message is not None:
+        warn(f"{model.id}: {message}")
 
 
 def _model_info(model: BenchModel) -> ModelInfo:
@@ -207,7 +235,7 @@ def run_lm_eval(lm: Any, task_dir: TaskDir, config: BenchConfig) -> dict:
     from lm_eval.tasks import TaskManager
 
     manager = TaskManager(include_path=str(task_dir.include_path), include_defaults=False)
-    with _git_without_subprocess():
+    with _git_without_subprocess(), _no_context_bars():
         output = lm_eval.simple_evaluate(
             model=lm,
             tasks=task_dir.names,
@@ -235,6 +263,20 @@ def _git_without_subprocess() -> AbstractContextManager[object]:
     return mock.patch.object(
         lm_eval.evaluator, "get_git_commit_hash", lambda: get_commit_from_path(os.getcwd())
     )
+
+
+def _no_context_bars() -> AbstractContextManager[object]:
+    """lm-eval draws a tqdm bar per task while it builds the prompts, which would tear
+    through the run's own progress bar (and says nothing about scoring): silenced."""
+    from functools import partial
+    from unittest import mock
+
+    import lm_eval.api.task
+    from tqdm import tqdm
+
+    if getattr(lm_eval.api.task, "tqdm", None) is not tqdm:  # another lm-eval: leave it
+        return nullcontext()
+    return mock.patch.object(lm_eval.api.task, "tqdm", partial(tqdm, disable=True))
 
 
 def offline_env() -> None:

@@ -151,7 +151,13 @@ def compare(
         confidence=confidence,
         alpha=alpha,
         values=values,
-        corpus=corpus_rows(pairs, slices, names, test=corpus_test, clustered=clusters is not None),
+        corpus=corpus_rows(
+            pairs,
+            [(s.name, s.index) for s in slices],
+            names,
+            test=corpus_test,
+            clustered=clusters is not None,
+        ),
     )
 
 

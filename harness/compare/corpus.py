@@ -5,9 +5,10 @@ apply to it. Each slice's paired cases go to ``sacrebleu.significance.PairedTest
 paired bootstrap resampling (``bs``, 1,000 resamples, as ``sacrebleu --paired-bs``) or
 approximate randomization (``ar``, 10,000 trials), with sacrebleu's defaults and its seed
 (``SACREBLEU_SEED``, default 12345: the same inputs give the same p-value and CI on every
-run; the seed is in the signature). A and B are scored on the same cases against the same
-references: pairs where one side has no value or the references differ are left out (and
-counted), since sacrebleu pairs segments by position.
+run; the seed is in the signature). Resamples pick segments by position, so the pairs go to
+sacrebleu in one fixed order (case set, row, prompt, provider, sample), however the runs were
+read. A and B are scored on the same cases against the same references: pairs where one side
+has no value or the references differ are left out (and counted).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from harness.compare.records import PASS, CaseRecord, load_texts
 from harness.errors import CompareError, ScorerError
 
 if TYPE_CHECKING:
-    from harness.compare.comparison import Slice
+    import numpy as np
+
     from harness.compare.join import Pair
     from harness.scorers.sacre import SacreScorer
 
@@ -70,14 +72,15 @@ class CorpusRow:
 
 def corpus_rows(
     pairs: list[Pair],
-    slices: list[Slice],
+    slices: Sequence[tuple[str, np.ndarray]],
     metrics: Sequence[str],
     *,
     test: str = "bs",
     clustered: bool = False,
 ) -> list[CorpusRow]:
-    """A row per bleu/chrf assertion of ``metrics`` and slice. ``clustered``: the pairs are
-    samples of repeated cases, which sacrebleu's tests resample one by one."""
+    """A row per bleu/chrf assertion of ``metrics`` and slice (its name and the positions of
+    its pairs). ``clustered``: the pairs are samples of repeated cases, which sacrebleu's
+    tests resample one by one."""
     if test not in CORPUS_TESTS:
         raise CompareError(f"unknown corpus test '{test}'; use one of: {', '.join(CORPUS_TESTS)}")
     names = [m for m in metrics if m != PASS and _is_corpus_metric(pairs, m)]
@@ -87,14 +90,15 @@ def corpus_rows(
     textless = [side for side in ("a", "b") if all(getattr(p, side).corpus is None for p in pairs)]
     if textless:
         why = f"side {textless[0].upper()} holds no outputs (a baseline file): no corpus score"
-        return [CorpusRow(s.name, name, 0, note=why) for name in names for s in slices]
+        return [CorpusRow(s, name, 0, note=why) for name in names for s, _ in slices]
+    keys = [_order(p) for p in pairs]
     rows = []
     for name in names:
         a = [_input(p.a, name) for p in pairs]
         b = [_input(p.b, name) for p in pairs]
-        for s in slices:
-            index = s.index.tolist()
-            row = _row(s.name, name, [a[i] for i in index], [b[i] for i in index], test)
+        for s, positions in slices:
+            index = sorted(positions.tolist(), key=keys.__getitem__)
+            row = _row(s, name, [a[i] for i in index], [b[i] for i in index], test)
             if clustered and row.p_value is not None:
                 row = _with_note(row, "sacrebleu resamples the samples of a repeated case apart")
             rows.append(row)
@@ -102,13 +106,21 @@ def corpus_rows(
 
 
 def _is_corpus_metric(pairs: list[Pair], name: str) -> bool:
-    """Whether assertion ``name`` is a bleu/chrf one: told by the first case it scored."""
+    """Whether assertion ``name`` is a bleu/chrf one: told by the first case it scored that
+    has its texts (a baseline case has none)."""
     for p in pairs:
         scored = [r for r in (p.a, p.b) if r.scores.get(name) is not None]
-        if scored:
-            load_texts(scored)
-            return any(i.name == name for r in scored for i in r.corpus or ())
+        load_texts(scored)
+        known = [r.corpus for r in scored if r.corpus is not None]
+        if known:
+            return any(i.name == name for inputs in known for i in inputs)
     return False
+
+
+def _order(p: Pair) -> tuple[str | int, ...]:
+    """Where a pair goes in sacrebleu's segment order."""
+    a, b = p.a, p.b
+    return (a.case_set, a.row_id, a.prompt_id, a.provider_id, a.repeat, b.prompt_id, b.provider_id)
 
 
 def _input(record: CaseRecord, name: str) -> CorpusInput | None:
@@ -123,7 +135,7 @@ def _row(
     same = [(x, y) for x, y in kept if x.references == y.references]
     left_out = []
     if len(kept) < len(a):
-        left_out.append(f"{len(a) - len(kept)} pair(s) without a value on both sides")
+        left_out.append(f"{len(a) - len(kept)} pair(s) that one side did not score")
     if len(same) < len(kept):
         left_out.append(f"{len(kept) - len(same)} pair(s) whose references differ")
     note = "; ".join(left_out) + " left out" if left_out else None

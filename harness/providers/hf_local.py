@@ -26,7 +26,7 @@ from pydantic import ValidationError
 from harness.errors import PermanentProviderError, ProviderError
 from harness.extras import install_command, require
 from harness.providers.base import Generation, ModelRequest, Provider
-from harness.providers.hf_loglik import LoglikelihoodScorer, RollingScore
+from harness.providers.hf_loglik import LoglikelihoodScorer, Progress, RollingScore
 from harness.providers.hf_models import DTYPES, ModelSource, device_and_dtype, load, resolve
 from harness.suite.schema import GenerationParams, HFProviderConfig
 
@@ -119,11 +119,14 @@ class HFProvider(Provider):
         self._wakeup.set()
         return await job.future
 
-    async def loglikelihood(self, requests: list[tuple[str, str]]) -> list[tuple[float, bool]]:
+    async def loglikelihood(
+        self, requests: list[tuple[str, str]], progress: Progress | None = None
+    ) -> list[tuple[float, bool]]:
         """For each ``(context, continuation)``: the summed log-probability of the
         continuation's tokens after the context, and whether greedy decoding would produce
-        them (lm-eval's ``loglikelihood``), in batches of ``batch_size`` on the worker thread."""
-        return await self._on_worker(lambda model: model.scorer.loglikelihood(requests))
+        them (lm-eval's ``loglikelihood``), in batches of ``batch_size`` on the worker thread.
+        ``progress`` is called there, with (rows scored, rows in all), after each batch."""
+        return await self._on_worker(lambda model: model.scorer.loglikelihood(requests, progress))
 
     async def loglikelihood_rolling(self, texts: list[str]) -> list[RollingScore]:
         """Each text's loglikelihood from its first token, in lm-eval's disjoint rolling

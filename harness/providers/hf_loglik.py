@@ -8,21 +8,39 @@ computing is leaner than HFLM's: requests with the same model input share one fo
 (four one-token answers of a question cost one row, as with HFLM's logits cache), rows are
 sorted by length so batches pad little, and the vocabulary projection and softmax run only
 at the positions that are scored rather than over the whole sequence.
+
+Rows that start with the same tokens (a subject's questions after one few-shot prefix)
+share that prefix's forward pass: it runs once, and each batch runs only the rows' own
+suffix tokens on a copy of the prefix's key/value cache. The prefix is found in the rows'
+own tokens (the longest run of leading tokens that sorted neighbours have in common), so
+it is a prefix of every row it serves by construction, whatever the tokenizer does where
+the few-shot text meets the question; a row that shares too little runs in full.
 """
 
 from __future__ import annotations
 
+import copy
 import inspect
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
+from itertools import pairwise
 from typing import Any
+
+import numpy as np
 
 from harness.errors import PermanentProviderError
 
 #: HFLM's context length when neither the config nor the tokenizer names one.
 DEFAULT_MAX_LENGTH = 2048
+#: The fewest leading tokens worth a forward pass of their own, shared by several rows.
+MIN_SHARED_PREFIX = 16
 
 TokenPair = tuple[list[int], list[int]]
+Row = tuple[int, ...]
+Scores = dict[tuple[Row, Row], tuple[float, bool]]
+#: Called with (rows scored so far, rows in all) after each forward batch.
+Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -38,12 +56,22 @@ class LoglikelihoodScorer:
     """Scores token sequences with a loaded causal LM; used from one thread only."""
 
     def __init__(
-        self, model: Any, tokenizer: Any, batch_size: int, max_length: int | None = None
+        self,
+        model: Any,
+        tokenizer: Any,
+        batch_size: int,
+        max_length: int | None = None,
+        *,
+        reuse_prefix: bool = True,
     ) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.batch_size = batch_size
         self._max_length = max_length
+        #: Run a shared prefix once (False: every row in full, the reference path).
+        self.reuse_prefix = reuse_prefix
+        #: Whether the model's cache can be extended; known after the first prefix.
+        self._extendable: bool | None = None
 
     @cached_property
     def max_length(self) -> int:
@@ -88,9 +116,11 @@ class LoglikelihoodScorer:
         n_context = len(self.encode(context))
         return whole[:n_context], whole[n_context:]
 
-    def loglikelihood(self, pairs: list[tuple[str, str]]) -> list[tuple[float, bool]]:
+    def loglikelihood(
+        self, pairs: list[tuple[str, str]], progress: Progress | None = None
+    ) -> list[tuple[float, bool]]:
         """``(sum of log p(continuation | context), whether greedy decoding gives it)``."""
-        return self.score([self.encode_pair(c, x) for c, x in pairs])
+        return self.score([self.encode_pair(c, x) for c, x in pairs], progress)
 
     def loglikelihood_rolling(self, texts: list[str]) -> list[RollingScore]:
         """Each text's loglikelihood from its first token on, in disjoint windows of at most
@@ -118,8 +148,11 @@ class LoglikelihoodScorer:
             counts[owner] += 1
         return [RollingScore(t, n, w) for t, n, w in zip(totals, lengths, counts, strict=True)]
 
-    def score(self, requests: list[TokenPair]) -> list[tuple[float, bool]]:
-        """Token-level scoring: one forward row per distinct model input, longest first."""
+    def score(
+        self, requests: list[TokenPair], progress: Progress | None = None
+    ) -> list[tuple[float, bool]]:
+        """Token-level scoring: one forward row per distinct model input; rows sharing a
+        prefix a group at a time, the others longest first."""
         for context, continuation in requests:
             if not context or not continuation:
                 raise PermanentProviderError("loglikelihood needs a context and a continuation")
@@ -129,46 +162,196 @@ class LoglikelihoodScorer:
                     f"{self.max_length}"
                 )
         keys = [(tuple((c + x)[-(self.max_length + 1) :][:-1]), tuple(x)) for c, x in requests]
-        wanted: dict[tuple[int, ...], set[tuple[int, ...]]] = {}
+        wanted: dict[Row, set[Row]] = {}
         for row, cont in keys:
             wanted.setdefault(row, set()).add(cont)
-        rows = sorted(wanted, key=lambda row: (-len(row), row))
-        scores: dict[tuple[tuple[int, ...], tuple[int, ...]], tuple[float, bool]] = {}
-        for start in range(0, len(rows), self.batch_size):
-            scores.update(
-                self._forward({r: wanted[r] for r in rows[start : start + self.batch_size]})
-            )
+        scores: Scores = {}
+        done = 0
+        for batch, prefix in self._batches(wanted):
+            scores.update(self._forward(batch, prefix))
+            done += len(batch)
+            if progress is not None:
+                progress(done, len(wanted))
         return [scores[key] for key in keys]
 
-    def _forward(
-        self, wanted: dict[tuple[int, ...], set[tuple[int, ...]]]
-    ) -> dict[tuple[tuple[int, ...], tuple[int, ...]], tuple[float, bool]]:
-        """One right-padded forward pass over ``wanted``'s rows (no mask: the padding comes
-        after every scored position, as in HFLM), projected to the vocabulary only at the
-        positions that predict a continuation token."""
+    def _batches(
+        self, wanted: dict[Row, set[Row]]
+    ) -> Iterator[tuple[dict[Row, set[Row]], CachedPrefix | None]]:
+        """Batches of rows, each with the cached prefix it runs on (None: in full). A
+        group's prefix is computed just before its batches and dropped after them."""
+        alone: list[Row] = []
+        if self.reuse_prefix and wanted:
+            scored = {row: max(map(len, conts)) for row, conts in wanted.items()}
+            for group in prefix_groups(scored):
+                prefix = self._prefix(group.rows[0][: group.length]) if group.length else None
+                if prefix is None:
+                    alone.extend(group.rows)
+                    continue
+                for batch in self._chunks(group.rows, wanted):
+                    yield batch, prefix
+        else:
+            alone = list(wanted)
+        for batch in self._chunks(alone, wanted):
+            yield batch, None
+
+    def _chunks(
+        self, rows: Iterable[Row], wanted: dict[Row, set[Row]]
+    ) -> Iterator[dict[Row, set[Row]]]:
+        """``batch_size`` rows at a time, longest first (so a batch pads little)."""
+        ordered = sorted(rows, key=lambda row: (-len(row), row))
+        for start in range(0, len(ordered), self.batch_size):
+            yield {row: wanted[row] for row in ordered[start : start + self.batch_size]}
+
+    def _prefix(self, tokens: Row) -> CachedPrefix | None:
+        """``tokens`` run once (batch of one), kept as their key/value cache; None when
+        the model's cache is not a plain growing one that a later pass can extend (a
+        sliding window, a recurrent state), and then for every later group too."""
         import torch
 
+        if self._extendable is False:
+            return None
+        keep = {"logits_to_keep": 1} if self._keeps_logits else {}
+        ids = torch.tensor([tokens], dtype=torch.long, device=self.model.device)
+        with torch.inference_mode():
+            cache = self.model(ids, use_cache=True, **keep).past_key_values
+        self._extendable = _extendable(cache, len(tokens))
+        return CachedPrefix(len(tokens), cache) if self._extendable else None
+
+    def _forward(self, wanted: dict[Row, set[Row]], prefix: CachedPrefix | None = None) -> Scores:
+        """One right-padded forward pass over ``wanted``'s rows (no mask: the padding comes
+        after every scored position, as in HFLM), projected to the vocabulary only at the
+        positions that predict a continuation token. With a ``prefix``, only the tokens
+        after it run, on a copy of its cache."""
+        import torch
+
+        start = 0 if prefix is None else prefix.length
         rows = list(wanted)
-        batch = torch.zeros((len(rows), len(rows[0])), dtype=torch.long)
+        batch = torch.zeros((len(rows), max(map(len, rows)) - start), dtype=torch.long)
         for i, row in enumerate(rows):
-            batch[i, : len(row)] = torch.tensor(row, dtype=torch.long)
+            batch[i, : len(row) - start] = torch.tensor(row[start:], dtype=torch.long)
         # The logit at position p predicts token p + 1: a continuation of k tokens is
         # predicted at the row's last k positions.
         longest = {row: max(map(len, conts)) for row, conts in wanted.items()}
-        positions = sorted({len(row) - k for row in rows for k in range(1, longest[row] + 1)})
+        ends = {row: len(row) - start for row in rows}
+        positions = sorted({ends[row] - k for row in rows for k in range(1, longest[row] + 1)})
         keep = torch.tensor(positions, dtype=torch.long)
+        inputs: dict[str, Any] = {"input_ids": batch.to(self.model.device)}
+        if prefix is None:
+            inputs["use_cache"] = False
+        else:
+            inputs |= {"use_cache": True, "past_key_values": prefix.copies(len(rows))}
         with torch.inference_mode():
             if self._keeps_logits:
-                logits = self.model(batch.to(self.model.device), logits_to_keep=keep).logits
+                logits = self.model(**inputs, logits_to_keep=keep).logits
             else:
-                logits = self.model(batch.to(self.model.device)).logits[:, keep]
+                logits = self.model(**inputs).logits[:, keep]
             logprobs = torch.log_softmax(logits.float(), dim=-1).cpu()
         column = {p: j for j, p in enumerate(positions)}
         out = {}
         for i, row in enumerate(rows):
             for cont in wanted[row]:
-                scored = logprobs[i, [column[len(row) - len(cont) + k] for k in range(len(cont))]]
+                at = [column[ends[row] - len(cont) + k] for k in range(len(cont))]
+                scored = logprobs[i, at]
                 target = torch.tensor(cont, dtype=torch.long)
                 greedy = bool((scored.argmax(dim=-1) == target).all())
                 out[(row, cont)] = (float(scored.gather(1, target[:, None]).sum()), greedy)
         return out
+
+
+@dataclass(frozen=True)
+class CachedPrefix:
+    """The key/value cache of a prefix's ``length`` tokens, for a batch of one."""
+
+    length: int
+    cache: Any
+
+    def copies(self, n: int) -> Any:
+        """A fresh cache holding the prefix ``n`` times: a forward pass extends the cache
+        it is given, so each batch needs its own."""
+        cache = copy.deepcopy(self.cache)
+        cache.batch_repeat_interleave(n)
+        return cache
+
+
+def _extendable(cache: Any, length: int) -> bool:
+    """A transformers ``DynamicCache`` of plain growing layers holding ``length`` tokens."""
+    from transformers import DynamicCache
+    from transformers.cache_utils import DynamicLayer
+
+    return (
+        isinstance(cache, DynamicCache)
+        and all(type(layer) is DynamicLayer for layer in cache.layers)
+        and cache.get_seq_length() == length
+    )
+
+
+@dataclass(frozen=True)
+class PrefixGroup:
+    """Rows whose first ``length`` tokens are the same and come before every scored
+    position (0: a row that runs alone)."""
+
+    length: int
+    rows: tuple[Row, ...]
+
+
+def prefix_groups(scored: dict[Row, int], minimum: int = MIN_SHARED_PREFIX) -> list[PrefixGroup]:
+    """``scored``'s rows (each with how many of its last positions are scored) in groups
+    that share a prefix of at least ``minimum`` tokens, chosen to save the most tokens.
+
+    Sorted, rows with the same first n tokens are neighbours, and the tokens a run of
+    neighbours shares is the least that adjacent ones share. A run as one group saves
+    (rows - 1) x its shared length; otherwise it is split where adjacent rows share least,
+    and each side decided the same way. So two subjects whose prompts share only their
+    opening words are two groups, each with its own few-shot prefix.
+    """
+    rows = sorted(scored)
+    if not rows:
+        return []
+    usable = np.array([len(row) - scored[row] for row in rows])
+    common = np.array([0, *(_common_length(a, b) for a, b in pairwise(rows))])
+    return [
+        PrefixGroup(length, tuple(rows[lo : hi + 1]))
+        for lo, hi, length in _best_spans(common, usable, minimum)
+    ]
+
+
+def _best_spans(common: Any, usable: Any, minimum: int) -> list[tuple[int, int, int]]:
+    """``(first, last, shared length)`` spans of the sorted rows (``common[i]``: the tokens
+    rows i - 1 and i share; ``usable[i]``: row i's tokens before its scored ones),
+    decided bottom-up over the splits, without recursion (a split can leave one row)."""
+    split_at: dict[tuple[int, int], int] = {}
+    saved: dict[tuple[int, int], int] = {}
+    whole: dict[tuple[int, int], int] = {}
+    stack = [(0, len(usable) - 1, False)]
+    while stack:
+        lo, hi, children_done = stack.pop()
+        if lo == hi:
+            saved[lo, hi] = 0
+            continue
+        k = split_at.setdefault((lo, hi), lo + 1 + int(np.argmin(common[lo + 1 : hi + 1])))
+        if not children_done:
+            stack += [(lo, hi, True), (lo, k - 1, False), (k, hi, False)]
+            continue
+        shared = int(min(common[k], usable[lo : hi + 1].min()))
+        as_one = (hi - lo) * shared if shared >= minimum else 0
+        apart = saved[lo, k - 1] + saved[k, hi]
+        saved[lo, hi] = max(as_one, apart)
+        if as_one > apart:
+            whole[lo, hi] = shared
+    spans = []
+    todo = [(0, len(usable) - 1)]
+    while todo:
+        lo, hi = todo.pop()
+        if lo == hi or (lo, hi) in whole:
+            spans.append((lo, hi, whole.get((lo, hi), 0)))
+        else:
+            k = split_at[lo, hi]
+            todo += [(k, hi), (lo, k - 1)]
+    return spans
+
+
+def _common_length(a: Row, b: Row) -> int:
+    """How many leading tokens ``a`` and ``b`` share."""
+    n = min(len(a), len(b))
+    differ = np.flatnonzero(np.asarray(a[:n]) != np.asarray(b[:n]))
+    return int(differ[0]) if differ.size else n

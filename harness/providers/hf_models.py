@@ -330,3 +330,25 @@ def device_and_dtype(torch: Any, device: str, dtype: str) -> tuple[Any, Any]:
     if resolved.type != "cuda":
         return resolved, torch.float32
     return resolved, torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+#: ``torch.cpu.get_capabilities()`` flags of CPUs that compute in bfloat16 natively:
+#: x86 AVX512-BF16 or AMX, Arm's BF16 extension.
+NATIVE_BF16 = ("avx512_bf16", "amx_bf16", "bf16")
+
+
+def cpu_dtype_warning(torch: Any, device: Any, dtype: Any) -> str | None:
+    """Why ``dtype`` on this CPU is a poor choice, or None. Without bf16 instructions torch
+    converts every bfloat16 product to float32 and back: slower than float32, and less
+    exact. (Nothing is refused: bfloat16 still halves the memory of a large model.)"""
+    if device.type != "cpu" or dtype != torch.bfloat16:
+        return None
+    capabilities = torch.cpu.get_capabilities()
+    if any(capabilities.get(flag) for flag in NATIVE_BF16):
+        return None
+    return (
+        f"dtype bfloat16 on a CPU without bf16 instructions ({capabilities.get('cpu_name', '?')}, "
+        f"torch kernels {torch.backends.cpu.get_cpu_capability()}, none of "
+        f"{'/'.join(NATIVE_BF16)}) is emulated: slower than float32 and less exact; "
+        "use float32 unless memory is short"
+    )

@@ -1,8 +1,9 @@
 """OpenAI and every OpenAI-compatible server (vLLM, Ollama, llama.cpp, DeepSeek, Qwen...).
 
-One call per :meth:`OpenAIProvider.generate`, through the official SDK with its own retries
-switched off: the runner owns retries, backoff and Retry-After, so this module only has to
-say which failures are worth retrying (:func:`map_error`).
+One POST per :meth:`OpenAIProvider.generate`, sent without the official SDK (see
+:mod:`harness.providers.openai_http` for why) and never retried here: the runner owns
+retries, backoff and Retry-After, so this module only has to say which failures are worth
+retrying (:func:`status_error`; :func:`map_error` for the SDK that embeddings still use).
 """
 
 from __future__ import annotations
@@ -13,14 +14,12 @@ import email.utils
 import json
 import math
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, quote_plus, urlsplit, urlunsplit
 
-import openai
-from openai.types import Completion
-from openai.types.chat import ChatCompletion
 from pydantic import ValidationError
 
 from harness.errors import (
@@ -31,7 +30,11 @@ from harness.errors import (
     TransientProviderError,
 )
 from harness.providers.base import Generation, ModelRequest, Provider
+from harness.providers.openai_http import JsonClient, Reply
 from harness.suite.schema import GenerationParams, OpenAIProviderConfig
+
+if TYPE_CHECKING:
+    import openai
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 #: What the SDK gets as a key when ``api_key_env`` is null (local servers ignore it).
@@ -51,15 +54,10 @@ class OpenAIProvider(Provider):
     def __init__(self, config: OpenAIProviderConfig) -> None:
         super().__init__(config)
         self._base_url = normalise_base_url(config.base_url)
-        # An explicit base_url keeps OPENAI_BASE_URL from silently changing the identity.
-        self._client = openai.AsyncOpenAI(
-            base_url=self._base_url,
-            api_key=read_api_key(config.api_key_env, f"provider {config.id!r}"),
-            max_retries=0,
-            timeout=config.timeout,
-            http_client=_http_client(),
-        )
-        self._scrub = KeyScrubber(self._client.api_key if config.api_key_env else None)
+        # Always an explicit base_url: OPENAI_BASE_URL never silently changes the identity.
+        api_key = read_api_key(config.api_key_env, f"provider {config.id!r}")
+        self._client = JsonClient(self._base_url, api_key, config.timeout)
+        self._scrub = KeyScrubber(api_key if config.api_key_env else None)
 
     def __repr__(self) -> str:
         return f"OpenAIProvider(id={self.id!r}, model={self.model!r}, base_url={self._base_url!r})"
@@ -86,19 +84,19 @@ class OpenAIProvider(Provider):
         body = {"model": self.model, **_sdk_params(request.params)}
         body.update(body.pop("extra_body", None) or {})
         if self.config.endpoint == "chat":
-            path, cast_to = "/chat/completions", ChatCompletion
+            path = "/chat/completions"
             body["messages"] = [m.model_dump() for m in request.messages]
             if request.tools is not None:
                 body["tools"] = list(request.tools)
             if request.tool_choice is not None:
                 body["tool_choice"] = request.tool_choice
         else:
-            path, cast_to = "/completions", Completion
+            path = "/completions"
             body["prompt"] = request.as_prompt()
-        # The client's generic `post` skips the SDK's per-call TypedDict transform of an
-        # already-plain JSON body, which costs more CPU than the whole rest of a request.
-        reply = await self._client.post(path, body=body, cast_to=cast_to)
-        return parse_reply(reply, self.config.endpoint)
+        reply = await self._client.post(path, body)
+        if reply.status >= 400:
+            raise reply_error(reply)
+        return parse_reply(reply.content(), self.config.endpoint)
 
     async def aclose(self) -> None:
         await self._client.close()
@@ -168,16 +166,6 @@ def _cut(message: str) -> str:
     return message if len(message) <= MESSAGE_LIMIT else message[:MESSAGE_LIMIT] + "..."
 
 
-def _http_client() -> openai.DefaultAioHttpClient | None:
-    """The SDK's aiohttp transport (``openai[aiohttp]``): about half the CPU per request of
-    its default httpx one, which decides throughput at high concurrency."""
-    try:
-        import aiohttp  # noqa: F401 - only checks that the extra is installed
-    except ImportError:
-        return None
-    return openai.DefaultAioHttpClient()
-
-
 def normalise_base_url(base_url: str | None) -> str:
     """``base_url`` with a lower-case scheme and host and no trailing slash, so that
     equivalent spellings share one identity (and one cache)."""
@@ -215,29 +203,29 @@ def _sdk_params(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def parse_reply(reply: object, endpoint: str) -> Generation:
-    """The first choice's text, usage and finish reason; anything missing is a malformed reply
-    (the SDK does not validate, and returns a bare ``str`` for a non-JSON body)."""
-    choices = getattr(reply, "choices", None)
+    """The first choice's text, usage and finish reason; anything missing is a malformed reply.
+    ``reply`` is the parsed JSON (or the text of a body that is not JSON), or an SDK object."""
+    choices = _field(reply, "choices")
     if not isinstance(choices, list) or not choices:
         raise TransientProviderError(f"malformed response: no choices in {as_text(reply)}")
     choice = choices[0]
     if endpoint == "chat":
-        message = getattr(choice, "message", None)
+        message = _field(choice, "message")
         if message is None:
             raise TransientProviderError("malformed response: choice without a message")
         # None is legitimate (a refusal or a tool call): no text.
-        text = getattr(message, "content", None) or ""
+        text = _field(message, "content") or ""
         tool_calls = _tool_calls(message)
     else:
-        text, tool_calls = getattr(choice, "text", None), None
+        text, tool_calls = _field(choice, "text"), None
     if not isinstance(text, str):
         raise TransientProviderError(f"malformed response: no text in {as_text(choice)}")
-    usage = getattr(reply, "usage", None)
-    finish_reason = getattr(choice, "finish_reason", None)
+    usage = _field(reply, "usage")
+    finish_reason = _field(choice, "finish_reason")
     return Generation(
         text=text,
-        prompt_tokens=_count(getattr(usage, "prompt_tokens", None)),
-        completion_tokens=_count(getattr(usage, "completion_tokens", None)),
+        prompt_tokens=_count(_field(usage, "prompt_tokens")),
+        completion_tokens=_count(_field(usage, "completion_tokens")),
         finish_reason=finish_reason if isinstance(finish_reason, str) else None,
         top_logprobs=_top_logprobs(choice),
         tool_calls=tool_calls,
@@ -301,7 +289,7 @@ def _top_logprobs(choice: object) -> list[dict[str, float]] | None:
 
 
 def _field(obj: object, name: str) -> Any:
-    """An attribute of an SDK object, or a key of a dict the SDK left unparsed."""
+    """A key of a JSON object, or an attribute of an SDK object."""
     return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
 
 
@@ -311,32 +299,53 @@ def _root_cause(exc: BaseException) -> BaseException:
     return exc
 
 
+def reply_error(reply: Reply) -> ProviderError:
+    """The error for a reply with an error status, in the server's own words: the
+    ``error.message`` of an OpenAI-shaped body, else the body (as the SDK reported it)."""
+    try:
+        body = json.loads(reply.text)
+    except ValueError:
+        body = reply.text
+    error = body.get("error", body) if isinstance(body, dict) else body
+    if isinstance(error, dict) and isinstance(error.get("message"), str):
+        message = error["message"]
+    elif isinstance(error, str) and error.strip():
+        message = error
+    else:
+        message = f"Error code: {reply.status}" + (f" - {error}" if error else "")
+    code = error.get("code") if isinstance(error, dict) else None
+    return status_error(reply.status, message, reply.headers, code=code)
+
+
 def map_error(exc: Exception) -> ProviderError:
-    """The harness error for an SDK failure: permanent where retrying cannot help, transient
-    (and so retried by the runner) where it may. Its message may quote the server, key and
-    all: callers go through :func:`provider_errors`, which scrubs it."""
-    cls: type[ProviderError]
-    if isinstance(exc, openai.APIStatusError):
+    """The harness error for a failure that is not one yet (an SDK error, a bug): permanent
+    where retrying cannot help, transient (and so retried by the runner) where it may. Its
+    message may quote the server, key and all: callers go through :func:`provider_errors`,
+    which scrubs it."""
+    # Only embeddings import the SDK: while it is not imported, nothing raised is its.
+    sdk = sys.modules.get("openai")
+    if sdk is not None and isinstance(exc, sdk.OpenAIError):
+        return _sdk_error(exc, sdk)
+    if isinstance(exc, ValueError):  # the SDK lets JSONDecodeError out of a broken 200 body
+        return TransientProviderError(f"malformed response: {type(exc).__name__}: {exc}")
+    return PermanentProviderError(f"unexpected {type(exc).__name__}: {exc}")
+
+
+def _sdk_error(exc: openai.OpenAIError, sdk: Any) -> ProviderError:
+    if isinstance(exc, sdk.APIStatusError):
         return status_error(
             exc.status_code, _server_message(exc), exc.response.headers, code=exc.code
         )
-    if isinstance(exc, openai.APIResponseValidationError):
-        cls, message = TransientProviderError, f"malformed response: {exc.message}"
-    elif isinstance(exc, openai.APIConnectionError):
+    if isinstance(exc, sdk.APIResponseValidationError):
+        return TransientProviderError(f"malformed response: {exc.message}", exc.status_code)
+    if isinstance(exc, sdk.APIConnectionError):
         root = _root_cause(exc)
         # The SDK's aiohttp transport reports refused and dropped connections as timeouts:
         # the root cause tells them apart.
-        if isinstance(root, TimeoutError | openai.APITimeoutError):
-            message = "request timed out"
-        else:
-            message = f"connection failed ({type(root).__name__}: {root})"
-        cls = TransientProviderError
-    elif isinstance(exc, ValueError):  # the SDK lets JSONDecodeError out of a broken 200 body
-        cls = TransientProviderError
-        message = f"malformed response: {type(exc).__name__}: {exc}"
-    else:
-        cls, message = PermanentProviderError, f"unexpected {type(exc).__name__}: {exc}"
-    return cls(message, getattr(exc, "status_code", None))
+        if isinstance(root, TimeoutError | sdk.APITimeoutError):
+            return TransientProviderError("request timed out")
+        return TransientProviderError(f"connection failed ({type(root).__name__}: {root})")
+    return PermanentProviderError(f"unexpected {type(exc).__name__}: {exc}")
 
 
 def status_error(

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from itertools import islice
 from typing import Any
 
 from harness.jsontext import utf8_safe
@@ -49,92 +50,128 @@ def case_table(results: Iterable[CaseResult], budget: int = BUDGET) -> dict[str,
     return table.island()
 
 
-#: One case's columns as :meth:`CaseTable.add` keeps them: set, prompt, provider, model,
-#: row id, tags, [(assertion, value, verdict)], latency, cost, cached.
-_Row = tuple[str, str, str, str, str, tuple[str, ...], tuple[Any, ...], Any, Any, int]
+_KINDS = ("sets", "prompts", "providers", "models", "tags", "assertions")
+#: The columns of one string kind each (their values are codes into that kind's table).
+_CODED = (("set", "sets"), ("prompt", "prompts"), ("provider", "providers"), ("model", "models"))
+_VERDICT = {True: 1, False: 0, None: None}
 
 
 class CaseTable:
     """The case table built one case at a time, so a stored run streams through it.
 
-    Cases are kept per status in the order they come (the table's order is failures, then
-    errors, then passes, each in that order); a case's texts are kept only while they may
-    still fit the budget, so at most about ``budget`` bytes of texts are ever held.
+    The table's order is failures, then errors, then passes, each in the order the cases
+    come: each status keeps its own compact columns (its strings coded in its own tables,
+    merged in that order at the end) and the texts of its cases while they may still fit
+    the budget, so about ``budget`` bytes of texts are ever held.
     """
 
     def __init__(self, budget: int = BUDGET) -> None:
         self.budget = budget
-        self._rows: dict[str, list[_Row]] = {s: [] for s in STATUSES}
-        self._texts: dict[str, list[tuple[dict[str, Any], int]]] = {s: [] for s in STATUSES}
-        self._spent = dict.fromkeys(STATUSES, 0)
-        #: Statuses whose next texts cannot fit: no later case of theirs (or after) is kept.
-        self._full: set[str] = set()
-        self._kinds: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        self._parts = {s: _Part() for s in STATUSES}
 
     def add(self, r: CaseResult) -> None:
         kind = status(r)
-        scores = tuple((self._kind(s), rounded(s.value, 3), _VERDICT[s.passed]) for s in r.scores)
-        self._rows[kind].append(
-            (r.case_set, r.prompt_id, r.provider_id, r.model, r.row_id, tuple(r.tags), scores,
-             rounded(r.latency_s, 3), rounded(r.cost_usd, 6), int(r.cached))
-        )  # fmt: skip
-        ahead = STATUSES[: STATUSES.index(kind)]
-        if kind in self._full or self._full.intersection(ahead):
-            return
+        part = self._parts[kind]
+        part.add(r)
+        ahead = [self._parts[s] for s in STATUSES[: STATUSES.index(kind)]]
+        if part.full or any(p.full for p in ahead):
+            return  # past the budget, whatever comes before it
         entry = _texts(r)
         size = _size(entry)
-        if sum(self._spent[s] for s in ahead) + self._spent[kind] + size > self.budget:
-            self._full.add(kind)  # past the budget already, whatever comes before it
+        if sum(p.spent for p in ahead) + part.spent + size > self.budget:
+            part.full = True
             return
-        self._spent[kind] += size
-        self._texts[kind].append((entry, size))
+        part.spent += size
+        part.texts.append((entry, size))
 
     def island(self) -> dict[str, Any]:
-        """The island: every case's columns in table order, and the texts within budget."""
-        rows = [row for s in STATUSES for row in self._rows[s]]
-        strings = Strings("sets", "prompts", "providers", "models", "tags", "assertions")
-        columns = {
-            "status": [i for i, s in enumerate(STATUSES) for _ in self._rows[s]],
-            "set": strings.codes("sets", (row[0] for row in rows)),
-            "prompt": strings.codes("prompts", (row[1] for row in rows)),
-            "provider": strings.codes("providers", (row[2] for row in rows)),
-            "model": strings.codes("models", (row[3] for row in rows)),
-            "row": [row[4] for row in rows],
-            "tags": [strings.codes("tags", row[5]) for row in rows],
-            "scores": [_scores(row[6], strings) for row in rows],
-            "latency": [row[7] for row in rows],
-            "cost": [row[8] for row in rows],
-            "cached": [row[9] for row in rows],
-        }
-        return {"strings": strings.tables(), "cases": columns, "texts": self._kept()}
+        """The island: every case's columns in table order, and the texts within budget.
+        Called once: the columns of each status are handed over as they are merged."""
+        texts = self._kept()
+        strings = Strings(*_KINDS)
+        columns: dict[str, list[Any]] = {
+            name: [] for name in ("status", "set", "prompt", "provider", "model", "row", "tags",
+                                  "scores", "latency", "cost", "cached")
+        }  # fmt: skip
+        for rank, kind in enumerate(STATUSES):
+            part = self._parts.pop(kind)
+            codes = {k: strings.codes(k, values) for k, values in part.strings.tables().items()}
+            columns["status"] += [rank] * len(part.row)
+            for name, table in _CODED:
+                columns[name] += [codes[table][c] for c in getattr(part, name)]
+            columns["row"] += part.row
+            columns["tags"] += [[codes["tags"][c] for c in tags] for tags in part.tags]
+            columns["scores"] += part.scores(codes["assertions"])
+            for name in ("latency", "cost", "cached"):
+                columns[name] += getattr(part, name)
+        return {"strings": strings.tables(), "cases": columns, "texts": texts}
 
     def _kept(self) -> list[dict[str, Any]]:
         """The texts of the first cases in table order whose sizes add up to the budget."""
         texts: list[dict[str, Any]] = []
         spent = 0
-        for kind in STATUSES:
-            for entry, size in self._texts[kind]:
+        for part in self._parts.values():
+            for entry, size in part.texts:
                 spent += size
                 if spent > self.budget:
                     return texts
                 texts.append(entry)
-            if kind in self._full:
+            if part.full:
                 break
         return texts
 
-    def _kind(self, s: Score) -> tuple[Any, ...]:
-        """An assertion as the table names it: (its label, threshold, "≥"/"≤"), kept once."""
-        kind = (s.label, rounded(s.threshold, 3), "≥" if s.higher_is_better else "≤")
-        return self._kinds.setdefault((*kind, repr(kind[1])), kind)  # repr: -0.0 stays -0.0
 
+class _Part:
+    """The cases of one status as compact columns, with string tables of their own."""
 
-_VERDICT = {True: 1, False: 0, None: None}
+    def __init__(self) -> None:
+        self.strings = Strings(*_KINDS)
+        self.set: list[int] = []
+        self.prompt: list[int] = []
+        self.provider: list[int] = []
+        self.model: list[int] = []
+        self.row: list[str] = []
+        self.tags: list[tuple[int, ...]] = []
+        #: Scores per case, then each score's assertion code, value and verdict, flat.
+        self.n_scores: list[int] = []
+        self.kinds: list[int] = []
+        self.values: list[float | None] = []
+        self.verdicts: list[int | None] = []
+        self.latency: list[float | None] = []
+        self.cost: list[float | None] = []
+        self.cached: list[int] = []
+        #: The texts kept (with their sizes), their bytes, and whether no more can fit.
+        self.texts: list[tuple[dict[str, Any], int]] = []
+        self.spent = 0
+        self.full = False
 
+    def add(self, r: CaseResult) -> None:
+        code = self.strings.code
+        self.set.append(code("sets", r.case_set))
+        self.prompt.append(code("prompts", r.prompt_id))
+        self.provider.append(code("providers", r.provider_id))
+        self.model.append(code("models", r.model))
+        self.row.append(r.row_id)
+        self.tags.append(tuple(code("tags", t) for t in r.tags))
+        self.n_scores.append(len(r.scores))
+        for s in r.scores:
+            # an assertion is (its label, threshold, "≥"/"≤")
+            kind = (s.label, rounded(s.threshold, 3), "≥" if s.higher_is_better else "≤")
+            self.kinds.append(code("assertions", kind))
+            self.values.append(rounded(s.value, 3))
+            self.verdicts.append(_VERDICT[s.passed])
+        self.latency.append(rounded(r.latency_s, 3))
+        self.cost.append(rounded(r.cost_usd, 6))
+        self.cached.append(int(r.cached))
 
-def _scores(scores: tuple[Any, ...], strings: Strings) -> list[list[Any]]:
-    """[assertion, value, verdict] per score; an assertion is (its label, threshold, "≥"/"≤")."""
-    kinds = strings.codes("assertions", (kind for kind, _, _ in scores))
-    return [[k, value, verdict] for k, (_, value, verdict) in zip(kinds, scores, strict=True)]
+    def scores(self, codes: list[int]) -> list[list[list[Any]]]:
+        """[assertion, value, verdict] per score of each case, ``codes`` mapping its own
+        assertion codes to the merged table's."""
+        out: list[list[list[Any]]] = []
+        flat = zip(self.kinds, self.values, self.verdicts, strict=True)
+        for n in self.n_scores:
+            out.append([[codes[k], value, verdict] for k, value, verdict in islice(flat, n)])
+        return out
 
 
 def _texts(r: CaseResult) -> dict[str, Any]:

@@ -21,6 +21,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
+from markupsafe import Markup
+
 from harness.analysis.base import AnalysisResult
 from harness.analysis.errors import ErrorTally
 from harness.analysis.summary import GroupSummary, RunSummary, summarize
@@ -70,11 +72,8 @@ def render_html(
     if summary is None:
         results = reiterable(results)
         summary = summarize(results)
-    facts, table = _Facts(), CaseTable(text_budget)
-    for r in results:
-        facts.add(r)
-        table.add(r)
-    island = table.island()
+    facts = _Facts()
+    cases_json, n_texts = _case_island(results, facts, text_budget)
     prompts = _ordered(run.prompts, facts.prompts)
     providers = _providers(run, facts.models)
     provider_ids = [p["id"] for p in providers]
@@ -95,12 +94,23 @@ def render_html(
         tags=_tag_matrix(summary, prompts, provider_ids),
         errors=facts.errors_view(),
         gates=list(gates or []),
-        cases_json=json_island(island),
+        cases_json=cases_json,
         n_cases=facts.errors.total,
-        n_texts=len(island["texts"]),
+        n_texts=n_texts,
         scorer_versions=sorted(v if name in v else f"{name}@{v}" for name, v in facts.versions),
         analyses=analysis_views(analyses or []),
     )
+
+
+def _case_island(results: Iterable[CaseResult], facts: _Facts, budget: int) -> tuple[Markup, int]:
+    """The case table's island as JSON, and how many cases kept their texts, from one pass
+    over ``results`` that also fills ``facts``; the table is gone before the page is made."""
+    table = CaseTable(budget)
+    for r in results:
+        facts.add(r)
+        table.add(r)
+    island = table.island()
+    return json_island(island), len(island["texts"])
 
 
 def write_report(

@@ -46,6 +46,10 @@ class Strings:
         table = self._tables[kind]
         return [table.setdefault(v, len(table)) for v in values]
 
+    def code(self, kind: str, value: Hashable) -> int:
+        table = self._tables[kind]
+        return table.setdefault(value, len(table))
+
     def tables(self) -> dict[str, list[Hashable]]:
         return {k: list(t) for k, t in self._tables.items()}
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 
 from harness.errors import StoreError
@@ -43,7 +44,20 @@ class ResponseCache:
         row = self._db.execute("SELECT generation FROM responses WHERE key = ?", (key,)).fetchone()
         return load_model(Generation, row[0]) if row else None
 
+    def get_many(self, keys: Sequence[str]) -> dict[str, Generation]:
+        """The cached generations of ``keys`` (those found), in one query per 500 keys."""
+        found: dict[str, Generation] = {}
+        for i in range(0, len(keys), 500):
+            chunk = keys[i : i + 500]
+            query = "SELECT key, generation FROM responses WHERE key IN "
+            for key, generation in self._db.execute(
+                f"{query}({', '.join('?' * len(chunk))})", chunk
+            ):
+                found[key] = load_model(Generation, generation)
+        return found
+
     def put(self, key: str, generation: Generation) -> None:
+        """Commit ``generation`` at once: it was paid for, and a crash must not lose it."""
         with self._db:
             self._db.execute(
                 "INSERT OR REPLACE INTO responses VALUES (?, ?)", (key, dump_model(generation))

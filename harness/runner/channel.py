@@ -8,7 +8,7 @@ cost accounting as the model under test.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,6 +62,13 @@ class Channel:
             return None
         assert self.cache is not None
         return self.cache.get(key)
+
+    def cached_many(self, keys: Sequence[str]) -> dict[str, Generation]:
+        """:meth:`cached` for many keys in one query: those found."""
+        if not (self.caching and self.read_cache):
+            return {}
+        assert self.cache is not None
+        return self.cache.get_many(keys)
 
     def forget(self, request: ModelRequest) -> None:
         """Drop the cached answer to ``request``: its reader could not use it (a judge reply

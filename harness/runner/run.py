@@ -69,37 +69,51 @@ class Runner:
         for case in cases:
             if case.case_id not in done:
                 by_provider[case.provider.id].append(case)
-        self._writer = ResultWriter(self.store)
+        writer = ResultWriter(self.store)
         try:
             async with asyncio.TaskGroup() as group:
                 for pending in by_provider.values():
-                    self._start_workers(group, pending)
+                    self._start_workers(group, pending, writer)
         except BaseExceptionGroup as eg:
             raise eg.exceptions[0] from None  # the error that stopped the run (e.g. AuthError)
-        finally:  # also on Ctrl-C / SIGTERM (the run's tasks are cancelled)
-            self._writer.flush()
+        finally:  # also on Ctrl-C and SIGTERM, which cancel the run's tasks
+            writer.flush()
         return self.stats
 
     def channel(self, provider: Any, config: Any) -> Channel:
         """``provider`` behind this run's cache and retries, its calls counted in ``stats``."""
         return Channel(provider, config, self.cache, self.read_cache, self.stats.calls)
 
-    def _start_workers(self, group: asyncio.TaskGroup, pending: list[Case]) -> None:
+    def _start_workers(
+        self, group: asyncio.TaskGroup, pending: list[Case], writer: ResultWriter
+    ) -> None:
         provider = pending[0].provider
         config = self.provider_configs[provider.id]
         width = getattr(config, "concurrency", None) or provider.default_concurrency
         width = min(width or self.default_concurrency, len(pending))
         channel = self.channel(provider, config)
-        queue = iter(pending)
+        queue = _with_cached(pending, channel)
         for _ in range(width):
-            group.create_task(self._worker(queue, channel))
+            group.create_task(self._worker(queue, channel, writer))
 
-    async def _worker(self, queue: Iterator[Case], channel: Channel) -> None:
-        for case in queue:
-            await self._run_case(case, channel)
+    async def _worker(
+        self,
+        queue: Iterator[tuple[Case, Generation | None]],
+        channel: Channel,
+        writer: ResultWriter,
+    ) -> None:
+        for case, hit in queue:
+            result = await self._run_case(case, hit, channel)
+            writer.add(result)
+            self.stats.finished += 1
+            self.stats.cached += result.cached
+            self.stats.errors += result.error is not None
+            if self.on_result is not None:
+                self.on_result(result)
 
-    async def _run_case(self, case: Case, channel: Channel) -> None:
-        generation = channel.cached(case.request_key)
+    async def _run_case(self, case: Case, hit: Generation | None, channel: Channel) -> CaseResult:
+        # A miss is looked up again: a case with the same request may have just been answered.
+        generation = hit or channel.cached(case.request_key)
         cached = generation is not None
         error = None
         if generation is None:
@@ -109,13 +123,7 @@ class Runner:
                 raise
             except ProviderError as e:
                 error = f"{type(e).__name__}: {e}"
-        result = await self._result(case, channel, generation, cached, error)
-        self._writer.add(result)
-        self.stats.finished += 1
-        self.stats.cached += cached
-        self.stats.errors += error is not None
-        if self.on_result is not None:
-            self.on_result(result)
+        return await self._result(case, channel, generation, cached, error)
 
     def _retried(self, case: Case) -> Callable[[TransientProviderError], None] | None:
         if self.on_retry is None:
@@ -174,3 +182,17 @@ class Runner:
             tool_calls=generation.tool_calls if generation else None,
             provider_metadata=generation.metadata if generation else {},
         )
+
+
+#: Cases whose cached answers are read with one query.
+LOOKUP_CHUNK = 256
+
+
+def _with_cached(cases: list[Case], channel: Channel) -> Iterator[tuple[Case, Generation | None]]:
+    """Each case with its cached answer (None: not cached), read a chunk at a time: a fully
+    cached re-run would otherwise spend a query on every case."""
+    for i in range(0, len(cases), LOOKUP_CHUNK):
+        chunk = cases[i : i + LOOKUP_CHUNK]
+        hits = channel.cached_many([c.request_key for c in chunk])
+        for case in chunk:
+            yield case, hits.get(case.request_key)

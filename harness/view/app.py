@@ -109,7 +109,7 @@ def _guard(token: str | None) -> Callable[[Request, _Next], Awaitable[Response]]
         report = request.url.path == "/compare" and response.status_code == 200
         response.headers["Content-Security-Policy"] = REPORT_CSP if report else CSP
         response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["Referrer-Policy"] = "same-origin"  # "no-referrer" makes Origin null
         return response
 
     return dispatch

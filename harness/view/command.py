@@ -7,6 +7,7 @@ in the link to open; the first visit trades it for a cookie, and every request m
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import ipaddress
 import os
@@ -74,7 +75,10 @@ def _cmd_view(args: argparse.Namespace) -> int:
     if token:
         print("The token is shown once; anyone with the link can read and review.", flush=True)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    server.run(sockets=[sock])
+    # uvicorn stops cleanly on Ctrl-C / SIGTERM, then passes the signal on: nothing to add
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run(sockets=[sock])
+    print("harness view: stopped", flush=True)
     return 0
 
 

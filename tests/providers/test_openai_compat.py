@@ -366,7 +366,7 @@ def test_refused_connection_is_transient() -> None:
 def test_aclose_closes_the_client(server: FakeOpenAIServer) -> None:
     provider = make_provider(server.base_url)
     generate(provider, ask())
-    assert provider._client.is_closed()
+    assert provider._client.closed
 
 
 # --- the fake server itself ----------------------------------------------------------------

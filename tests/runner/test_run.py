@@ -231,6 +231,55 @@ def test_interrupted_run_resumes_without_repeating_finished_calls(
         assert server.success_counts[f"P0 {q}"] == 1, f"{q} was requested again after it finished"
 
 
+#: The CLI with result batches that never commit before the run ends: a kill lands between
+#: each answer's cache write and its result's commit.
+NEVER_COMMITTING_CLI = """
+import sys
+from harness.runner import writer
+writer.MAX_CASES, writer.MAX_DELAY = 10**9, 10.0**9
+from harness.cli import main
+sys.exit(main(["run", sys.argv[1]]))
+"""
+
+
+def _cached_answers(db: Path) -> int:
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(db) as conn:
+            return conn.execute("SELECT count(*) FROM responses").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+
+
+@pytest.mark.slow
+def test_kill_between_cache_write_and_batch_commit_repeats_no_call(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    server = FakeOpenAIServer(latency=0.05)
+    with server as url:
+        suite = write_suite(tmp_path, url, 60, concurrency=4)
+        env = {**os.environ, "HARNESS_HOME": str(home)}
+        proc = subprocess.Popen(
+            [sys.executable, "-c", NEVER_COMMITTING_CLI, str(suite)],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 60
+        while _cached_answers(home / "cache.db") < 8:
+            assert proc.poll() is None and time.monotonic() < deadline, "the run made no progress"
+            time.sleep(0.05)
+        proc.kill()
+        proc.wait(timeout=30)
+        cached = _cached_answers(home / "cache.db")
+        assert _stored(home / "results.db") == 0  # every finished case was still in the batch
+        outcome = run_suite(suite)
+    assert outcome.resumed and outcome.run.status == "complete" and len(outcome.results) == 60
+    # The lost batch comes from the cache: only the cases never answered are asked again.
+    assert outcome.stats.cached == cached and outcome.stats.requests == 60 - cached
+
+
 def test_resume_by_run_id_and_unknown_run(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     with FakeOpenAIServer() as url:
         suite = write_suite(tmp_path, url, 4)

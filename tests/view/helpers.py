@@ -11,7 +11,7 @@ from tests.ci.helpers import result, run_record, score
 #: Outputs that would run script if a page ever rendered them as HTML.
 HOSTILE = {
     "r001": "<script>document.title='pwned'</script>",
-    "r002": '<img src=x onerror="document.title=\'pwned\'">',
+    "r002": "<img src=x onerror=\"document.title='pwned'\">",
     "r003": '<a id="evil" href="javascript:document.title=\'pwned\'">click</a>',
 }
 N_ROWS = 60

@@ -105,7 +105,8 @@ def test_review_post_refuses_bad_verdicts_and_other_origins(client: TestClient) 
     assert client.post(url, data={"verdict": "meh"}).status_code == 400
     forged = client.post(url, data={"verdict": "bad"}, headers={"origin": "https://evil.test"})
     assert forged.status_code == 403
-    assert client.post("/runs/run-new/cases/nope/review", data={"verdict": "bad"}).status_code == 404
+    missing = client.post("/runs/run-new/cases/nope/review", data={"verdict": "bad"})
+    assert missing.status_code == 404
 
 
 def test_history_trend_and_compare(client: TestClient) -> None:
@@ -141,3 +142,16 @@ def test_a_token_is_required_off_loopback(store: Path) -> None:
 def test_loopback_hosts() -> None:
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.2")
+
+
+def test_run_totals_are_summed_again_once_the_run_changed(client: TestClient, store: Path) -> None:
+    from harness.results.store import ResultStore
+    from tests.ci.helpers import result
+
+    assert ">121<" in client.get("/").text
+    more = ResultStore(store)
+    more.add_result(result("r999", run_id="run-new", error="boom"))  # a new, errored case
+    more.add_result(result("r000", run_id="run-new", prompt_id="v2"))  # replaced: now passes
+    more.close()
+    page = client.get("/runs/run-new").text
+    assert "122 results · pass rate " + f"{101 / 122:.1%}" + " · 2 errors" in page

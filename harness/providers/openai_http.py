@@ -1,0 +1,94 @@
+"""The wire of the ``openai`` provider: one JSON POST with a bearer key, over aiohttp.
+
+The official SDK spent ~1.1 ms of CPU per request on its own layers (building an httpx
+request, adapting it to aiohttp, constructing response models): more than the rest of a
+case, and on a small machine what set the pace of a run (``bench/cli_throughput.py``);
+importing it cost every ``harness run`` another ~0.5 s. The exchange itself is one POST,
+so it is sent here with aiohttp, the library the SDK's fastest transport used
+underneath, with the SDK's settings (its timeouts per connect and read, proxies from the
+environment, its organisation and project headers). Status codes are left to the
+caller's error policy; what fails before a status arrives is a
+:class:`TransientProviderError` here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from harness.errors import TransientProviderError
+
+#: Connections kept open per client: above any sane ``concurrency``, as the SDK's.
+CONNECTION_LIMIT = 1000
+#: Headers the SDK adds from these environment variables when they are set.
+_SDK_ENV_HEADERS = {"OpenAI-Organization": "OPENAI_ORG_ID", "OpenAI-Project": "OPENAI_PROJECT_ID"}
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the server answered: its status, headers and body text."""
+
+    status: int
+    headers: Mapping[str, str]
+    text: str
+
+    def content(self) -> Any:
+        """The body as JSON when the server says it is JSON; otherwise its text (an HTML
+        page, an event stream), for the reader to refuse with the text quoted. A JSON body
+        that does not parse is a malformed (retryable) response."""
+        if "json" not in self.headers.get("content-type", "").lower():
+            return self.text
+        try:
+            return json.loads(self.text)
+        except ValueError as e:
+            raise TransientProviderError(f"malformed response: {type(e).__name__}: {e}") from None
+
+
+class JsonClient:
+    """POSTs JSON to ``base_url`` + a path; the session opens on the first call (inside the
+    event loop that uses it)."""
+
+    def __init__(self, base_url: str, api_key: str, timeout: float | None) -> None:
+        self.base_url = base_url
+        self._headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
+        for header, variable in _SDK_ENV_HEADERS.items():
+            if os.environ.get(variable):
+                self._headers[header] = os.environ[variable]
+        self._timeout = aiohttp.ClientTimeout(sock_connect=timeout, sock_read=timeout)
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def closed(self) -> bool:
+        return self._session is None or self._session.closed
+
+    async def post(self, path: str, body: Mapping[str, Any]) -> Reply:
+        """The server's reply to ``body``, whatever its status; a timeout or a refused,
+        reset or dropped connection is a :class:`TransientProviderError`."""
+        data = json.dumps(body).encode()  # ASCII escapes: a lone surrogate is sent as \ud800
+        try:
+            async with self._client().post(
+                self.base_url + path, data=data, headers=self._headers, allow_redirects=False
+            ) as response:
+                text = (await response.read()).decode("utf-8", errors="replace")  # JSON is UTF-8
+                return Reply(response.status, response.headers, text)
+        except TimeoutError:
+            raise TransientProviderError("request timed out") from None
+        except aiohttp.ClientError as e:
+            raise TransientProviderError(f"connection failed ({type(e).__name__}: {e})") from None
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            connector = aiohttp.TCPConnector(limit=CONNECTION_LIMIT)
+            self._session = aiohttp.ClientSession(
+                connector=connector, timeout=self._timeout, trust_env=True
+            )
+        return self._session
