@@ -1,10 +1,11 @@
 """`harness run` on a large `outputs` suite, as a user runs it: time, peak memory, report size.
 
-Builds N rows of stored outputs (2 prompt versions x 1 provider x N/2 rows, two scorers),
-then runs the CLI in a fresh process (start-up, run, summary, report all included) and
-prints wall time, peak RSS, memory per case and the HTML report's size, next to the
-targets (memory flat in N: under 500 MB at 100k cases; report under 15 MB). A second,
-fully cached re-run of the finished suite is timed too.
+Builds N rows of stored outputs (2 prompt versions x 1 provider x N/2 rows, two scorers,
+a pass-rate gate), then runs the CLI in a fresh process (start-up, run, summary, gate,
+report, ``--junit-xml`` and ``--summary-md`` all included) and prints wall time, peak RSS,
+memory per case and the HTML report's size, next to the targets (memory flat in N: under
+500 MB at 100k cases; report under 15 MB). A second, fully cached re-run of the finished
+suite is timed too.
 
     .venv/bin/python bench/run_scale.py                # N = 100000
     .venv/bin/python bench/run_scale.py --n 20000
@@ -43,6 +44,8 @@ defaults:
       threshold: 0.5
     - type: contains
       value: Paris
+gates:
+  - min_pass_rate: 0.5
 """
 
 
@@ -94,13 +97,14 @@ def main() -> None:
         folder = Path(tmp)
         (folder / "suite.yaml").write_text(SUITE)
         write_rows(folder, args.n // 2)
-        wall, peak = run_cli(folder, "--report", "first.html")
+        ci = ("--junit-xml", "junit.xml", "--summary-md", "summary.md")
+        wall, peak = run_cli(folder, "--report", "first.html", *ci)
         size = (folder / "first.html").stat().st_size / 1e6
         print(f"N={args.n}: first run {wall:.1f} s, peak RSS {peak:.0f} MB "
               f"({peak * 1024 / args.n:.1f} KB a case; target < 500 MB at 100k), "
               f"report {size:.1f} MB (target < 15 MB)")  # fmt: skip
         (folder / "suite.yaml").write_text(SUITE.replace("name: scale", "name: scale-again"))
-        again, _ = run_cli(folder, "--report", "again.html")
+        again, _ = run_cli(folder, "--report", "again.html", *ci)
         print(
             f"N={args.n}: re-run of the same outputs {again:.1f} s "
             f"({again / wall:.0%} of the first)"

@@ -28,6 +28,7 @@ from harness.runner.context import ScoringContext
 from harness.runner.run import Runner, RunStats
 from harness.scorers.base import ModelScorer
 from harness.selection import Selection, run_to_retry, select_cases
+from harness.suite.gate_names import check_gate_names
 from harness.suite.loader import LoadedSuite, load_suite
 from harness.suite.refs import DEFAULT_EMBEDDER
 from harness.suite.schema import EmbeddingsConfig, EnvRef
@@ -97,6 +98,7 @@ def prepare(
         provider.check()
     times = loaded.suite.repeat if repeat is None else repeat
     plan = repeat_cases(build_plan(loaded, providers), times)
+    check_gate_names(loaded, plan.cases)
     return Prepared(loaded, providers, plan, judges, build_analyses(loaded, plan))
 
 

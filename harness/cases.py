@@ -58,6 +58,9 @@ class BoundAssert:
     invert: bool = False
     weight: float = 1.0
     transform: Template | None = None
+    #: The scorer's type and parameters as canonical JSON: with its version, what decides its
+    #: values (a re-run reuses stored ones by it: harness.runner.memo).
+    config: str = ""
 
     @property
     def where(self) -> str:
@@ -367,18 +370,21 @@ class _ScorerCache:
         """The assertion bound once per place it is written (the defaults' once for all)."""
         key = (json.dumps(spec.model_dump(by_alias=True), sort_keys=True, default=str), at)
         if key not in self._bound:
-            scorer, threshold = self._scorer(spec, at, threshold_at)
+            scorer, threshold, config = self._scorer(spec, at, threshold_at)
             transform = None
             if spec.transform is not None:
                 what = f"the transform of assertion '{spec.label}'"
                 transform = compile_expression(spec.transform, *at, what)
             self._bound[key] = BoundAssert(
-                scorer, threshold, spec.label, at, spec.not_, spec.weight, transform
+                scorer, threshold, spec.label, at, spec.not_, spec.weight, transform, config
             )
         return self._bound[key]
 
-    def _scorer(self, spec: AssertSpec, at: Where, threshold_at: Where) -> tuple[Scorer, float]:
-        """Each distinct scorer configuration built once, whatever its assertions' names."""
+    def _scorer(
+        self, spec: AssertSpec, at: Where, threshold_at: Where
+    ) -> tuple[Scorer, float, str]:
+        """Each distinct scorer configuration built once, whatever its assertions' names; with
+        the configuration's canonical JSON."""
         own = spec.model_dump(by_alias=True, exclude={"name", "not_", "weight", "transform"})
         key = json.dumps(own, sort_keys=True, default=str)
         if key not in self._built:
@@ -397,4 +403,4 @@ class _ScorerCache:
                     *threshold_at,
                 )
             self._built[key] = (scorer, threshold)
-        return self._built[key]
+        return (*self._built[key], key)

@@ -187,6 +187,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         f"{stats.finished} cases run: {stats.requests} requests, {stats.cached} from cache, "
         f"{stats.retries} retries, {stats.errors} errors"
     )
+    from harness.analysis.errors import case_errors
     from harness.compare.records import iter_records
 
     # Every output below reads the results from the store, a case at a time (the full
@@ -197,7 +198,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     _print_partial(run)
     _print_analyses(outcome.analyses)
     gates: list[GateOutcome] = [*_check_gates(args.suite, run, store)]
-    budget = _check_errors(iter_records(store, run.run_id), outcome.max_error_rate)
+    budget = _check_errors(
+        case_errors(store.iter_fields(run.run_id, ["$.provider_id", "$.error", "$.scores"])),
+        outcome.max_error_rate,
+    )
     if budget.errored:  # a run without errors gets no extra check to read
         gates.append(budget)
     path = _write_report(run, results, args.report, outcome.analyses, gates, summary)
@@ -692,7 +696,7 @@ def _print_comparison(c: Comparison) -> None:
         if s.note:
             notes.append(f"[yellow]note:[/] {m.name}: {_escape(s.note)}")
     for row in (r for r in c.corpus if r.slice == ALL):
-        table.add_row(*_corpus_cells(row, c.alpha))
+        table.add_row(*_corpus_cells(row, c))
         if row.signature:
             notes.append(f"{_escape(row.metric)} corpus: sacrebleu {_escape(row.signature)}")
         if row.note:
@@ -710,11 +714,12 @@ def _print_comparison(c: Comparison) -> None:
         out.print(f"  ... and {len(c.regressions) - 10} more in the report")
 
 
-def _corpus_cells(row: CorpusRow, alpha: float) -> list[str]:
+def _corpus_cells(row: CorpusRow, c: Comparison) -> list[str]:
     """A corpus row of the comparison table: sacrebleu's scores, each side's 95 % CI
     half-width (sacrebleu's bootstrap), its p-value and test."""
-    moved = row.diff is not None and row.diff != 0 and row.significant(alpha)
-    style = "default" if not moved else "green" if row.diff and row.diff > 0 else "red"
+    higher = c.metric(row.metric).higher_is_better
+    moved = row.diff is not None and row.diff != 0 and row.significant(c.alpha)
+    style = "default" if not moved else "green" if ((row.diff or 0) > 0) == higher else "red"
     ci = "-"
     if row.ci_a is not None and row.ci_b is not None:
         ci = f"±{row.ci_a:.3f} / ±{row.ci_b:.3f}"
@@ -753,7 +758,7 @@ def _check_gates(suite: Path, run: RunRecord, store: ResultStore) -> list[GateRe
     for g in gates:
         mark = "[green]PASS[/]" if g.passed else "[bold red]FAIL[/]"
         out.print(f"{mark} {_escape(g.name)}: {_escape(g.message)}", soft_wrap=True)
-        if g.details and not g.passed:
+        if g.details:  # the CI, p-value and small-suite note explain a pass as much as a fail
             for line in g.details.splitlines():
                 out.print(f"     {_escape(line)}", soft_wrap=True)
     failed = sum(not g.passed for g in gates)

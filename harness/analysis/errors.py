@@ -1,16 +1,18 @@
 """Errored cases, said out loud: the distinct messages with counts, and the error budget.
 
-A case whose model call failed has no output and no score. A run where every call failed
-must not pass quietly, so the suite's ``max_error_rate`` (default 0) is checked like a gate:
+A case whose model call failed has no output and no score; a case with an assertion that
+could not be scored (a judge reply that never parses, a transform that raises) has no
+verdict either. A run where every call failed, or every judge reply was unreadable, must not
+pass quietly, so the suite's ``max_error_rate`` (default 0) is checked like a gate over both:
 it fails the run (exit 1), shows in JUnit, the Markdown summary and the report.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class Outcome(Protocol):
@@ -117,3 +119,26 @@ def error_budget(results: Iterable[Outcome], max_error_rate: float) -> ErrorBudg
     tally = _tally(results)
     groups = tally.groups()
     return ErrorBudget(max_error_rate, sum(g.count for g in groups), tally.total, tuple(groups))
+
+
+@dataclass(frozen=True)
+class CaseErrors:
+    """One case's error as the budget counts it: the call's, else its first unscorable
+    assertion's (``scoring <name>: <error>``)."""
+
+    provider_id: str
+    error: str | None
+
+
+def case_errors(
+    rows: Iterable[tuple[str, str | None, list[dict[str, Any]] | None]],
+) -> Iterator[CaseErrors]:
+    """``(provider_id, call error, scores)`` per case (as the store's ``iter_fields`` reads
+    them) as the errors the budget counts."""
+    for provider_id, error, scores in rows:
+        if error is None:
+            broken = next((s for s in scores or () if s.get("error")), None)
+            if broken is not None:
+                name = broken.get("name") or broken.get("scorer")
+                error = f"scoring {name}: {broken['error'].splitlines()[0]}"
+        yield CaseErrors(provider_id, error)

@@ -391,5 +391,6 @@ def regressions_since(
     """Bad cases of run ``run_id`` that passed in one of the ``history`` previous complete
     runs of the same suite (all of them when None)."""
     run = store.get_run(run_id)
-    previous = [r for e in earlier_runs(store, run, history) for r in store.iter_results(e.run_id)]
-    return bad_case_regressions(store.results(run.run_id), previous)
+    # streamed: only the bad cases that passed, and those failing now, are kept
+    previous = (r for e in earlier_runs(store, run, history) for r in store.iter_results(e.run_id))
+    return bad_case_regressions(store.iter_results(run.run_id), previous)

@@ -17,8 +17,9 @@ Model output may hold anything, including characters XML 1.0 cannot carry at all
 (NUL, ESC, lone surrogates...): they are written as visible ``\\x1b`` escapes.
 
 The document is written a testcase at a time, as ElementTree would indent it whole: the
-results are read twice (the counts each ``<testsuite>`` opens with, then the cases in
-order), so a stored 100k-case run is never held in memory, nor is its tree.
+results are read once for the order and the counts each ``<testsuite>`` opens with, then
+the cases that did not pass are read again, in order, for their failure texts; a stored
+100k-case run is never held in memory, nor is its tree.
 """
 
 from __future__ import annotations
@@ -125,10 +126,11 @@ class _Suite:
         }
         return counts, seconds
 
-    def children(self, cases: Iterator[CaseResult]) -> Iterator[ET.Element]:
-        """Its testcases; a case suite takes its cases from ``cases``, in order."""
-        for _ in self.entries:
-            yield _case(next(cases), self.classname)
+    def children(self, failed: Iterator[CaseResult]) -> Iterator[ET.Element]:
+        """Its testcases; the full result of each case that did not pass comes from
+        ``failed``, in order (a passed case's testcase needs only what the entry keeps)."""
+        for entry in self.entries:
+            yield _case(entry, self.classname, None if entry.status == "pass" else next(failed))
         for gate in self.gates:
             yield _gate(gate, self.classname)
 
@@ -156,7 +158,7 @@ def _write(
     if not suites:
         out.write(ET.tostring(root, encoding="unicode") + "\n")
         return
-    cases = _in_order(results, [e for suite in suites for e in suite.entries])
+    failed = _in_order(results, [e for s in suites for e in s.entries if e.status != "pass"])
     start, end = _tags(root)
     out.write(start)
     for suite, (counts, seconds) in zip(suites, counted, strict=True):
@@ -168,7 +170,7 @@ def _write(
         for name, value in suite.properties.items():
             _el("property", properties, name=name, value=value)
         out.write(f"\n  {suite_start}\n    {_xml(properties)}")
-        for child in suite.children(cases):
+        for child in suite.children(failed):
             out.write(f"\n    {_xml(child)}")
         out.write(f"\n  {suite_end}")
     out.write(f"\n{end}\n")
@@ -246,11 +248,14 @@ def _el(
     return el
 
 
-def _case(r: CaseResult, classname: str) -> ET.Element:
-    case = _el("testcase", classname=classname, name=r.row_id, time=_secs(r.latency_s))
-    if not r.passed:
-        tag, kind = ("error", "case_error") if r.error is not None else ("failure", "score")
-        _el(tag, case, failure_details(r), message=_message(failure_summary(r)), type=kind)
+def _case(entry: _Entry, classname: str, failed: CaseResult | None) -> ET.Element:
+    """A case's testcase (its name the row id); ``failed``: the result of a case that did
+    not pass, whose failure or error it describes."""
+    case = _el("testcase", classname=classname, name=entry.key[4], time=entry.time)
+    if failed is not None:
+        tag, kind = ("error", "case_error") if failed.error is not None else ("failure", "score")
+        text, summary = failure_details(failed), failure_summary(failed)
+        _el(tag, case, text, message=_message(summary), type=kind)
     return case
 
 

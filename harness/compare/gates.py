@@ -77,8 +77,22 @@ def evaluate_gates(
         try:
             out.extend(check_gate(gate, records, baseline, index=i, seed=seed))
         except CompareError as e:
+            if records.run is not None and records.run.selection and "matches no case" in str(e):
+                out.append(_skipped(i, gate, records.run.selection, str(e)))
+                continue  # a filtered run need not hold every gate's cases
             raise loaded.error(str(e), "gates", i) from None
     return out
+
+
+def _skipped(index: int, gate: Gate, selection: str, why: str) -> GateResult:
+    """A gate a partial run cannot judge: passed, and saying it was not checked."""
+    return GateResult(
+        f"gates[{index}] {gate.metric or 'pass rate'}",
+        True,
+        f"not checked: this run is partial ({selection}) and {why.split('.')[0].lower()}",
+        index=index,
+        checked="skipped on a partial run",
+    )
 
 
 def _bad_cases_stay_fixed(store: ResultStore | None, run_id: str, index: int) -> GateResult:

@@ -99,7 +99,7 @@ class OpenAIProvider(Provider):
         return parse_reply(reply.content(), self.config.endpoint)
 
     async def aclose(self) -> None:
-        await self._client.close()
+        await self._client.aclose()
 
     def _hint(self, error: ProviderError) -> ProviderError:
         """An AuthError names where the key comes from (or that none was sent)."""

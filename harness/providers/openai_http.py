@@ -6,18 +6,21 @@ case, and on a small machine what set the pace of a run (``bench/cli_throughput.
 importing it cost every ``harness run`` another ~0.5 s. The exchange itself is one POST,
 so it is sent here with aiohttp, the library the SDK's fastest transport used
 underneath, with the SDK's settings (its timeouts per connect and read, proxies from the
-environment, its organisation and project headers). Status codes are left to the
-caller's error policy; what fails before a status arrives is a
-:class:`TransientProviderError` here.
+environment, its organisation and project headers). The proxy is looked up once, not
+per request (aiohttp's ``trust_env`` reads the environment and ``~/.netrc`` in a worker
+thread on every call). Status codes are left to the caller's error policy; what fails
+before a status arrives is a :class:`TransientProviderError` here.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -60,6 +63,7 @@ class JsonClient:
             if os.environ.get(variable):
                 self._headers[header] = os.environ[variable]
         self._timeout = aiohttp.ClientTimeout(sock_connect=timeout, sock_read=timeout)
+        self._proxy = env_proxy(base_url)
         self._session: aiohttp.ClientSession | None = None
 
     @property
@@ -72,7 +76,11 @@ class JsonClient:
         data = json.dumps(body).encode()  # ASCII escapes: a lone surrogate is sent as \ud800
         try:
             async with self._client().post(
-                self.base_url + path, data=data, headers=self._headers, allow_redirects=False
+                self.base_url + path,
+                data=data,
+                headers=self._headers,
+                proxy=self._proxy,
+                allow_redirects=False,
             ) as response:
                 text = (await response.read()).decode("utf-8", errors="replace")  # JSON is UTF-8
                 return Reply(response.status, response.headers, text)
@@ -88,7 +96,15 @@ class JsonClient:
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
             connector = aiohttp.TCPConnector(limit=CONNECTION_LIMIT)
-            self._session = aiohttp.ClientSession(
-                connector=connector, timeout=self._timeout, trust_env=True
-            )
+            self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
         return self._session
+
+
+def env_proxy(url: str) -> str | None:
+    """The proxy the environment gives for ``url`` (``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY``;
+    none for a host in ``NO_PROXY``)."""
+    parts = urlsplit(url)
+    if urllib.request.proxy_bypass(parts.hostname or ""):
+        return None
+    proxies = urllib.request.getproxies()
+    return proxies.get(parts.scheme) or proxies.get("all")

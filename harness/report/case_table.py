@@ -155,8 +155,14 @@ class _Part:
         self.tags.append(tuple(code("tags", t) for t in r.tags))
         self.n_scores.append(len(r.scores))
         for s in r.scores:
-            # an assertion is (its label, threshold, "≥"/"≤")
-            kind = (s.label, rounded(s.threshold, 3), "≥" if s.higher_is_better else "≤")
+            # an assertion is (its label, threshold, how a value passes: "≥"/"≤", or for an
+            # inverted one the strict "<"/">", since the scorer's own boundary now fails)
+            op = (
+                ("≥" if s.higher_is_better else "≤")
+                if not s.inverted
+                else (">" if s.higher_is_better else "<")
+            )
+            kind = (s.label, rounded(s.threshold, 3), op)
             self.kinds.append(code("assertions", kind))
             self.values.append(rounded(s.value, 3))
             self.verdicts.append(_VERDICT[s.passed])

@@ -159,7 +159,7 @@ def _view(index: int, c: Comparison) -> _View:
 def _corpus_cell(c: Comparison, row: CorpusRow) -> _CorpusView:
     tone = "flat"
     if row.diff is not None and row.diff != 0 and row.significant(c.alpha):
-        tone = "good" if row.diff > 0 else "bad"  # BLEU and chrF: higher is better
+        tone = "good" if (row.diff > 0) == c.metric(row.metric).higher_is_better else "bad"
     ci = "—"
     if row.ci_a is not None and row.ci_b is not None:
         ci = f"A ±{row.ci_a:.3f} · B ±{row.ci_b:.3f}"

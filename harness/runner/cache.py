@@ -1,4 +1,5 @@
-"""The response cache: request key -> generation (and text -> embedding), in SQLite.
+"""The response cache: request key -> generation (and text -> embedding, and scoring
+inputs -> score: :mod:`harness.runner.memo`), in SQLite.
 
 The key (see :func:`harness.cases.request_key`) covers the provider's identity and
 the full request, and nothing operational or secret, so a re-run of a finished
@@ -13,16 +14,22 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+
+from pydantic import TypeAdapter, ValidationError
 
 from harness.errors import StoreError
 from harness.jsontext import dump_model, load_model
 from harness.providers.base import Generation
+from harness.scorers.base import ScoreValue
+
+_SCORES = TypeAdapter(list[ScoreValue])
 
 
 class ResponseCache:
-    """Generations by request key and vectors by embedder and text, in one SQLite file."""
+    """Generations by request key, vectors by embedder and text, and stored scores, in one
+    SQLite file."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -37,6 +44,7 @@ class ResponseCache:
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS embeddings (key TEXT PRIMARY KEY, vector TEXT)"
             )
+            self._db.execute("CREATE TABLE IF NOT EXISTS scores (key TEXT PRIMARY KEY, score TEXT)")
         except (OSError, sqlite3.Error) as e:
             raise StoreError(f"cannot open the response cache {self.path}: {e}") from None
 
@@ -49,12 +57,27 @@ class ResponseCache:
         found: dict[str, Generation] = {}
         for i in range(0, len(keys), 500):
             chunk = keys[i : i + 500]
-            query = "SELECT key, generation FROM responses WHERE key IN "
-            for key, generation in self._db.execute(
-                f"{query}({', '.join('?' * len(chunk))})", chunk
-            ):
+            marks = ", ".join("?" * len(chunk))
+            query = f"SELECT key, generation FROM responses WHERE key IN ({marks})"
+            for key, generation in self._db.execute(query, chunk):
                 found[key] = load_model(Generation, generation)
         return found
+
+    def get_scores(self, key: str) -> list[ScoreValue] | None:
+        """The scores stored under ``key`` (:mod:`harness.runner.memo`), or None."""
+        row = self._db.execute("SELECT score FROM scores WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        try:
+            return _SCORES.validate_json(row[0])
+        except ValidationError:  # pydantic's parser refuses a lone-surrogate escape
+            return _SCORES.validate_python(json.loads(row[0]))
+
+    def put_scores(self, items: Mapping[str, Sequence[ScoreValue]]) -> None:
+        """Store scores in one transaction (nothing was paid for them: no hurry to commit)."""
+        rows = [(k, f"[{', '.join(dump_model(v) for v in values)}]") for k, values in items.items()]
+        with self._db:
+            self._db.executemany("INSERT OR REPLACE INTO scores VALUES (?, ?)", rows)
 
     def put(self, key: str, generation: Generation) -> None:
         """Commit ``generation`` at once: it was paid for, and a crash must not lose it."""

@@ -8,10 +8,11 @@ local model does not hold back an API provider.
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from harness.cases import Case
@@ -22,6 +23,7 @@ from harness.results.store import ResultStore
 from harness.runner.cache import ResponseCache
 from harness.runner.channel import CallStats, Channel
 from harness.runner.context import ScoringContext
+from harness.runner.memo import ScoreMemo
 from harness.runner.scoring import case_score, case_view, score_output
 from harness.runner.writer import ResultWriter
 
@@ -62,6 +64,10 @@ class Runner:
     scoring: ScoringContext = field(default_factory=ScoringContext)
     stats: RunStats = field(default_factory=RunStats)
 
+    def __post_init__(self) -> None:
+        #: Scores stored for the same inputs, reused (a re-run of unchanged outputs).
+        self.memo = None if self.cache is None else ScoreMemo(self.cache, self.read_cache)
+
     async def run(self, cases: list[Case]) -> RunStats:
         """Run every case not yet finished in this run; raise AuthError at once on a bad key."""
         done = self.store.finished_case_ids(self.run_id)
@@ -69,7 +75,7 @@ class Runner:
         for case in cases:
             if case.case_id not in done:
                 by_provider[case.provider.id].append(case)
-        writer = ResultWriter(self.store)
+        writer = ResultWriter(self.store, on_flush=None if self.memo is None else self.memo.flush)
         try:
             async with asyncio.TaskGroup() as group:
                 for pending in by_provider.values():
@@ -111,9 +117,9 @@ class Runner:
             if self.on_result is not None:
                 self.on_result(result)
 
-    async def _run_case(self, case: Case, hit: Generation | None, channel: Channel) -> CaseResult:
-        # A miss is looked up again: a case with the same request may have just been answered.
-        generation = hit or channel.cached(case.request_key)
+    async def _run_case(
+        self, case: Case, generation: Generation | None, channel: Channel
+    ) -> CaseResult:
         cached = generation is not None
         error = None
         if generation is None:
@@ -143,8 +149,8 @@ class Runner:
         scores, passed = ([], False)
         judging = self.scoring.for_case()
         if generation is not None:
-            view = case_view(case, generation, channel.cost(generation))
-            scores, passed = await score_output(row, generation.text, judging, view)
+            view = partial(case_view, case, generation, channel.cost(generation))
+            scores, passed = await score_output(row, generation.text, judging, view, self.memo)
         return CaseResult(
             run_id=self.run_id,
             case_id=case.case_id,
@@ -189,10 +195,13 @@ LOOKUP_CHUNK = 256
 
 
 def _with_cached(cases: list[Case], channel: Channel) -> Iterator[tuple[Case, Generation | None]]:
-    """Each case with its cached answer (None: not cached), read a chunk at a time: a fully
-    cached re-run would otherwise spend a query on every case."""
+    """Each case with its cached answer (None: not cached), as a worker takes it; read a chunk
+    at a time, since a fully cached re-run would otherwise spend a query on every case."""
+    repeated = {k for k, n in Counter(c.request_key for c in cases).items() if n > 1}
     for i in range(0, len(cases), LOOKUP_CHUNK):
         chunk = cases[i : i + LOOKUP_CHUNK]
         hits = channel.cached_many([c.request_key for c in chunk])
         for case in chunk:
-            yield case, hits.get(case.request_key)
+            key = case.request_key
+            # The same request asked by an earlier case may have been answered since.
+            yield case, hits.get(key) or (channel.cached(key) if key in repeated else None)

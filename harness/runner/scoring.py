@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from jinja2 import Template
 
@@ -13,6 +13,7 @@ from harness.errors import AuthError
 from harness.providers.base import Generation
 from harness.results.models import Score
 from harness.runner.context import ScoringContext
+from harness.runner.memo import CaseScores, ScoreMemo
 from harness.scorers.base import ModelScorer, ScoreValue
 from harness.scorers.case import CaseModelScorer, CaseScorer, CaseView
 from harness.suite.templates import TemplateRenderError, evaluate
@@ -45,25 +46,37 @@ async def score_output(
     row: CaseRow,
     output: str,
     ctx: ScoringContext | None = None,
-    view: CaseView | None = None,
+    view: Callable[[], CaseView] | None = None,
+    memo: ScoreMemo | None = None,
 ) -> tuple[list[Score], bool]:
     """Every assertion's score and whether all passed. A scorer that crashes (or a judge that
     cannot be reached) fails its assertion with the error recorded; it never counts as a
-    pass or as a 0 score. ``view`` (see :func:`case_view`) is what whole-case scorers get;
-    without one they see the row alone."""
-    if view is None:
-        view = CaseView.build(
-            vars=row.vars,
-            expected=row.expected,
-            messages=(),
-            provider_id="",
-            prompt_id="",
-            row_id=row.row_id,
-            case_set=row.case_set,
-            tags=row.tags,
-        )
-    scores = [await _score(bound, row, output, ctx, view) for bound in row.asserts]
+    pass or as a 0 score. ``view`` makes what whole-case scorers get (see :func:`case_view`;
+    made only for them, most scorers never read it); without one they see the row alone.
+    With ``memo``, plain scorers' values stored for the same inputs are reused."""
+    made: list[CaseView] = []
+
+    def whole_case() -> CaseView:
+        if not made:
+            made.append(view() if view is not None else _row_view(row))
+        return made[0]
+
+    stored = memo.for_case(row, output) if memo is not None else None
+    scores = [await _score(bound, row, output, ctx, whole_case, stored) for bound in row.asserts]
     return scores, case_passed(scores, row.threshold)
+
+
+def _row_view(row: CaseRow) -> CaseView:
+    return CaseView.build(
+        vars=row.vars,
+        expected=row.expected,
+        messages=(),
+        provider_id="",
+        prompt_id="",
+        row_id=row.row_id,
+        case_set=row.case_set,
+        tags=row.tags,
+    )
 
 
 def case_score(scores: Sequence[Score]) -> float | None:
@@ -79,7 +92,10 @@ def case_score(scores: Sequence[Score]) -> float | None:
 def case_passed(scores: Sequence[Score], threshold: float | None) -> bool:
     """With a case ``threshold``: whether the case score reaches it (promptfoo: the
     threshold overrides the assertions' own verdicts); without: whether every assertion of
-    weight > 0 passed (weight 0 is informational)."""
+    weight > 0 passed (weight 0 is informational). Either way an assertion of weight > 0
+    that could not be scored fails the case: an error is never a 0 the others outweigh."""
+    if any(s.error is not None for s in scores if s.weight > 0):
+        return False
     if threshold is None:
         return all(s.passed is True for s in scores if s.weight > 0)
     score = case_score(scores)
@@ -87,7 +103,12 @@ def case_passed(scores: Sequence[Score], threshold: float | None) -> bool:
 
 
 async def _score(
-    bound: BoundAssert, row: CaseRow, output: str, ctx: ScoringContext | None, view: CaseView
+    bound: BoundAssert,
+    row: CaseRow,
+    output: str,
+    ctx: ScoringContext | None,
+    view: Callable[[], CaseView],
+    stored: CaseScores | None,
 ) -> Score:
     scorer = bound.scorer
     common = {
@@ -108,11 +129,13 @@ async def _score(
     try:
         result: ScoreValue
         if isinstance(scorer, CaseModelScorer):
-            result = await scorer.ascore_case(output, view, ctx or ScoringContext())
+            result = await scorer.ascore_case(output, view(), ctx or ScoringContext())
         elif isinstance(scorer, ModelScorer):
             result = await scorer.ascore(output, row.expected, row.vars, ctx or ScoringContext())
         elif isinstance(scorer, CaseScorer):
-            result = await scorer.score_case(output, view)
+            result = await scorer.score_case(output, view())
+        elif stored is not None:
+            result = stored.score(bound, output)
         else:
             result = scorer.score(output, row.expected, row.vars)
     except AuthError:

@@ -21,7 +21,7 @@ from sacrebleu.metrics.base import Metric
 
 from harness.errors import ScorerError
 from harness.scorers.base import Scorer, ScoreValue
-from harness.scorers.cjk import has_cjk
+from harness.scorers.cjk_chars import has_cjk
 
 #: ``tok`` of a ``tokenize: auto`` BLEU's version string.
 AUTO_LABEL = "auto(13a/zh)"

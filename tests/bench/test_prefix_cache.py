@@ -110,18 +110,28 @@ def test_far_fewer_tokens_run_than_in_the_full_forward(
     assert forwards.tokens < full / 3
 
 
-def test_where_the_shots_meet_the_question_the_rows_own_tokens_decide(
-    model: tuple[Any, Any],
+def test_a_text_prefix_that_ends_inside_a_token_changes_nothing(
+    model: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A question that starts where the shots' last token can merge with it ("\\n\\n" +
-    "\\n..."): the text prefix's tokens are not a prefix of that row's, yet its score is
-    the full forward's, since the shared prefix is taken from the rows' tokens."""
+    """The questions' common text ends inside a word ("... Find the gr" + "oup" / "ip"):
+    that text's tokens are not a prefix of the "group" row's tokens. The shared prefix is
+    taken from the rows' own tokens instead, so every row still reuses it (none falls
+    back) and scores what the full forward scores."""
     _, tokenizer = model
-    prefix = _shots(MMLU, "Answer:", 3)
-    odd = prefix + "\n" + _question(1, "Answer:")
-    assert tokenizer.encode(odd)[: len(tokenizer.encode(prefix))] != tokenizer.encode(prefix)
-    pairs = [(prefix + _question(i, "Answer:"), " A") for i in range(4)] + [(odd, " B")]
-    _assert_same(_scores(model, pairs), _scores(model, pairs, reuse_prefix=False))
+    shots = _shots(MMLU, "Answer:", 3)
+    contexts = [shots + f"Find the {word}?\nA. x\nB. y\nC. z\nD. w\nAnswer:"
+                for word in ("group order", "grip", "grq", "grid")]  # fmt: skip
+    common = shots + "Find the gr"  # the longest text every context starts with
+    assert (
+        all(c.startswith(common) for c in contexts) and len({c[len(common)] for c in contexts}) > 1
+    )
+    cut = len(tokenizer.encode(common))
+    assert tokenizer.encode(contexts[0])[:cut] != tokenizer.encode(common)
+    pairs = [(c, f" {letter}") for c in contexts for letter in "AB"]
+    full = _scores(model, pairs, reuse_prefix=False)
+    forwards = _Forwards(model[0], monkeypatch)
+    _assert_same(_scores(model, pairs), full)
+    assert sum(rows for rows, _, cached in forwards.calls if cached) == len(contexts)
 
 
 def test_progress_counts_every_row_once(model: tuple[Any, Any]) -> None:

@@ -8,6 +8,7 @@ import json
 import math
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -62,10 +63,36 @@ def data(dialect_data: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[
 
 
 @pytest.fixture(scope="module")
-def ours(tiny_model: Path, data: tuple[Path, list[str]]) -> BenchResult:
+def forward_rows() -> dict[str, int]:
+    """Rows our run scored on a cached few-shot prefix, and in full."""
+    return {"cached": 0, "full": 0}
+
+
+@pytest.fixture(scope="module")
+def ours(
+    tiny_model: Path, data: tuple[Path, list[str]], forward_rows: dict[str, int]
+) -> BenchResult:
+    from harness.providers.hf_loglik import LoglikelihoodScorer
+
+    forward = LoglikelihoodScorer._forward
+
+    def counted(self: LoglikelihoodScorer, wanted: Any, prefix: Any = None) -> Any:
+        forward_rows["full" if prefix is None else "cached"] += len(wanted)
+        return forward(self, wanted, prefix)
+
     root, keys = data
     config = BenchConfig(tasks=",".join(keys), data=root, shots=SHOTS, limit=LIMIT, batch_size=4)
-    return run_bench(str(tiny_model), config)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(LoglikelihoodScorer, "_forward", counted)
+        return run_bench(str(tiny_model), config)
+
+
+def test_every_question_ran_on_its_subjects_cached_shots(
+    ours: BenchResult, forward_rows: dict[str, int]
+) -> None:
+    """So the comparisons with lm-eval below check the cached path (one row a question:
+    the four letters are one token each)."""
+    assert forward_rows == {"cached": sum(s.n for s in ours.subjects), "full": 0}
 
 
 def _pandas_rows(path: Path, benchmark: str) -> list[dict[str, str]]:

@@ -28,6 +28,7 @@ from harness.compare import (
     join_runs,
 )
 from harness.errors import CompareError
+from harness.report.compare_html import render_compare_html
 from harness.results.models import CaseResult
 from harness.results.store import ResultStore
 from harness.scorers.cjk import has_cjk
@@ -247,3 +248,22 @@ def test_harness_compare_shows_corpus_rows_and_signature(
     assert f"bleu corpus: sacrebleu {row.signature}" in out
     html = out_html.read_text(encoding="utf-8")
     assert 'data-corpus="1"' in html and f"<code>{row.signature}</code>" in html
+
+
+@pytest.mark.parametrize(("higher", "tone"), [(True, "good"), (False, "bad")])
+def test_a_significant_rise_is_good_unless_the_assertion_is_inverted(higher, tone):
+    rng = random.Random(8)
+    a, b = [], []
+    for row in range(60):
+        output, refs = case_texts(rng, zh=False)
+        a.append(result(row, output, refs, {"m": ("bleu", {})}, run_id="A"))
+        b.append(result(row, refs[0], refs, {"m": ("bleu", {})}, run_id="B"))
+    for r in (*a, *b):  # `not: true` flips what the assertion counts as better
+        r.scores[0].higher_is_better = higher
+    c = compared(a, b)
+    row = c.corpus_row("m")
+    assert row is not None and row.diff is not None and row.diff > 0 and row.significant(0.05)
+    html = render_compare_html([c], title="t")
+    corpus_row = html.split('data-corpus="1"', 1)[1].split("</tr>", 1)[0]
+    assert f'<td class="num {tone}">{row.diff:+.3f}</td>' in corpus_row
+    assert ("corpus ↑" if higher else "corpus ↓") in corpus_row

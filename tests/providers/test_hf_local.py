@@ -557,9 +557,9 @@ def test_loglikelihood_runs_on_the_generation_thread(hf_llama: Path) -> None:
     threads: list[str] = []
     scorer_score = hf_loglik.LoglikelihoodScorer.score
 
-    def spy(self: Any, requests: Any) -> Any:
+    def spy(self: Any, requests: Any, progress: Any = None) -> Any:
         threads.append(threading.current_thread().name)
-        return scorer_score(self, requests)
+        return scorer_score(self, requests, progress)
 
     async def go() -> tuple[Any, Any]:
         try:
@@ -607,3 +607,50 @@ def test_an_unknown_dtype_is_a_value_error_not_a_key_error() -> None:
     with pytest.raises(ValueError, match="unknown dtype 'float8'; expected auto or one of"):
         hf_models.device_and_dtype(torch, "cpu", "float8")
     assert hf_models.device_and_dtype(torch, "cpu", "fp16") == (torch.device("cpu"), torch.float16)
+
+
+#: Few-shot prompts: one shared prefix (the shots), then each question.
+FEW_SHOT_PAIRS = [
+    (f"{' '.join(SENTENCES)}\n{question}\nAnswer:", f" {letter}")
+    for question in QUESTIONS
+    for letter in "AB"
+]
+
+
+@pytest.mark.parametrize("fixture", ["hf_llama", "hf_gpt2"])
+def test_a_shared_prefix_runs_once_and_equals_lm_eval_hflm(
+    fixture: str, request: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The shots run once and each question's tokens on their cache (absolute positions
+    for GPT-2, rotary for the Llama), with HFLM's numbers and greedy flags."""
+    folder = request.getfixturevalue(fixture)
+    reference = _hflm(folder, batch_size=4).loglikelihood(
+        _instances("loglikelihood", FEW_SHOT_PAIRS), disable_tqdm=True
+    )
+    rows = {"cached": 0, "full": 0}
+    forward = hf_loglik.LoglikelihoodScorer._forward
+
+    def spy(self: Any, wanted: Any, prefix: Any = None) -> Any:
+        rows["full" if prefix is None else "cached"] += len(wanted)
+        return forward(self, wanted, prefix)
+
+    monkeypatch.setattr(hf_loglik.LoglikelihoodScorer, "_forward", spy)
+    ours = _score(_provider(folder, batch_size=4), "loglikelihood", FEW_SHOT_PAIRS)
+    assert rows["full"] == 0 and rows["cached"] >= len(QUESTIONS)  # all on the cached shots
+    for (value, greedy), (ref_value, ref_greedy) in zip(ours, reference, strict=True):
+        assert value == pytest.approx(ref_value, abs=1e-4)
+        assert greedy == ref_greedy
+
+
+def test_bfloat16_is_questioned_only_on_a_cpu_without_bf16_instructions(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {"cpu_name": "Old", "avx2": True})
+    message = hf_models.cpu_dtype_warning(torch, cpu, torch.bfloat16)
+    assert message is not None and "Old" in message and "emulated" in message
+    assert hf_models.cpu_dtype_warning(torch, cpu, torch.float32) is None
+    assert hf_models.cpu_dtype_warning(torch, torch.device("cuda"), torch.bfloat16) is None
+    for flag in ("avx512_bf16", "amx_bf16", "bf16"):  # x86 AVX512-BF16, AMX, Arm BF16
+        monkeypatch.setattr(torch.cpu, "get_capabilities", lambda flag=flag: {flag: True})
+        assert hf_models.cpu_dtype_warning(torch, cpu, torch.bfloat16) is None
