@@ -31,7 +31,7 @@ from harness.errors import HarnessError
 if TYPE_CHECKING:
     from harness.analysis.base import AnalysisResult
     from harness.analysis.errors import ErrorBudget, Outcome
-    from harness.analysis.repeats import Sample
+    from harness.analysis.repeats import RepeatSummary, Sample
     from harness.analysis.summary import GroupSummary, RunSummary
     from harness.ci.junit import GateOutcome
     from harness.compare import Comparison, GateResult, RecordSet
@@ -194,7 +194,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     # results of a 100k-case run would take ~600 MB): never `outcome.results`.
     run, results = outcome.run, outcome.stored
     summary = _print_summary(results, run.prompts)
-    _print_repeats(iter_records(store, run.run_id))
+    repeats = _print_repeats(iter_records(store, run.run_id))
     _print_partial(run)
     _print_analyses(outcome.analyses)
     gates: list[GateOutcome] = [*_check_gates(args.suite, run, store)]
@@ -204,7 +204,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     )
     if budget.errored:  # a run without errors gets no extra check to read
         gates.append(budget)
-    path = _write_report(run, results, args.report, outcome.analyses, gates, summary)
+    path = _write_report(run, results, args.report, outcome.analyses, gates, summary, repeats)
     out.print(f"Report: [bold]{path}[/]")
     checks = [*gates, *outcome.analyses]
     _write_ci_outputs(args, run, results, checks, summary)
@@ -385,11 +385,14 @@ def _write_report(
     analyses: list[AnalysisResult] | None = None,
     gates: Sequence[GateOutcome] | None = None,
     summary: RunSummary | None = None,
+    repeats: Sequence[RepeatSummary] = (),
 ) -> Path:
     from harness.report.html import write_report
 
     target = path or Path("reports") / f"{run.run_id}.html"
-    return write_report(run, results, target, analyses, gates=gates, summary=summary)
+    return write_report(
+        run, results, target, analyses, gates=gates, summary=summary, repeats=repeats
+    )
 
 
 def _fmt(value: float | None) -> str:
@@ -852,7 +855,7 @@ def _print_partial(run: RunRecord) -> None:
 _MAX_FLAKY_LINES = 10
 
 
-def _print_repeats(results: Iterable[Sample]) -> None:
+def _print_repeats(results: Iterable[Sample]) -> list[RepeatSummary]:
     """Per group of a repeated run: pass@1, pass@k, pass^k and the flaky cases."""
     from rich.table import Table
 
@@ -860,7 +863,7 @@ def _print_repeats(results: Iterable[Sample]) -> None:
 
     summaries = repeat_summaries(results)
     if not summaries:
-        return
+        return summaries
     table = Table("set", "prompt", "provider", "cases", "k", "pass@1", "pass@k", "pass^k", "flaky")
     flaky = []
     for s in summaries:
@@ -886,6 +889,7 @@ def _print_repeats(results: Iterable[Sample]) -> None:
         out.print(f"  {_escape(c.row_id)} ({_escape(where)}): {c.passed}/{c.n} passed")
     if len(flaky) > _MAX_FLAKY_LINES:
         out.print(f"  ... and {len(flaky) - _MAX_FLAKY_LINES} more")
+    return summaries
 
 
 # --- harness init (harness.starter) ---

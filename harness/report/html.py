@@ -25,6 +25,7 @@ from markupsafe import Markup
 
 from harness.analysis.base import AnalysisResult
 from harness.analysis.errors import ErrorTally
+from harness.analysis.repeats import RepeatSummary
 from harness.analysis.summary import GroupSummary, RunSummary, summarize
 from harness.ci.junit import GateOutcome
 from harness.jsontext import utf8_safe
@@ -63,6 +64,7 @@ def render_html(
     *,
     text_budget: int = BUDGET,
     summary: RunSummary | None = None,
+    repeats: Sequence[RepeatSummary] = (),
 ) -> str:
     """The report of ``run`` (its run-level analyses and gate verdicts) as one HTML document
     (no external resources). ``text_budget``: bytes of case texts kept (failures first).
@@ -94,6 +96,8 @@ def render_html(
         tags=_tag_matrix(summary, prompts, provider_ids),
         errors=facts.errors_view(),
         gates=list(gates or []),
+        repeats=list(repeats),
+        flaky=[c for r in repeats for c in r.flaky],
         cases_json=cases_json,
         n_cases=facts.errors.total,
         n_texts=n_texts,
@@ -122,11 +126,14 @@ def write_report(
     *,
     text_budget: int = BUDGET,
     summary: RunSummary | None = None,
+    repeats: Sequence[RepeatSummary] = (),
 ) -> Path:
     """Render the report and write it to ``path`` (parent folders are created)."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    html = render_html(run, results, analyses, gates, text_budget=text_budget, summary=summary)
+    html = render_html(
+        run, results, analyses, gates, text_budget=text_budget, summary=summary, repeats=repeats
+    )
     out.write_text(utf8_safe(html), encoding="utf-8")  # a lone surrogate in a title, a message
     return out
 

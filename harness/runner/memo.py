@@ -1,17 +1,21 @@
 """Stored scores: a re-run of unchanged outputs reuses them instead of scoring again.
 
-The value of a plain built-in scorer depends on its version, its configuration (type and
+The value of a plain scorer depends on its version, its configuration (type and
 parameters), the output and the case's expected answers and variables, and on nothing
-else. A hash of those for all of a case's plain assertions (and of the harness version,
-in case a fix forgot to bump a scorer's) keys one row of the ``scores`` table of the
-response cache, so a re-run of an ``outputs`` suite (or of a cached one) whose outputs did
-not change reads each case's scores with one lookup instead of recomputing them, and a
-changed output, parameter, expected answer or version is simply another key. Assertions
-whose scorer reads more (the whole case, a judge or an embedder:
+else. A hash of those for a case's reusable assertions (and of the harness version, in
+case a fix forgot to bump a scorer's) keys one row of the ``scores`` table of the response
+cache, so a re-run of an ``outputs`` suite (or of a cached one) whose outputs did not
+change reads each case's scores with one lookup instead of recomputing them, and a changed
+output, parameter, expected answer or version is simply another key.
+
+Reusable are harness's own scorers that say a value costs more to compute than the lookup
+(~20 us: ``reuse_scores``: ROUGE, BLEU, chrF); exact match, a substring test or the F1 of
+a short answer is cheaper to redo. Scorers that read more (the whole case, a judge or an embedder:
 :class:`~harness.scorers.case.CaseScorer`, :class:`~harness.scorers.base.ModelScorer`),
-whose code is not harness's own (plugins) or that ``transform`` the output are always
-scored. New scores are written with each batch of results (:mod:`harness.runner.writer`):
-nothing was paid for them, so a crash only means scoring again.
+plugins (their code may change under the same version) and assertions that
+``transform`` the output are always run. New scores are written with each batch of
+results (:mod:`harness.runner.writer`): nothing was paid for them, so a crash only means
+scoring again.
 """
 
 from __future__ import annotations
@@ -65,34 +69,36 @@ class CaseScores:
     def __init__(self, memo: ScoreMemo, row: CaseRow, output: str) -> None:
         self.memo = memo
         self.row = row
-        self._plain, scorers = memo.plan(row.asserts)
-        self._key = _key(scorers, output, row) if self._plain else ""
+        plain, scorers = memo.plan(row.asserts)
+        #: Position of each reusable assertion (by identity: the same objects every case).
+        self._at = {id(b): i for i, b in enumerate(plain)}
+        self._key = _key(scorers, output, row) if plain else ""
         stored = memo.cache.get_scores(self._key) if self._key and memo.read else None
-        ok = stored is not None and len(stored) == len(self._plain)
-        self._values = dict(zip(self._plain, stored, strict=True)) if ok else {}
-        self._computed: dict[BoundAssert, ScoreValue] = {}
+        self._values: list[ScoreValue | None] = [None] * len(plain)
+        self._stored = stored is not None and len(stored) == len(plain)
+        if stored is not None and self._stored:
+            self._values[:] = stored
 
     def score(self, bound: BoundAssert, output: str) -> ScoreValue:
         """``bound``'s plain scorer's value of ``output`` (its ``transform``, if any, applied)."""
-        found = self._values.get(bound)
+        at = self._at.get(id(bound))
+        if at is None:
+            return bound.scorer.score(output, self.row.expected, self.row.vars)
+        found = self._values[at]
         if found is not None:
             return found
-        value = bound.scorer.score(output, self.row.expected, self.row.vars)
-        if self._key and bound in self._plain:
-            self._computed[bound] = value
-            if len(self._computed) == len(self._plain):  # all of them: worth storing
-                self.memo.remember(self._key, [self._computed[b] for b in self._plain])
+        value = self._values[at] = bound.scorer.score(output, self.row.expected, self.row.vars)
+        if not self._stored and all(v is not None for v in self._values):  # all: store them
+            self.memo.remember(self._key, [v for v in self._values if v is not None])
         return value
 
 
 def _reusable(bound: BoundAssert) -> bool:
-    """Whether ``bound``'s values depend only on its scorer's version and configuration and
-    the case's inputs: harness's own plain scorers on the untransformed output (a plugin's
-    code may change under the same version)."""
+    """Whether ``bound``'s values may be reused (see the module's docstring)."""
     scorer = bound.scorer
     own = type(scorer).__module__.startswith("harness.scorers.")
     plain = not isinstance(scorer, CaseScorer | ModelScorer)
-    return own and plain and bound.transform is None and bool(bound.config)
+    return scorer.reuse_scores and own and plain and bound.transform is None and bool(bound.config)
 
 
 def _key(scorers: str, output: str, row: CaseRow) -> str:

@@ -50,6 +50,11 @@ class Scorer(ABC):
     #: True when the scorer cannot work without an expected answer (checked when the suite
     #: loads); an instance may set it from its parameters.
     needs_expected: bool = False
+    #: True where a value costs more to compute than a stored one to look up (~20 us: ROUGE,
+    #: BLEU, chrF), for a value that depends on nothing but the version, the parameters, the
+    #: output and the case's expected answers and variables: a re-run of the same inputs
+    #: then reuses it (harness.runner.memo).
+    reuse_scores: ClassVar[bool] = False
 
     @property
     def version_string(self) -> str:

@@ -28,6 +28,7 @@ class _RougeScorer(Scorer):
     version = "1"
     needs_expected = True
     default_threshold = 0.5
+    reuse_scores = True
 
     def __init__(self, *, use_stemmer: bool = False, measure: Literal["f", "p", "r"] = "f"):
         self._measure = _MEASURES[measure]

@@ -57,6 +57,7 @@ class SacreScorer(Scorer):
     version = "1"
     needs_expected = True
     default_threshold = 0.3
+    reuse_scores = True
     _sentence: dict[str, Metric]
     _corpus: dict[str, Metric]
     #: Shown as ``tok`` in ``version_string`` when the tokenizer is chosen per text.

@@ -279,7 +279,7 @@ def test_repeat_runs_each_case_n_times_and_lists_flaky_cases(
     (tmp_path / "counter_app.py").write_text(COUNTER_APP)
     suite = tmp_path / "counter.yaml"
     suite.write_text(COUNTER_SUITE)
-    main(["run", str(suite), "--repeat", "4"])
+    main(["run", str(suite), "--repeat", "4", "--report", str(tmp_path / "r.html")])
     run, results = latest(home)
     assert run.n_cases == 8 and len({r.case_id for r in results}) == 8
     assert len({r.request_key for r in results}) == 8  # the cache never merges samples
@@ -288,6 +288,9 @@ def test_repeat_runs_each_case_n_times_and_lists_flaky_cases(
     # pass@1 = (1 + 1/4) / 2; pass@4 = 1 (each passed once); pass^4 = (1 + 0) / 2
     assert "62.5%" in out and "100.0%" in out and "50.0%" in out
     assert "1 flaky case(s)" in out and "once (v1 · app): 1/4 passed" in out
+    html = (tmp_path / "r.html").read_text()
+    assert 'id="repeats"' in html and "<code>once</code> (v1 · app): 1/4 passed" in html
+    assert "62.5%" in html and "1 flaky case" in html
 
 
 def test_repeat_in_the_suite_and_seeds_per_sample(
