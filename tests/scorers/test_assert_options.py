@@ -186,9 +186,12 @@ def test_a_transform_that_raises_is_a_scoring_error_naming_the_assertion_line(
     assert answer.error.startswith("transform of assertion 'answer' (")
     assert "ValueError: from_json: not JSON" in answer.error
     assert never.passed is False and never.error is not None  # `not` never passes an error
-    # the summary says the mean is over the one case that could be scored
-    assert main(["run", str(tmp_path / "suite.yaml")]) == 0
-    out = capsys.readouterr().out
+    # the summary says the mean is over the one case that could be scored, and the
+    # unscorable case counts against max_error_rate (default 0): exit 1, said out loud
+    assert main(["run", str(tmp_path / "suite.yaml")]) == 1
+    captured = capsys.readouterr()
+    assert "1 case errored: scoring answer: transform of assertion 'answer'" in captured.err
+    out = captured.out
     row = next(line for line in out.splitlines() if "dump" in line and "%" in line)
     assert "1.000 (1 of 2 scored)" in row and "+1 scoring" in row
     html = Path(out.split("Report: ")[1].split()[0]).read_text()
