@@ -56,7 +56,7 @@ def one_run(n: int, latency: float, concurrency: int, sleep: bool = False) -> di
     """Run N cases in this process; return wall seconds and peak RSS.
 
     With ``sleep`` the provider's HTTP call is replaced by ``asyncio.sleep(latency)``: what is
-    left is the runner's own cost (cache, scoring, store), without the SDK's."""
+    left is the runner's own cost (cache, scoring, store), without the HTTP client's."""
     import harness.scorers.text  # noqa: F401 - import time is not throughput
     from harness.api import run_suite
     from harness.providers import openai_compat
@@ -116,7 +116,7 @@ def main() -> None:
     if args.child:
         print(json.dumps(one_run(args.n[0], args.latency, args.concurrency, args.sleep)))
         return
-    what = "runner alone (HTTP call replaced by a sleep)" if args.sleep else "OpenAI SDK over HTTP"
+    what = "runner alone (HTTP call replaced by a sleep)" if args.sleep else "openai provider, HTTP"
     ms = args.latency * 1000
     print(f"{what}; latency {ms:.0f} ms, concurrency {args.concurrency}, cache off")
     print(f"{'N':>6} {'wall s':>8} {'ideal s':>8} {'overhead':>9} {'peak RSS MB':>12}")

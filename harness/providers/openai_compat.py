@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     import openai
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
-#: What the SDK gets as a key when ``api_key_env`` is null (local servers ignore it).
+#: What is sent as the key when ``api_key_env`` is null (local servers ignore it).
 NO_KEY = "not-needed"
 #: Characters of a provider error's message kept (after the key is scrubbed from all of it).
 MESSAGE_LIMIT = 300

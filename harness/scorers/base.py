@@ -9,6 +9,8 @@ bad-case sets can show.
 
 from __future__ import annotations
 
+import functools
+import importlib.metadata
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -20,6 +22,13 @@ from harness.errors import ScorerError
 
 if TYPE_CHECKING:
     from harness.scorers.context import ScoringContext
+
+
+@functools.cache
+def package_version(name: str) -> str:
+    """The installed version of package ``name``, read once: a ``version_string`` is asked for
+    every score, and importlib.metadata parses the package's metadata each time (~1 ms)."""
+    return importlib.metadata.version(name)
 
 
 class ScoreValue(BaseModel):

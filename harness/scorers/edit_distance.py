@@ -8,13 +8,12 @@ Latin letter. Surrounding whitespace is stripped first, as ``exact`` does.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from importlib.metadata import version as package_version
 from typing import Any
 
 from rapidfuzz.distance import Levenshtein
 
 from harness.errors import ScorerError
-from harness.scorers.base import Scorer, ScoreValue
+from harness.scorers.base import Scorer, ScoreValue, package_version
 
 
 class LevenshteinScorer(Scorer):

@@ -13,11 +13,10 @@ import json
 import re
 import sys
 from collections.abc import Iterator, Mapping, Sequence
-from importlib.metadata import version as package_version
 from typing import Any
 
 from harness.errors import ScorerError
-from harness.scorers.base import Scorer, ScoreValue
+from harness.scorers.base import Scorer, ScoreValue, package_version
 from harness.scorers.structured import JsonSchemaScorer
 
 _OPENER = re.compile(r"[\[{]")

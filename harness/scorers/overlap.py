@@ -10,12 +10,11 @@ With several references the best one by F-measure is used (rouge-score's
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from importlib.metadata import version as package_version
 from typing import Any, ClassVar, Literal
 
 from rouge_score import rouge_scorer
 
-from harness.scorers.base import Scorer, ScoreValue
+from harness.scorers.base import Scorer, ScoreValue, package_version
 from harness.scorers.cjk import CJKTokenizer
 
 _MEASURES = {"f": "fmeasure", "p": "precision", "r": "recall"}

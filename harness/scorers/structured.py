@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from importlib.metadata import version as package_version
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -19,7 +18,7 @@ from jsonschema.validators import validator_for
 from referencing.exceptions import Unresolvable
 
 from harness.errors import ScorerError
-from harness.scorers.base import Scorer, ScoreValue
+from harness.scorers.base import Scorer, ScoreValue, package_version
 
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL | re.IGNORECASE)
 _UNSET: Any = object()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import sqlite3
 from collections.abc import Iterator
@@ -12,7 +13,7 @@ import pytest
 
 from harness.api import run_suite
 from harness.runner.cache import ResponseCache
-from harness.scorers.base import ScoreValue
+from harness.scorers.base import ScoreValue, package_version
 from harness.scorers.overlap import RougeLScorer
 from harness.scorers.text import ContainsScorer
 from tests.fakeserver import FakeOpenAIServer
@@ -153,3 +154,17 @@ def test_stored_scores_live_in_the_cache_file(tmp_path: Path) -> None:
     run_suite(stored_suite(tmp_path, ROWS))
     with sqlite3.connect(tmp_path / "home" / "cache.db") as db:
         assert db.execute("SELECT count(*) FROM scores").fetchone()[0] == 6
+
+
+def test_a_scorer_version_reads_the_package_metadata_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every score records its scorer's version: reading rouge-score's metadata each time cost
+    ~1 ms a score, more than ROUGE itself."""
+    reads: list[str] = []
+    real = importlib.metadata.version
+    monkeypatch.setattr(
+        importlib.metadata, "version", lambda name: reads.append(name) or real(name)
+    )
+    package_version.cache_clear()
+    scorer = RougeLScorer()
+    versions = {scorer.version_string for _ in range(50)}
+    assert len(versions) == 1 and reads == ["rouge-score"]
