@@ -30,33 +30,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-SERVE = """
-import sys
-sys.path.insert(0, {root!r})
-from tests.fakeserver import FakeOpenAIServer
-with FakeOpenAIServer(latency={latency}) as url:
-    print(url, flush=True)
-    sys.stdin.read()  # serve until the parent closes our stdin
-"""
-
-SUITE = """name: cli-throughput
-prompts:
-  - id: p
-    template: "{{{{ q }}}}"
-providers:
-  - id: api
-    type: openai
-    model: bench-model
-    base_url: {url}
-    api_key_env: null
-    concurrency: {concurrency}
-cases:
-  file: rows.jsonl
-defaults:
-  assert:
-    - type: contains
-      value: ECHO
-"""
+# The same server and suite as the in-process runner bench (bench/ is on sys.path when a
+# script in it runs).
+from runner_throughput import SERVE, SUITE  # noqa: E402
 
 #: The CLI, timing the run loop itself too (Runner.run: from the first case to the last
 #: commit): what start-up, the summary and the report add is the rest of the wall time.
