@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import secrets
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -31,10 +30,7 @@ from harness.selection import Selection, run_to_retry, select_cases
 from harness.suite.gate_names import check_gate_names
 from harness.suite.loader import LoadedSuite, load_suite
 from harness.suite.refs import DEFAULT_EMBEDDER
-from harness.suite.schema import EmbeddingsConfig, EnvRef
-
-#: ``${NAME}`` inside an ``http`` header value (see harness.providers.http_app).
-_ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+from harness.suite.schema import ENV_VAR, EmbeddingsConfig, EnvRef
 
 
 def harness_home() -> Path:
@@ -118,7 +114,7 @@ def secret_variables(config: Any) -> list[str]:
     an API key (``api_key_env``), or ``{env: NAME}`` / ``${NAME}`` in an ``http`` header."""
     names = [config.api_key_env] if getattr(config, "api_key_env", None) else []
     for value in (getattr(config, "headers", None) or {}).values():
-        names += [value.env] if isinstance(value, EnvRef) else _ENV_VAR.findall(value)
+        names += [value.env] if isinstance(value, EnvRef) else ENV_VAR.findall(value)
     return names
 
 
@@ -134,7 +130,7 @@ def _without_unset_secrets(config: Any) -> Any:
         update["headers"] = {
             name: f"<unset {value.env}>" if isinstance(value, EnvRef) and value.env in unset
             else value if isinstance(value, EnvRef)
-            else _ENV_VAR.sub(lambda m: f"<unset {m[1]}>" if m[1] in unset else m[0], value)
+            else ENV_VAR.sub(lambda m: f"<unset {m[1]}>" if m[1] in unset else m[0], value)
             for name, value in config.headers.items()
         }  # fmt: skip
     return config.model_copy(update=update)

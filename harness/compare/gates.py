@@ -74,12 +74,13 @@ def evaluate_gates(
         if gate.baseline is not None:
             path = loaded.resolve(gate.baseline)
             baseline = baseline_records(gate_baseline(loaded, i, records.label), str(path))
+        selection = records.run.selection if records.run is not None else None
+        if selection and not _groups(gate, records.records):
+            out.append(_skipped(i, gate, selection, _no_match(gate, records.records)))
+            continue  # a filtered run need not hold every gate's cases
         try:
             out.extend(check_gate(gate, records, baseline, index=i, seed=seed))
         except CompareError as e:
-            if records.run is not None and records.run.selection and "matches no case" in str(e):
-                out.append(_skipped(i, gate, records.run.selection, str(e)))
-                continue  # a filtered run need not hold every gate's cases
             raise loaded.error(str(e), "gates", i) from None
     return out
 
@@ -126,6 +127,8 @@ def check_gate(
     """One gate on ``records``; ``baseline`` is needed by a baseline gate."""
     metric = gate.metric or PASS
     groups = _groups(gate, records.records)
+    if not groups:
+        raise CompareError(_no_match(gate, records.records))
     scorers = records.higher_is_better if baseline is None else baseline.higher_is_better
     known = [PASS, *scorers]
     if metric not in known:
@@ -245,20 +248,23 @@ def _groups(gate: Gate, records: list[CaseRecord]) -> dict[tuple[str, str], list
         if gate.provider is not None and r.provider_id != gate.provider:
             continue
         groups.setdefault((r.prompt_id, r.provider_id), []).append(r)
-    if not groups:
-        for field, value, have in (
-            ("case_set", gate.case_set, {r.case_set for r in records}),
-            ("prompt", gate.prompt, {r.prompt_id for r in records}),
-            ("provider", gate.provider, {r.provider_id for r in records}),
-        ):
-            if value is not None and value not in have:
-                options = sorted(have)
-                raise CompareError(
-                    f"gate {field} '{value}' matches no case of the run."
-                    f"{did_you_mean(value, options)} Available: {', '.join(options)}"
-                )
-        raise CompareError("the gate matches no case of the run")
     return groups
+
+
+def _no_match(gate: Gate, records: list[CaseRecord]) -> str:
+    """Why no case of ``records`` is one the gate checks (the filter that matched nothing)."""
+    for field, value, have in (
+        ("case_set", gate.case_set, {r.case_set for r in records}),
+        ("prompt", gate.prompt, {r.prompt_id for r in records}),
+        ("provider", gate.provider, {r.provider_id for r in records}),
+    ):
+        if value is not None and value not in have:
+            options = sorted(have)
+            return (
+                f"gate {field} '{value}' matches no case of the run."
+                f"{did_you_mean(value, options)} Available: {', '.join(options)}"
+            )
+    return "the gate matches no case of the run"
 
 
 def _name(index: int, gate: Gate, metric: str, key: tuple[str, str]) -> str:

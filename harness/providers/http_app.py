@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from typing import Any, ClassVar
 
 import httpx
@@ -26,10 +25,7 @@ from harness.providers.app_io import (
 )
 from harness.providers.base import Generation, ModelRequest, Provider
 from harness.providers.openai_compat import KeyScrubber, status_error
-from harness.suite.schema import EnvRef, HttpProviderConfig
-
-#: ``${NAME}`` inside a header value: replaced by the environment variable NAME.
-_ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+from harness.suite.schema import ENV_VAR, EnvRef, HttpProviderConfig
 
 
 class HttpProvider(Provider):
@@ -154,8 +150,8 @@ def _header_value(value: str | EnvRef, provider: str, header: str) -> tuple[str,
     if isinstance(value, EnvRef):
         secret = _env(value.env, provider, header)
         return secret, [secret]
-    found = {n: _env(n, provider, header) for n in _ENV_VAR.findall(value)}
-    return _ENV_VAR.sub(lambda m: found[m.group(1)], value), list(found.values())
+    found = {n: _env(n, provider, header) for n in ENV_VAR.findall(value)}
+    return ENV_VAR.sub(lambda m: found[m.group(1)], value), list(found.values())
 
 
 def _env(variable: str, provider: str, header: str) -> str:

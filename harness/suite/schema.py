@@ -6,6 +6,7 @@ rather than a silently ignored setting.
 
 from __future__ import annotations
 
+import re
 import shlex
 from typing import Annotated, Any, Literal
 
@@ -270,6 +271,10 @@ class PythonProviderConfig(_AppProviderBase):
     transient_errors: list[str] = Field(default_factory=list)
     #: Seconds one call may take (None: no limit); a timeout is retried like any transient error.
     timeout: float | None = Field(default=None, gt=0)
+
+
+#: ``${NAME}`` inside an ``http`` header value: the environment variable NAME.
+ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 class EnvRef(_Strict):
