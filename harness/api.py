@@ -15,9 +15,9 @@ from typing import Any
 from harness import __version__
 from harness.analysis.base import Analysis, AnalysisResult
 from harness.analysis.registry import build_analyses, run_analysis
-from harness.cases import Plan, build_plan, repeat_cases
+from harness.cases import Case, Plan, build_plan, repeat_cases
 from harness.embeddings.registry import create_embedder
-from harness.errors import HarnessError, StoreError
+from harness.errors import HarnessError, SelectionError, StoreError
 from harness.providers.base import Provider
 from harness.providers.registry import create_providers
 from harness.results.models import CaseResult, RunRecord
@@ -27,6 +27,7 @@ from harness.runner.context import ScoringContext
 from harness.runner.run import Runner, RunStats
 from harness.scorers.base import ModelScorer
 from harness.selection import Selection, run_to_retry, select_cases
+from harness.sharding import Shard
 from harness.suite.gate_names import check_gate_names
 from harness.suite.loader import LoadedSuite, load_suite
 from harness.suite.refs import DEFAULT_EMBEDDER
@@ -39,7 +40,14 @@ def harness_home() -> Path:
 
 
 def default_store() -> ResultStore:
-    return ResultStore(harness_home() / "results.db")
+    """The results store at ``$HARNESS_DB_URL`` (a database URL, e.g. a team's PostgreSQL,
+    or a SQLite file's path; ``--db``), else ``$HARNESS_HOME/results.db``."""
+    return ResultStore(os.environ.get("HARNESS_DB_URL") or harness_home() / "results.db")
+
+
+def default_cache() -> ResponseCache:
+    """The response cache at ``$HARNESS_CACHE_URL``, else ``$HARNESS_HOME/cache.db``."""
+    return ResponseCache(os.environ.get("HARNESS_CACHE_URL") or harness_home() / "cache.db")
 
 
 @dataclass
@@ -161,6 +169,8 @@ def run_suite(
     select: Selection | None = None,
     repeat: int | None = None,
     retry_errors: bool = False,
+    shard: Shard | None = None,
+    run_id: str | None = None,
     on_start: Callable[[RunRecord, int, int], None] | None = None,
     on_result: Callable[[CaseResult], None] | None = None,
 ) -> RunOutcome:
@@ -168,7 +178,9 @@ def run_suite(
 
     ``select`` runs only some cases, as a run of their own (see :mod:`harness.selection`);
     ``repeat`` runs each case that many times; ``retry_errors`` reopens the latest complete
-    run of these cases and re-runs only its errored ones.
+    run of these cases and re-runs only its errored ones. ``shard`` runs only that part of
+    the cases, into the run named ``run_id`` that the other shards share (see
+    :mod:`harness.sharding`); ``run_id`` alone names a new run or resumes that one.
     ``on_start(run, total, already_done)`` is called once the run is known.
     Interrupted runs (Ctrl-C) are marked so and re-raise ``KeyboardInterrupt``.
     """
@@ -178,14 +190,21 @@ def run_suite(
         prepared.plan = select_cases(prepared.loaded, prepared.plan, select, store)
     if retry_errors:
         resume = run_to_retry(store, prepared.plan, prepared.loaded.path).run_id
-    run, resumed = _open_run(store, prepared, resume)
-    store.lock_run(run.run_id)
+    if shard is not None and run_id is None:
+        raise SelectionError(
+            f"--shard {shard} needs --run-id ID, the same in every shard's job (e.g. "
+            "--run-id ci-$GITHUB_RUN_ID), so the shards write one run"
+        )
+    run, resumed = _open_run(store, prepared, resume or run_id, create=run_id)
+    mine = prepared.plan.cases if shard is None else shard.pick(prepared.plan.cases)
+    lock = run.run_id if shard is None else shard.lock_key(run.run_id)
+    store.lock_run(lock)
     try:
-        done = len(store.finished_case_ids(run.run_id))
+        finished = store.finished_case_ids(run.run_id)
         if on_start is not None:
-            on_start(run, len(prepared.plan.cases), done)
+            on_start(run, len(mine), sum(c.case_id in finished for c in mine))
         # --no-cache: nothing is read from the cache, and fresh answers still refresh it
-        cache = ResponseCache(harness_home() / "cache.db")
+        cache = default_cache()
         runner = Runner(
             run_id=run.run_id,
             store=store,
@@ -197,8 +216,8 @@ def run_suite(
         )
         runner.scoring = _scoring_context(runner, prepared, cache)
         try:
-            stats = _event_loop_run(_run(runner, prepared))
-            run.status = "complete"
+            stats = _event_loop_run(_run(runner, prepared, mine))
+            run.status = "complete" if _covered(store, run) else "partial"
         except KeyboardInterrupt:
             run.status = "interrupted"
             raise
@@ -210,7 +229,7 @@ def run_suite(
             store.save_run(run)
             cache.close()
     finally:
-        store.unlock_run(run.run_id)
+        store.unlock_run(lock)
     max_error_rate = prepared.loaded.suite.max_error_rate
     stored = StoredResults(store, run.run_id)
     return RunOutcome(run, stored, stats, resumed, store.analyses(run.run_id), max_error_rate)
@@ -245,10 +264,18 @@ def _uses_embeddings(plan: Plan) -> bool:
     return any(isinstance(s, ModelScorer) and s.embedders() for s in scorers.values())
 
 
-async def _run(runner: Runner, prepared: Prepared) -> RunStats:
+def _covered(store: ResultStore, run: RunRecord) -> bool:
+    """Whether every case of the run has a result: a shard's part may leave others to run."""
+    return store.count_results(run.run_id) >= run.n_cases
+
+
+async def _run(runner: Runner, prepared: Prepared, cases: list[Case]) -> RunStats:
+    """Run ``cases`` (the plan's, or a shard's), then the suite's run-level analyses once
+    the whole run has its results."""
     try:
-        stats = await runner.run(prepared.plan.cases)
-        if prepared.analyses:
+        stats = await runner.run(cases)
+        whole = runner.store.count_results(runner.run_id) >= len(prepared.plan.cases)
+        if prepared.analyses and whole:
             results = runner.store.results(runner.run_id)
             for analysis in prepared.analyses:
                 found = await run_analysis(analysis, results, runner.scoring.for_case())
@@ -259,15 +286,21 @@ async def _run(runner: Runner, prepared: Prepared) -> RunStats:
             await model.aclose()
 
 
-def _open_run(store: ResultStore, prepared: Prepared, resume: str | None) -> tuple[RunRecord, bool]:
+def _open_run(
+    store: ResultStore, prepared: Prepared, resume: str | None, create: str | None = None
+) -> tuple[RunRecord, bool]:
+    """The run to write to: ``resume``, else the newest unfinished run of these cases, else
+    a new one (named ``create`` when given: a ``--run-id`` that does not exist yet)."""
     suite = prepared.loaded.suite
     fingerprint = prepared.plan.fingerprint
-    if resume is not None:
+    if create is not None and not store.has_run(create):
+        run = None
+    elif resume is not None:
         run = store.get_run(resume)
         if run.suite_hash != fingerprint:
             raise StoreError(
                 f"run {run.run_id} was made from different cases than {prepared.loaded.path} "
-                "has now; run the suite without --resume to start a new run"
+                "has now; start a new run (without --resume, or with a new --run-id)"
             )
     else:
         run = store.latest_unfinished(fingerprint)
@@ -277,7 +310,7 @@ def _open_run(store: ResultStore, prepared: Prepared, resume: str | None) -> tup
         return run, True
     now = datetime.now(UTC)
     run = RunRecord(
-        run_id=f"{now:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}",
+        run_id=create or f"{now:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}",
         suite_name=suite.name,
         suite_path=str(prepared.loaded.path),
         suite_hash=fingerprint,

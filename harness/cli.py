@@ -8,9 +8,11 @@ User errors print one clear message, never a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,6 +24,7 @@ from harness.console import (
     EXIT_TERMINATED,
     console,
     out,
+    positive_int,
 )
 from harness.console import escape as _escape
 from harness.errors import HarnessError
@@ -39,13 +42,15 @@ if TYPE_CHECKING:
     from harness.results.models import CaseResult, RunRecord
     from harness.results.store import ResultStore, StoredResults
     from harness.selection import Selection
+    from harness.sharding import Shard
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     terminated = _on_sigterm_interrupt()
     try:
         args = _parser().parse_args(argv)
-        return args.func(args)
+        with _options_as_env(args):
+            return args.func(args)
     except HarnessError as e:
         console.print(f"[bold red]error:[/] {_escape(str(e))}")
         return e.exit_code
@@ -90,6 +95,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--report", type=Path, metavar="PATH", help="HTML report path")
     _add_ci_options(run)
     _add_selection_options(run)
+    _add_db_option(run)
+    run.add_argument(
+        "--ray-address",
+        metavar="ADDR",
+        help="the Ray cluster of hf providers' workers (e.g. auto, ray://head:10001); "
+        "default $HARNESS_RAY_ADDRESS, else a local one",
+    )
     run.set_defaults(func=_cmd_run)
 
     validate = sub.add_parser("validate", help="check a suite and count its cases; calls no model")
@@ -99,10 +111,16 @@ def _parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="re-render the HTML report of a stored run")
     report.add_argument("run_id")
     report.add_argument("-o", "--output", type=Path, metavar="PATH")
+    _add_db_option(report)
     report.set_defaults(func=_cmd_report)
 
-    runs = sub.add_parser("runs", help="list stored runs")
+    runs = sub.add_parser("runs", help="list stored runs (--suite, --since, --provider, --limit)")
+    from harness.history import add_run_filters, add_trend_parser  # harness.history
+
+    add_run_filters(runs)
+    _add_db_option(runs)
     runs.set_defaults(func=_cmd_runs)
+    add_trend_parser(sub)
 
     export = sub.add_parser("export", help="export a run's results (csv, jsonl, parquet)")
     export.add_argument("run_id")
@@ -114,6 +132,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="also write the run's analyses (tables, flags, raw numbers) as one JSON file",
     )
+    _add_db_option(export)
     export.set_defaults(func=_cmd_export)
     _add_badcases_parser(sub)
     _add_compare_parsers(sub)
@@ -123,10 +142,44 @@ def _parser() -> argparse.ArgumentParser:
 
     add_bench_parser(sub)
     add_perplexity_parser(sub)
-    from harness.view.command import add_view_parser  # harness.view
+    from harness.view.command import add_agreement_parser, add_view_parser  # harness.view
 
     add_view_parser(sub)
+    add_agreement_parser(sub)
     return parser
+
+
+def _add_db_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--db",
+        dest="db_url",
+        metavar="URL",
+        help="the results store: a database URL (postgresql+psycopg://user@host/dbname) or a "
+        "SQLite file; default $HARNESS_DB_URL, else $HARNESS_HOME/results.db",
+    )
+
+
+#: Options passed on as environment variables while a command runs.
+_ENV_OPTIONS = {"db_url": "HARNESS_DB_URL", "ray_address": "HARNESS_RAY_ADDRESS"}
+
+
+@contextmanager
+def _options_as_env(args: argparse.Namespace) -> Iterator[None]:
+    """``--db URL`` as ``$HARNESS_DB_URL`` and ``--ray-address`` as ``$HARNESS_RAY_ADDRESS``
+    while the command runs, so every store it opens (``default_store()``, a benchmark
+    suite's too) is that one, and every hf provider's Ray workers run on that cluster."""
+    given = {env: getattr(args, option, None) for option, env in _ENV_OPTIONS.items()}
+    given = {env: value for env, value in given.items() if value is not None}
+    before = {env: os.environ.get(env) for env in given}
+    os.environ.update(given)
+    try:
+        yield
+    finally:
+        for env, value in before.items():
+            if value is None:
+                os.environ.pop(env, None)
+            else:
+                os.environ[env] = value
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -179,6 +232,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
             select=_selection(args),
             repeat=args.repeat,
             retry_errors=args.retry_errors,
+            shard=args.shard,
+            run_id=args.run_id,
             on_start=on_start,
             on_result=on_result,
         )
@@ -195,9 +250,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     run, results = outcome.run, outcome.stored
     summary = _print_summary(results, run.prompts)
     repeats = _print_repeats(iter_records(store, run.run_id))
-    _print_partial(run)
+    _print_partial(run, len(results))
     _print_analyses(outcome.analyses)
-    gates: list[GateOutcome] = [*_check_gates(args.suite, run, store)]
+    gates: list[GateOutcome] = []
+    if run.status == "complete":
+        gates += _check_gates(args.suite, run, store)
     budget = _check_errors(
         case_errors(store.iter_fields(run.run_id, ["$.provider_id", "$.error", "$.scores"])),
         outcome.max_error_rate,
@@ -271,13 +328,16 @@ def _cmd_runs(args: argparse.Namespace) -> int:
 
     from harness.analysis.summary import summarize
     from harness.api import default_store
+    from harness.history import no_match_note, run_filter, select_runs
 
     store = default_store()
     table = Table("suite", "when (UTC)", "status", "providers", "cases", "pass rate", "errors")
     table.columns.insert(0, Column("run id", no_wrap=True))
     table.add_column("headline")
     table.add_column("cost")
-    for run in store.list_runs():
+    stored = store.list_runs()
+    listed = select_runs(stored, where := run_filter(args))
+    for run in listed:
         results = store.results(run.run_id)
         # the suite's own clean cases, as the report's headline (bad cases are shown apart)
         own = [r for r in results if r.case_set == "main" and r.perturbation is None]
@@ -297,7 +357,10 @@ def _cmd_runs(args: argparse.Namespace) -> int:
             _escape(_headline(summary)),
             f"${total_cost:.4f}" if total_cost is not None else "-",
         )
-    out.print(table)
+    if listed:
+        out.print(table)
+    else:
+        console.print(f"[yellow]note:[/] {_escape(no_match_note(stored, where))}")
     return EXIT_OK
 
 
@@ -317,11 +380,14 @@ def _headline(summary: RunSummary) -> str:
 def _cmd_export(args: argparse.Namespace) -> int:
     from harness.api import default_store
     from harness.results.export import export_analyses, export_results
+    from harness.results.store import StoredResults
 
     store = default_store()
     run = store.get_run(args.run_id)
     path = args.output or Path("reports") / f"{run.run_id}.{args.format}"
-    export_results(store.results(run.run_id), args.format, path)
+    names = (s[0] for _, d in store.iter_digests(run.run_id) for s in d[7])
+    results = StoredResults(store, run.run_id)
+    export_results(results, args.format, path, score_names=[*dict.fromkeys(names)])
     out.print(f"Exported {run.run_id} to [bold]{path}[/]")
     if args.analyses is not None:
         export_analyses(store.analyses(run.run_id), args.analyses)
@@ -484,6 +550,7 @@ def _add_badcases_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser
         help="keep the cases marked bad in `harness view` (with their correct answers) instead",
     )
     harvest.add_argument("--dry-run", action="store_true", help="show the cases; write nothing")
+    _add_db_option(harvest)
     harvest.set_defaults(func=_cmd_badcases_harvest)
 
 
@@ -583,6 +650,7 @@ def _add_compare_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser
         default="bs",
         help="sacrebleu's paired test of corpus BLEU/chrF: bootstrap (bs) or randomization (ar)",
     )
+    _add_db_option(compare)
     compare.set_defaults(func=_cmd_compare)
 
     baseline = sub.add_parser("baseline", help="save a run as the baseline that gates compare with")
@@ -590,6 +658,7 @@ def _add_compare_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser
     save = actions.add_parser("save", help="write a run's per-case results to a baseline file")
     save.add_argument("run_id", metavar="RUN_ID")
     save.add_argument("-o", "--output", type=Path, metavar="PATH")
+    _add_db_option(save)
     save.set_defaults(func=_cmd_baseline_save)
 
 
@@ -784,7 +853,7 @@ def _add_selection_options(run: argparse.ArgumentParser) -> None:
         "combine with 'and', a repeated filter's values with 'or'",
     )
     pick.add_argument(
-        "--limit", type=_positive_int, metavar="N", help="the first N rows of the main set"
+        "--limit", type=positive_int, metavar="N", help="the first N rows of the main set"
     )
     pick.add_argument("--tag", action="append", default=[], metavar="T", help="cases tagged T")
     pick.add_argument("--prompt", action="append", default=[], metavar="ID", help="this prompt")
@@ -807,14 +876,27 @@ def _add_selection_options(run: argparse.ArgumentParser) -> None:
         help="re-run only the errored cases of the latest complete run, into that run",
     )
     pick.add_argument(
-        "--repeat", type=_positive_int, metavar="N", help="run each case N times (distinct seeds)"
+        "--repeat", type=positive_int, metavar="N", help="run each case N times (distinct seeds)"
+    )
+    split = run.add_argument_group(
+        "splitting a run over jobs",
+        "n jobs (CI shards) run one suite into one run in a shared store (--db)",
+    )
+    split.add_argument(
+        "--shard", type=_shard, metavar="I/N", help="run the I-th of N deterministic parts"
+    )
+    split.add_argument(
+        "--run-id", metavar="ID", help="name the run (the same in every shard's job)"
     )
 
 
-def _positive_int(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
-    return int(text)
+def _shard(text: str) -> Shard:
+    from harness.sharding import parse_shard
+
+    try:
+        return parse_shard(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _var_filter(text: str) -> tuple[str, str]:
@@ -843,7 +925,13 @@ def _selection(args: argparse.Namespace) -> Selection:
     )
 
 
-def _print_partial(run: RunRecord) -> None:
+def _print_partial(run: RunRecord, n_results: int) -> None:
+    if run.status == "partial":
+        out.print(
+            f"[yellow]note:[/] run {run.run_id} has {n_results} of its {run.n_cases} cases: the "
+            "other shards' are still to come. Gates and analyses are checked by the job that "
+            f"completes it (or: `harness run` without --shard, `harness report {run.run_id}`)"
+        )
     if run.selection is not None:
         out.print(
             f"[yellow]note:[/] partial run ({_escape(run.selection)}): {run.n_cases} cases; "

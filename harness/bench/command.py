@@ -39,7 +39,14 @@ def add_bench_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     bench.add_argument(
         "--model",
         metavar="MODEL",
-        help="checkpoint folder, .gguf, alias, or openai:NAME for an OpenAI-compatible API",
+        help="checkpoint folder, .gguf, alias, openai:NAME for an OpenAI-compatible API, or "
+        "vllm:FOLDER_OR_HUB_ID for vLLM's engine (lm-eval's vllm model; a GPU machine)",
+    )
+    bench.add_argument(
+        "--model-args",
+        metavar="K=V,...",
+        help="settings of a vllm: model, e.g. tensor_parallel_size=2,gpu_memory_utilization=0.85,"
+        "max_model_len=4096 (a vllm provider's keys; other keys go to vllm.LLM)",
     )
     bench.add_argument("--adapter", metavar="DIR", help="a PEFT/LoRA adapter folder for --model")
     bench.add_argument(
@@ -47,7 +54,8 @@ def add_bench_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         default="auto",
         choices=["auto", "loglikelihood", "logprobs", "generate"],
         help="auto: loglikelihood for local models, generate for APIs; logprobs: an API's "
-        "top_logprobs of the answer letter",
+        "top_logprobs of the answer letter; loglikelihood on an API: its completions "
+        "endpoint's echoed prompt logprobs (vllm serve)",
     )
     bench.add_argument("--base-url", metavar="URL", help="the API of an openai:NAME model")
     bench.add_argument(
@@ -78,6 +86,19 @@ def add_bench_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     bench.add_argument("--shots", type=int, default=5, metavar="N", help="few-shot (default 5)")
     bench.add_argument("--limit", type=int, metavar="N", help="score the first N per subject")
     bench.add_argument("--batch-size", type=int, default=8, metavar="N", help="(default 8)")
+    bench.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="copies of a local model (Ray actors) sharing the scoring (default 1: in process)",
+    )
+    bench.add_argument(
+        "--ray-address",
+        metavar="ADDR",
+        help="the Ray cluster of the workers (auto, ray://head:10001); default "
+        "$HARNESS_RAY_ADDRESS, else a local one",
+    )
     bench.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     bench.add_argument("--dtype", default="auto", help="auto, float32, bfloat16, float16")
     bench.add_argument(
@@ -107,6 +128,10 @@ def run_command(args: argparse.Namespace) -> int:
     if args.suite is not None:
         if args.model or args.tasks:
             raise BenchError("give either --suite or --model/--tasks/--data, not both")
+        if args.workers != 1:
+            raise BenchError(
+                "--workers applies to --model; in a suite, set an hf provider's workers:"
+            )
         run_suite_benchmarks(args.suite, use_cache=not args.no_cache)
         return EXIT_OK
     missing = [f"--{n}" for n in ("model", "tasks", "data") if getattr(args, n) is None]
@@ -125,11 +150,14 @@ def run_command(args: argparse.Namespace) -> int:
         mode=args.mode,
         max_tokens=args.max_tokens,
         use_cache=not args.no_cache,
+        workers=args.workers,
     )
     model = _cli_model(args, config, args.model, args.adapter)
     models = [model] + (
         [_cli_model(args, config, args.compare_to, None)] if args.compare_to else []
     )
+    if args.model_args and model.type != "vllm":
+        raise BenchError("--model-args applies to a vllm:... model")
     if args.adapter and model.type != "hf":
         raise BenchError("--adapter applies to a local model, not an API")
     if len(models) > 1 and models[0].id == models[1].id:
@@ -144,10 +172,13 @@ def run_command(args: argparse.Namespace) -> int:
 def _cli_model(
     args: argparse.Namespace, config: BenchConfig, name: str, adapter: str | None
 ) -> BenchModel:
-    """``openai:NAME`` is an OpenAI-compatible API; anything else a local model."""
+    """``openai:NAME`` is an OpenAI-compatible API, ``vllm:MODEL`` vLLM's engine; anything
+    else a local model."""
     from harness.bench.run import local_model
     from harness.suite.schema import OpenAIProviderConfig
 
+    if name.startswith("vllm:"):
+        return _vllm_model(name, args.dtype, args.model_args or "")
     if not name.startswith("openai:"):
         return local_model(name, config, adapter)
     key_env = None if args.api_key_env.lower() == "none" else args.api_key_env
@@ -158,6 +189,34 @@ def _cli_model(
         base_url=args.base_url,
         api_key_env=key_env,
     )
+
+
+def _vllm_model(name: str, dtype: str, model_args: str) -> BenchModel:
+    """A ``vllm`` provider config from ``--model vllm:MODEL --model-args K=V,...`` (values
+    read as YAML scalars), or a BenchError naming the bad setting."""
+    import yaml
+    from pydantic import ValidationError
+
+    from harness.errors import BenchError
+    from harness.suite.schema import VLLMProviderConfig
+
+    settings: dict[str, object] = {"dtype": dtype, "engine_args": {}}
+    for item in filter(None, (part.strip() for part in model_args.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise BenchError(f"--model-args: expected KEY=VALUE, got {item!r}")
+        key = key.strip()
+        target = settings if key in VLLMProviderConfig.model_fields else settings["engine_args"]
+        target[key] = yaml.safe_load(value)  # type: ignore[index]
+    try:
+        return VLLMProviderConfig(
+            type="vllm", id=name, model=name.removeprefix("vllm:"), **settings
+        )
+    except ValidationError as e:
+        bad = "; ".join(
+            f"{'.'.join(map(str, err['loc']))} {err['msg'].lower()}" for err in e.errors()
+        )
+        raise BenchError(f"--model-args: {bad}") from None
 
 
 def run_and_report(

@@ -4,7 +4,10 @@ lm-eval builds every prompt (description, few-shot examples, question) and compu
 metrics; the answers come from the provider, in one of three modes:
 
 * ``loglikelihood`` (``hf`` models): :meth:`HFProvider.loglikelihood`, equal to lm-eval's
-  own HFLM (tested), batched on the provider's worker thread.
+  own HFLM (tested), batched on the provider's worker thread. A ``vllm`` model is lm-eval's
+  own ``vllm`` model instead (:func:`bench_lm`); an OpenAI-compatible API answers from its
+  completions endpoint's echoed prompt logprobs (:func:`harness.bench.calls.echo_loglikelihoods`,
+  the way lm-eval's ``local-completions`` does: for ``vllm serve``).
 * ``logprobs`` (OpenAI-compatible chat APIs that return ``top_logprobs``): one call per
   question with ``max_tokens: 1, logprobs: true, top_logprobs: 20``. A letter's
   loglikelihood is the best logprob among first tokens that are that letter (" A", "A");
@@ -27,8 +30,9 @@ from typing import Any
 
 from lm_eval.api.model import LM
 
-from harness.bench.calls import generate_all
+from harness.bench.calls import echo_loglikelihoods, generate_all
 from harness.bench.layouts import LETTERS
+from harness.bench.models import ModelInfo
 from harness.errors import BenchError
 from harness.providers.base import Generation, Message, ModelRequest, Provider
 from harness.providers.registry import create_provider
@@ -36,6 +40,8 @@ from harness.runner.cache import ResponseCache
 from harness.scorers.choice import extract_choice
 
 MODES = ("auto", "loglikelihood", "logprobs", "generate")
+#: Provider types whose ``auto`` mode is loglikelihood (models on this machine).
+LOCAL_TYPES = ("hf", "vllm")
 #: Alternatives asked for per token in ``logprobs`` mode (OpenAI's maximum).
 TOP_LOGPROBS = 20
 
@@ -44,15 +50,15 @@ Pair = tuple[str, str]
 
 def resolve_mode(mode: str, provider_type: str) -> str:
     """The scoring mode for a provider type; ``auto`` is loglikelihood for local models
-    and generate for APIs (not every API returns logprobs)."""
+    and generate for APIs (not every API returns logprobs, nor echoes the prompt's)."""
     if mode not in MODES:
         raise BenchError(f"unknown --mode '{mode}'; expected one of {', '.join(MODES)}")
     if mode == "auto":
-        return "loglikelihood" if provider_type == "hf" else "generate"
-    if mode == "loglikelihood" and provider_type != "hf":
+        return "loglikelihood" if provider_type in LOCAL_TYPES else "generate"
+    if mode == "loglikelihood" and provider_type not in (*LOCAL_TYPES, "openai"):
         raise BenchError(
-            "--mode loglikelihood needs a local (hf) model; for an API use --mode logprobs "
-            "(when it returns top_logprobs) or --mode generate"
+            f"--mode loglikelihood needs a local model (hf, vllm) or an OpenAI-compatible "
+            f"completions API, not a '{provider_type}' provider; use --mode generate"
         )
     if mode == "logprobs" and provider_type != "openai":
         raise BenchError(
@@ -83,10 +89,14 @@ class Answerer:
         return asyncio.run(self._answer(pairs))
 
     async def _answer(self, pairs: list[Pair]) -> list[tuple[float, bool]]:
+        progress = self._in_questions(len({context for context, _ in pairs}))
+        if self.mode == "loglikelihood" and self.config.type == "openai":
+            return await echo_loglikelihoods(
+                self.config, pairs, self.cache, self.concurrency, progress
+            )
         provider = create_provider(self.config, Path.cwd())
         try:
             if self.mode == "loglikelihood":
-                progress = self._in_questions(len({context for context, _ in pairs}))
                 return await provider.loglikelihood(pairs, progress)  # type: ignore[attr-defined]
             return await self._from_generations(provider, pairs)
         finally:
@@ -105,8 +115,10 @@ class Answerer:
     ) -> list[tuple[float, bool]]:
         contexts = list(dict.fromkeys(context for context, _ in pairs))
         requests = [self._request(context) for context in contexts]
+        # A local model's batches (over all its workers) need more in flight than an API.
+        width = max(self.concurrency, provider.default_concurrency or 0)
         generations = await generate_all(
-            provider, self.config, requests, self.cache, self.concurrency, self.progress
+            provider, self.config, requests, self.cache, width, self.progress
         )
         answers = dict(zip(contexts, generations, strict=True))
         if self.mode == "logprobs":
@@ -151,6 +163,45 @@ def _letter(continuation: str) -> str:
     if letter not in LETTERS:
         raise BenchError(f"expected a continuation ' A' .. ' D', got {continuation!r}")
     return letter
+
+
+def bench_lm(model: Any, mode: str, answerer: Answerer) -> LM:
+    """What lm-eval scores: its own ``vllm`` model for a ``vllm`` model's loglikelihoods,
+    otherwise a :class:`ProviderLM` asking ``answerer``."""
+    if model.type == "vllm" and mode == "loglikelihood":
+        return vllm_lm(model)
+    return ProviderLM(answerer)
+
+
+def vllm_lm(config: Any) -> LM:
+    """lm-eval's ``vllm`` model (``lm_eval.models.vllm_causallms.VLLM``) with the config's
+    engine settings (tensor_parallel_size, gpu_memory_utilization, ... as its model args)."""
+    from harness.providers.vllm_local import VLLMProvider, engine_kwargs
+
+    provider = VLLMProvider(config)
+    provider.check()  # vllm installed, the model there: before lm-eval imports vllm
+    from lm_eval.models.vllm_causallms import VLLM
+
+    kwargs = engine_kwargs(config, provider.path)
+    try:
+        return VLLM(pretrained=kwargs.pop("model"), batch_size=config.batch_size, **kwargs)
+    except Exception as e:  # a bad engine argument, CUDA out of memory, no GPU...
+        raise BenchError(f"vllm cannot load {provider.path}: {type(e).__name__}: {e}") from e
+
+
+def vllm_model_info(config: Any) -> ModelInfo:
+    """What a bench result records of a ``vllm`` model: its path or hub id, and the
+    fingerprint of its weights (a folder's) or its hub snapshot's commit."""
+    from harness.providers.vllm_local import VLLMProvider
+
+    identity = VLLMProvider(config).identity()
+    return ModelInfo(
+        label=config.id,
+        name=identity["model"],
+        fingerprint=identity["revision"],
+        dtype=config.dtype,
+        device=f"vllm, tensor_parallel_size {config.tensor_parallel_size}",
+    )
 
 
 class ProviderLM(LM):

@@ -101,8 +101,9 @@ class ModelInfo(BaseModel):
 class BenchResult(BaseModel):
     schema_version: int = SCHEMA_VERSION
     model: ModelInfo
-    #: How answers were scored: ``loglikelihood`` (local model), ``logprobs`` (an API's
-    #: top_logprobs of the first answer token) or ``generate`` (the letter in the text).
+    #: How answers were scored: ``loglikelihood`` (a local model's, or an API's echoed
+    #: prompt logprobs from its completions endpoint), ``logprobs`` (an API's top_logprobs
+    #: of the first answer token) or ``generate`` (the letter in the text).
     mode: str = "loglikelihood"
     created_at: datetime
     harness_version: str

@@ -46,9 +46,10 @@ from harness.bench.tasks import TaskDir, write_tasks
 from harness.errors import BenchError
 from harness.extras import require
 from harness.providers.hf_models import DTYPES, device_and_dtype, resolve
-from harness.suite.schema import HFProviderConfig, OpenAIProviderConfig
+from harness.providers.ray_pool import on_ray
+from harness.suite.schema import HFProviderConfig, OpenAIProviderConfig, VLLMProviderConfig
 
-BenchModel = HFProviderConfig | OpenAIProviderConfig
+BenchModel = HFProviderConfig | OpenAIProviderConfig | VLLMProviderConfig
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,8 @@ class BenchConfig:
     concurrency: int = 8
     #: Read and write the response cache (API and generate modes).
     use_cache: bool = True
+    #: Copies of a local model, in Ray actors, that share the scoring (1: in this process).
+    workers: int = 1
 
 
 def prepare(config: BenchConfig, root: Path) -> TaskDir:
@@ -115,6 +118,7 @@ def local_model(path: str, config: BenchConfig, adapter: str | None = None) -> H
         device=config.device,
         dtype=config.dtype,
         batch_size=config.batch_size,
+        workers=config.workers,
     )
 
 
@@ -163,6 +167,12 @@ def _check(model: BenchModel, config: BenchConfig) -> None:
     resolve_mode(config.mode, model.type)
     if model.type == "hf":
         resolve(model.model, model.gguf_file, model.adapter)
+        if on_ray(model.workers, model.ray_address):
+            require("ray", f"model '{model.id}' (workers: {model.workers})", BenchError)
+    if model.type == "vllm":
+        from harness.providers.vllm_local import VLLMProvider
+
+        VLLMProvider(model).check()
 
 
 def evaluate(
@@ -171,9 +181,8 @@ def evaluate(
     """Run lm-eval on ``task_dir`` with ``model`` answering, and aggregate its samples."""
     _require_bench()
     offline_env()
-    from harness.api import harness_home
-    from harness.bench.lm import Answerer, ProviderLM, resolve_mode
-    from harness.runner.cache import ResponseCache
+    from harness.api import default_cache
+    from harness.bench.lm import Answerer, bench_lm, resolve_mode
 
     hooks = hooks or BenchHooks()
     started = time.perf_counter()
@@ -181,12 +190,12 @@ def evaluate(
     info = _model_info(model)
     if hooks.warning is not None and model.type == "hf":
         _warn_dtype(model, hooks.warning)
-    cache = ResponseCache(harness_home() / "cache.db") if config.use_cache else None
+    cache = default_cache() if config.use_cache else None
     answerer = Answerer(
         model, mode, cache, config.concurrency, config.max_tokens, progress=hooks.progress
     )
     try:
-        output = run_lm_eval(ProviderLM(answerer), task_dir, config)
+        output = run_lm_eval(bench_lm(model, mode, answerer), task_dir, config)
     finally:
         if cache is not None:
             cache.close()
@@ -207,6 +216,10 @@ def _warn_dtype(model: HFProviderConfig, warn: Callable[[str], None]) -> None:
 
 
 def _model_info(model: BenchModel) -> ModelInfo:
+    if model.type == "vllm":
+        from harness.bench.lm import vllm_model_info
+
+        return vllm_model_info(model)
     if model.type == "openai":
         from harness.providers.openai_compat import normalise_base_url
 

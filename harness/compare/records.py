@@ -1,7 +1,7 @@
 """Lean per-case records: what comparisons, gates and baselines need of a case, nothing more.
 
 Comparing two 100k-case runs must not build 200k full :class:`CaseResult` models
-(messages, score metadata, explanations): records are read from the store by SQLite's
+(messages, score metadata, explanations): records are read from the store by the database's
 JSON functions, made from results already in memory, or loaded from a baseline file.
 """
 
@@ -158,23 +158,16 @@ def iter_records(
 
 
 def read_runs(store: ResultStore, run_ids: Sequence[str]) -> list[RecordSet]:
-    """Several stored runs at once, each read on its own thread and SQLite connection.
+    """Several stored runs at once, each read on its own thread (and its own pooled
+    connection of ``store``).
 
-    SQLite's JSON extraction runs without the GIL, so the reads overlap where a core is
-    free. Outputs are later read through ``store``, on the caller's thread.
+    The database reads without the GIL (SQLite in this process, PostgreSQL on its server),
+    so the reads overlap where a core is free.
     """
-    if str(store.path) == ":memory:" or len(run_ids) < 2:  # nothing to open a second time
+    if store.in_memory or len(run_ids) < 2:  # one database per thread: read them here
         return [from_store(store, run_id) for run_id in run_ids]
-
-    def read(run_id: str) -> RecordSet:
-        own = ResultStore(store.path)
-        try:
-            return from_store(own, run_id, texts=store)
-        finally:
-            own.close()
-
     with ThreadPoolExecutor(len(run_ids)) as pool:
-        return list(pool.map(read, run_ids))
+        return list(pool.map(lambda run_id: from_store(store, run_id), run_ids))
 
 
 def load_texts(records: Iterable[CaseRecord]) -> None:

@@ -7,6 +7,9 @@ the event loop stays free and the model is only ever used by one thread. Loglike
 scoring (:meth:`HFProvider.loglikelihood`, for multiple choice and perplexity) runs on the
 same thread, batched by :mod:`harness.providers.hf_loglik`. Torch and transformers are
 imported when the model is first loaded, not when a suite is checked.
+
+With ``workers: N`` (or a Ray cluster named) the batches go instead to N copies of the
+model in Ray actors, up to N at once (:mod:`harness.providers.ray_pool`).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import ValidationError
@@ -27,11 +30,21 @@ from harness.errors import PermanentProviderError, ProviderError
 from harness.extras import install_command, require
 from harness.providers.base import Generation, ModelRequest, Provider
 from harness.providers.hf_loglik import LoglikelihoodScorer, Progress, RollingScore
-from harness.providers.hf_models import DTYPES, ModelSource, device_and_dtype, load, resolve
+from harness.providers.hf_models import (
+    DTYPES,
+    ModelSource,
+    checkpoint_folder,
+    device_and_dtype,
+    load,
+    resolve,
+)
+from harness.providers.ray_pool import check_reachable, cluster_address, on_ray
 from harness.suite.schema import GenerationParams, HFProviderConfig
 
 if TYPE_CHECKING:
     import torch
+
+    from harness.providers.ray_pool import ModelWorkers
 
 #: ``max_new_tokens`` when a suite sets no ``max_tokens``.
 DEFAULT_MAX_TOKENS = 128
@@ -69,7 +82,10 @@ class HFProvider(Provider):
         self._pending: list[_Job] = []
         self._wakeup: asyncio.Event | None = None
         self._worker: asyncio.Task[None] | None = None
+        #: Batches being answered, by the task answering each.
+        self._running: dict[asyncio.Task[None], list[_Job]] = {}
         self._executor: ThreadPoolExecutor | None = None
+        self._workers: asyncio.Future[ModelWorkers] | None = None
 
     def __repr__(self) -> str:
         return f"HFProvider(id={self.id!r}, model={self.model!r})"
@@ -84,12 +100,21 @@ class HFProvider(Provider):
 
     @property
     def default_concurrency(self) -> int:
-        # Twice the batch, so a full batch is already queued when the running one ends.
-        return self.config.batch_size * 2
+        # Twice the batch per worker, so a full batch is already queued when one ends.
+        return self.config.batch_size * 2 * self.config.workers
+
+    @property
+    def ray_address(self) -> str | None:
+        return cluster_address(self.config.ray_address)
+
+    @property
+    def on_ray(self) -> bool:
+        """Whether the model runs in Ray workers rather than in this process."""
+        return on_ray(self.config.workers, self.config.ray_address)
 
     def check(self) -> None:
         """Fail before the run on a model path or dtype that cannot work, or without torch
-        and transformers installed (loads nothing)."""
+        and transformers installed (or ray, for workers; loads nothing)."""
         require("local", f"hf provider '{self.id}'", PermanentProviderError)
         self.source  # noqa: B018 - resolving is the check
         if self.config.dtype != "auto" and self.config.dtype not in DTYPES:
@@ -97,6 +122,16 @@ class HFProvider(Provider):
                 f"hf provider '{self.id}': unknown dtype '{self.config.dtype}'; "
                 f"expected auto or one of {', '.join(DTYPES)}"
             )
+        if self.on_ray:
+            what = f"hf provider '{self.id}' (workers: {self.config.workers})"
+            require("ray", what, PermanentProviderError)
+            if self.config.device not in ("auto", "cpu", "cuda"):
+                raise PermanentProviderError(
+                    f"hf provider '{self.id}': with Ray workers the device is auto, cpu or "
+                    f"cuda (Ray gives each worker its GPU), not '{self.config.device}'"
+                )
+            if self.ray_address is not None:
+                check_reachable(self.ray_address)
 
     def identity(self) -> dict[str, str]:
         """Model, weights fingerprint and adapter, plus the settings that change the output
@@ -124,14 +159,40 @@ class HFProvider(Provider):
     ) -> list[tuple[float, bool]]:
         """For each ``(context, continuation)``: the summed log-probability of the
         continuation's tokens after the context, and whether greedy decoding would produce
-        them (lm-eval's ``loglikelihood``), in batches of ``batch_size`` on the worker thread.
-        ``progress`` is called there, with (rows scored, rows in all), after each batch."""
+        them (lm-eval's ``loglikelihood``), in batches of ``batch_size`` on the worker thread
+        (or shared out over the Ray workers). ``progress`` is called with (rows scored,
+        rows in all) after each batch."""
+        if self.on_ray:
+            return await (await self._ray_workers()).loglikelihood(requests, progress)
         return await self._on_worker(lambda model: model.scorer.loglikelihood(requests, progress))
 
     async def loglikelihood_rolling(self, texts: list[str]) -> list[RollingScore]:
         """Each text's loglikelihood from its first token, in lm-eval's disjoint rolling
         windows of at most ``max_length`` tokens (for perplexity)."""
+        if self.on_ray:
+            return await (await self._ray_workers()).loglikelihood_rolling(texts)
         return await self._on_worker(lambda model: model.scorer.loglikelihood_rolling(texts))
+
+    def _ray_workers(self) -> asyncio.Future[ModelWorkers]:
+        """The Ray workers, started once (off the event loop: connecting takes seconds). A
+        failed start fails every later call with the same error."""
+        if self._workers is None:
+            self._workers = asyncio.ensure_future(asyncio.to_thread(self._start_workers))
+        return self._workers
+
+    def _start_workers(self) -> ModelWorkers:
+        from harness.providers.ray_pool import ModelWorkers
+
+        self.check()
+        # A GGUF is dequantised here, once, rather than by every worker at the same time.
+        source = checkpoint_folder(self.source)
+        return ModelWorkers(
+            partial(_Model.load, source, self.config),
+            self.config.workers,
+            address=self.ray_address,
+            gpus=self.config.device != "cpu",
+            label=f"harness-hf-{self.id}",
+        )
 
     async def _on_worker(self, work: Callable[[_Model], T]) -> T:
         """Run ``work`` on the loaded model, on the thread that generation batches use."""
@@ -142,12 +203,20 @@ class HFProvider(Provider):
 
     async def aclose(self) -> None:
         """Stop the worker, fail what is still queued, and free the model."""
-        if self._worker is not None:
-            self._worker.cancel()
-            await asyncio.gather(self._worker, return_exceptions=True)
-            self._worker = None
-        _fail(self._pending, PermanentProviderError("hf provider closed"))
+        tasks = [t for t in (self._worker, *self._running) if t is not None]
+        # The batches' callers must not hang (a task cancelled before it starts runs nothing).
+        jobs = [*self._pending, *(job for batch in self._running.values() for job in batch)]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._worker = None
+        _fail(jobs, PermanentProviderError("hf provider closed"))
         self._pending = []
+        if self._workers is not None:
+            starting, self._workers = self._workers, None
+            await asyncio.wait([starting])  # a start under way ends first
+            if not starting.cancelled() and starting.exception() is None:
+                await starting.result().close()
         if self._executor is not None:
             await asyncio.to_thread(self._executor.shutdown, True)  # let a running batch end
             self._executor = None
@@ -171,26 +240,42 @@ class HFProvider(Provider):
         self._worker = loop.create_task(self._work(), name=f"hf-batcher-{self.id}")
 
     async def _work(self) -> None:
-        assert self._wakeup is not None and self._executor is not None
+        """Form a batch whenever a worker is free (one in this process; each Ray worker)."""
+        assert self._wakeup is not None
         loop = asyncio.get_running_loop()
+        free = asyncio.Semaphore(self.config.workers if self.on_ray else 1)
         while True:
             await self._wakeup.wait()
             self._wakeup.clear()
-            while batch := self._take_batch():
-                try:
-                    results = await loop.run_in_executor(self._executor, self._run_batch, batch)
-                except asyncio.CancelledError:  # aclose(): the batch's callers must not hang
-                    _fail(batch, PermanentProviderError("hf provider closed"))
-                    raise
-                except Exception as e:  # nor on a bug here
-                    results = [e] * len(batch)
-                for job, result in zip(batch, results, strict=True):
-                    if job.future.done():
-                        continue
-                    if isinstance(result, Exception):
-                        job.future.set_exception(result)
-                    else:
-                        job.future.set_result(result)
+            while True:
+                await free.acquire()
+                batch = self._take_batch()
+                if not batch:
+                    free.release()
+                    break
+                task = loop.create_task(self._answer(batch))
+                self._running[task] = batch
+                task.add_done_callback(self._running.pop)
+                task.add_done_callback(lambda _: free.release())
+
+    async def _answer(self, batch: list[_Job]) -> None:
+        """Run one batch and hand each caller its result."""
+        try:
+            if self.on_ray:
+                workers = await self._ray_workers()
+                results = await workers.generate([job.request for job in batch], batch[0].params)
+            else:
+                loop = asyncio.get_running_loop()
+                results = await loop.run_in_executor(self._executor, self._run_batch, batch)
+        except Exception as e:  # a bug or a failed start: the callers must not hang
+            results = [e] * len(batch)
+        for job, result in zip(batch, results, strict=True):
+            if job.future.done():
+                continue
+            if isinstance(result, Exception):
+                job.future.set_exception(result)
+            else:
+                job.future.set_result(result)
 
     def _take_batch(self) -> list[_Job]:
         """The oldest live request plus up to ``batch_size - 1`` others with its params."""
@@ -225,14 +310,7 @@ class HFProvider(Provider):
             runtime = self._loaded()
         except ProviderError as e:
             return [e] * len(batch)
-        started = time.perf_counter()
-        results = runtime.generate([job.request for job in batch], batch[0].params)
-        # The batch's own compute time, not the time a request waited in the queue.
-        elapsed = time.perf_counter() - started
-        return [
-            r if isinstance(r, Exception) else r.model_copy(update={"latency_s": elapsed})
-            for r in results
-        ]
+        return runtime.generate_batch([job.request for job in batch], batch[0].params)
 
 
 def _fail(jobs: list[_Job], error: Exception) -> None:
@@ -281,6 +359,19 @@ class _Model:
         return self.tokenizer.apply_chat_template(
             messages, add_generation_prompt=True, tokenize=False
         )
+
+    def generate_batch(
+        self, requests: list[ModelRequest], params: GenerationParams
+    ) -> list[Generation | Exception]:
+        """:meth:`generate`, each answer's latency the batch's own compute time (not the
+        time a request waited in the queue)."""
+        started = time.perf_counter()
+        results = self.generate(requests, params)
+        elapsed = time.perf_counter() - started
+        return [
+            r if isinstance(r, Exception) else r.model_copy(update={"latency_s": elapsed})
+            for r in results
+        ]
 
     def generate(
         self, requests: list[ModelRequest], params: GenerationParams

@@ -15,6 +15,10 @@ suffix tokens on a copy of the prefix's key/value cache. The prefix is found in 
 own tokens (the longest run of leading tokens that sorted neighbours have in common), so
 it is a prefix of every row it serves by construction, whatever the tokenizer does where
 the few-shot text meets the question; a row that shares too little runs in full.
+
+The batches are planned first (:meth:`LoglikelihoodScorer.plan`) and run after
+(:meth:`LoglikelihoodScorer.run`), so another copy of the model (a Ray worker) can run
+some of them and score exactly what this one would.
 """
 
 from __future__ import annotations
@@ -72,6 +76,8 @@ class LoglikelihoodScorer:
         self.reuse_prefix = reuse_prefix
         #: Whether the model's cache can be extended; known after the first prefix.
         self._extendable: bool | None = None
+        #: The prefix computed last, kept for the next batches of its group.
+        self._last: CachedPrefix | None = None
 
     @cached_property
     def max_length(self) -> int:
@@ -122,9 +128,18 @@ class LoglikelihoodScorer:
         """``(sum of log p(continuation | context), whether greedy decoding gives it)``."""
         return self.score([self.encode_pair(c, x) for c, x in pairs], progress)
 
+    def plan_pairs(self, pairs: list[tuple[str, str]]) -> Plan:
+        """The forward batches that score ``(context, continuation)`` pairs."""
+        return self.plan([self.encode_pair(c, x) for c, x in pairs])
+
     def loglikelihood_rolling(self, texts: list[str]) -> list[RollingScore]:
         """Each text's loglikelihood from its first token on, in disjoint windows of at most
         ``max_length`` tokens (lm-eval's rolling method, context_len 1)."""
+        windows = self.rolling_windows(texts)
+        return windows.totals(self.score(windows.pairs))
+
+    def rolling_windows(self, texts: list[str]) -> RollingWindows:
+        """The token windows that :meth:`loglikelihood_rolling` scores."""
         from lm_eval.utils import get_rolling_token_windows, make_disjoint_window
 
         windows: list[TokenPair] = []
@@ -141,18 +156,29 @@ class LoglikelihoodScorer:
             ):
                 windows.append(make_disjoint_window(window))
                 owners.append(i)
-        totals = [0.0] * len(texts)
-        counts = [0] * len(texts)
-        for owner, (logprob, _) in zip(owners, self.score(windows), strict=True):
-            totals[owner] += logprob
-            counts[owner] += 1
-        return [RollingScore(t, n, w) for t, n, w in zip(totals, lengths, counts, strict=True)]
+        return RollingWindows(windows, owners, lengths)
 
     def score(
         self, requests: list[TokenPair], progress: Progress | None = None
     ) -> list[tuple[float, bool]]:
         """Token-level scoring: one forward row per distinct model input; rows sharing a
         prefix a group at a time, the others longest first."""
+        return self.execute(self.plan(requests), progress)
+
+    def execute(self, plan: Plan, progress: Progress | None = None) -> list[tuple[float, bool]]:
+        """Run every batch of ``plan`` here, in order."""
+        scores: Scores = {}
+        done = 0
+        for batch in plan.batches:
+            scores.update(self.run(batch))
+            done += len(batch.rows)
+            if progress is not None:
+                progress(done, plan.rows)
+        return plan.results(scores)
+
+    def plan(self, requests: list[TokenPair]) -> Plan:
+        """The batches that score ``requests``: the same ones wherever they run, so a batch
+        sent to another copy of the model scores what it would score here."""
         for context, continuation in requests:
             if not context or not continuation:
                 raise PermanentProviderError("loglikelihood needs a context and a continuation")
@@ -165,34 +191,33 @@ class LoglikelihoodScorer:
         wanted: dict[Row, set[Row]] = {}
         for row, cont in keys:
             wanted.setdefault(row, set()).add(cont)
-        scores: Scores = {}
-        done = 0
-        for batch, prefix in self._batches(wanted):
-            scores.update(self._forward(batch, prefix))
-            done += len(batch)
-            if progress is not None:
-                progress(done, len(wanted))
-        return [scores[key] for key in keys]
+        return Plan(keys, list(self._batches(wanted)), len(wanted))
 
-    def _batches(
-        self, wanted: dict[Row, set[Row]]
-    ) -> Iterator[tuple[dict[Row, set[Row]], CachedPrefix | None]]:
-        """Batches of rows, each with the cached prefix it runs on (None: in full). A
-        group's prefix is computed just before its batches and dropped after them."""
+    def run(self, batch: Batch) -> Scores:
+        """One batch's forward pass, on its prefix's cache (computed here unless it is the
+        last one this scorer computed)."""
+        prefix = None if batch.prefix is None else self._prefix(batch.prefix)
+        if batch.prefix is not None and prefix is None:  # only a bug can get here
+            raise PermanentProviderError("a batch planned on a cached prefix got none")
+        return self._forward(batch.rows, prefix)
+
+    def _batches(self, wanted: dict[Row, set[Row]]) -> Iterator[Batch]:
+        """Batches of rows, each with the shared prefix it runs on (None: in full). A
+        group whose prefix cannot be cached (found on the first one) runs in full."""
         alone: list[Row] = []
         if self.reuse_prefix and wanted:
             scored = {row: max(map(len, conts)) for row, conts in wanted.items()}
             for group in prefix_groups(scored):
-                prefix = self._prefix(group.rows[0][: group.length]) if group.length else None
-                if prefix is None:
+                prefix = group.rows[0][: group.length]
+                if not group.length or not self._extends(prefix):
                     alone.extend(group.rows)
                     continue
-                for batch in self._chunks(group.rows, wanted):
-                    yield batch, prefix
+                for rows in self._chunks(group.rows, wanted):
+                    yield Batch(rows, prefix)
         else:
             alone = list(wanted)
-        for batch in self._chunks(alone, wanted):
-            yield batch, None
+        for rows in self._chunks(alone, wanted):
+            yield Batch(rows)
 
     def _chunks(
         self, rows: Iterable[Row], wanted: dict[Row, set[Row]]
@@ -202,20 +227,32 @@ class LoglikelihoodScorer:
         for start in range(0, len(ordered), self.batch_size):
             yield {row: wanted[row] for row in ordered[start : start + self.batch_size]}
 
+    def _extends(self, tokens: Row) -> bool:
+        """Whether the model's cache can be extended, found by caching the first prefix
+        (which its batches then use)."""
+        if self._extendable is None:
+            self._prefix(tokens)
+        return bool(self._extendable)
+
     def _prefix(self, tokens: Row) -> CachedPrefix | None:
-        """``tokens`` run once (batch of one), kept as their key/value cache; None when
-        the model's cache is not a plain growing one that a later pass can extend (a
-        sliding window, a recurrent state), and then for every later group too."""
+        """``tokens`` run once (batch of one), kept as their key/value cache until another
+        prefix is asked for; None when the model's cache is not a plain growing one that a
+        later pass can extend (a sliding window, a recurrent state)."""
         import torch
 
         if self._extendable is False:
             return None
+        if self._last is not None and self._last.tokens == tokens:
+            return self._last
+        self._last = None  # free the previous prefix's cache before computing this one
         keep = {"logits_to_keep": 1} if self._keeps_logits else {}
         ids = torch.tensor([tokens], dtype=torch.long, device=self.model.device)
         with torch.inference_mode():
             cache = self.model(ids, use_cache=True, **keep).past_key_values
         self._extendable = _extendable(cache, len(tokens))
-        return CachedPrefix(len(tokens), cache) if self._extendable else None
+        if self._extendable:
+            self._last = CachedPrefix(tokens, cache)
+        return self._last
 
     def _forward(self, wanted: dict[Row, set[Row]], prefix: CachedPrefix | None = None) -> Scores:
         """One right-padded forward pass over ``wanted``'s rows (no mask: the padding comes
@@ -224,7 +261,7 @@ class LoglikelihoodScorer:
         after it run, on a copy of its cache."""
         import torch
 
-        start = 0 if prefix is None else prefix.length
+        start = 0 if prefix is None else len(prefix.tokens)
         rows = list(wanted)
         batch = torch.zeros((len(rows), max(map(len, rows)) - start), dtype=torch.long)
         for i, row in enumerate(rows):
@@ -259,10 +296,52 @@ class LoglikelihoodScorer:
 
 
 @dataclass(frozen=True)
-class CachedPrefix:
-    """The key/value cache of a prefix's ``length`` tokens, for a batch of one."""
+class Batch:
+    """One forward pass: rows (each with the continuations scored on it), and the leading
+    tokens they share that run first, once, as a cached prefix (None: rows in full)."""
 
-    length: int
+    rows: dict[Row, set[Row]]
+    prefix: Row | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How a list of requests is scored: its batches, and which row and continuation
+    answers each request."""
+
+    keys: list[tuple[Row, Row]]
+    batches: list[Batch]
+    #: Distinct rows in all (what progress counts).
+    rows: int
+
+    def results(self, scores: Scores) -> list[tuple[float, bool]]:
+        """Each request's score, from every batch's scores."""
+        return [scores[key] for key in self.keys]
+
+
+@dataclass(frozen=True)
+class RollingWindows:
+    """Texts cut into windows: the windows, the text each belongs to, each text's length."""
+
+    pairs: list[TokenPair]
+    owners: list[int]
+    lengths: list[int]
+
+    def totals(self, scores: list[tuple[float, bool]]) -> list[RollingScore]:
+        """Each text's summed window scores."""
+        totals = [0.0] * len(self.lengths)
+        counts = [0] * len(self.lengths)
+        for owner, (logprob, _) in zip(self.owners, scores, strict=True):
+            totals[owner] += logprob
+            counts[owner] += 1
+        return [RollingScore(t, n, w) for t, n, w in zip(totals, self.lengths, counts, strict=True)]
+
+
+@dataclass(frozen=True, eq=False)
+class CachedPrefix:
+    """The key/value cache of a prefix's tokens, for a batch of one."""
+
+    tokens: Row
     cache: Any
 
     def copies(self, n: int) -> Any:

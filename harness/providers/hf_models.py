@@ -236,6 +236,14 @@ def load(source: ModelSource, device: torch.device, dtype: torch.dtype) -> tuple
     return model.eval(), tokenizer
 
 
+def checkpoint_folder(source: ModelSource) -> ModelSource:
+    """``source`` as a transformers checkpoint folder: a GGUF's dequantised copy (written
+    now if need be), so that processes loading it later only read it."""
+    if source.gguf_file is None:
+        return source
+    return replace(source, folder=_dequantised(source), gguf_file=None)
+
+
 def _merged_adapter(model: Any, adapter: Path) -> Any:
     """The base model with the LoRA adapter merged into its weights: the same outputs as
     the PeftModel, at the base model's speed."""

@@ -14,6 +14,7 @@ from harness.suite.loader import LoadedSuite
 _TYPES = {
     "openai": "harness.providers.openai_compat:OpenAIProvider",
     "hf": "harness.providers.hf_local:HFProvider",
+    "vllm": "harness.providers.vllm_local:VLLMProvider",
     "outputs": "harness.providers.outputs:OutputsProvider",
     "python": "harness.providers.python_app:PythonProvider",
     "http": "harness.providers.http_app:HttpProvider",
@@ -66,6 +67,11 @@ def _resolve_paths(config: Any, base_dir: Path) -> Any:
         return config.model_copy(update={"cwd": str((base_dir / (config.cwd or ".")).resolve())})
     if config.type == "hf":
         return _hf_paths(config, base_dir)
+    if config.type == "vllm":  # a folder from base_dir, or a hub id as it is
+        from harness.providers.vllm_local import resolve_model
+
+        model = _at_key("model", lambda: resolve_model(config.model, base_dir))
+        return config.model_copy(update={"model": model})
     return config
 
 

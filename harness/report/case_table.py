@@ -9,8 +9,9 @@ page stays small and quick at any size:
   cases that fit ``budget`` bytes, in table order (failures first), so a 100k-case run
   keeps the failures' outputs and the report stays under 15 MB;
 * each text at most once: a score's ``answer`` equal to the output is dropped, score notes
-  are cut at :data:`NOTE_CHARS`, and a text longer than :data:`MAX_TEXT` is cut with a
-  note. The page shows the first few KB of a long text and the rest on demand.
+  (and the vars, which the grid view shows as its row headers) are cut at
+  :data:`NOTE_CHARS`, and a text longer than :data:`MAX_TEXT` is cut with a note. The page
+  shows the first few KB of a long text and the rest on demand.
 """
 
 from __future__ import annotations
@@ -186,6 +187,7 @@ def _texts(r: CaseResult) -> dict[str, Any]:
     texts: dict[str, Any] = {
         "case_id": r.case_id,
         "description": _long(r.description),
+        "vars": [[name, _var(value)] for name, value in r.vars.items()],
         "messages": [[m.role, _long(m.content)] for m in r.messages],
         "expected": [_long(e) for e in r.expected],
         "output": _long(r.output),
@@ -197,6 +199,12 @@ def _texts(r: CaseResult) -> dict[str, Any]:
     if r.contexts:
         texts["contexts"] = [_long(c) for c in r.contexts]
     return texts
+
+
+def _var(value: Any) -> str | None:
+    """A var as the grid's row header shows it: text as written, other values as JSON."""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return clip(_long(text), NOTE_CHARS)
 
 
 def _tool_call(call: dict[str, Any]) -> list[str | None]:

@@ -21,8 +21,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-from markupsafe import Markup
-
 from harness.analysis.base import AnalysisResult
 from harness.analysis.errors import ErrorTally
 from harness.analysis.repeats import RepeatSummary
@@ -75,10 +73,15 @@ def render_html(
         results = reiterable(results)
         summary = summarize(results)
     facts = _Facts()
-    cases_json, n_texts = _case_island(results, facts, text_budget)
+    island = _case_island(results, facts, text_budget)
     prompts = _ordered(run.prompts, facts.prompts)
     providers = _providers(run, facts.models)
     provider_ids = [p["id"] for p in providers]
+    # the grid view's columns: every prompt version x provider with a case, in the run's order
+    columns = [[p, m] for p in prompts for m in provider_ids if (p, m) in facts.columns]
+    island["columns"] = columns
+    n_texts, cases_json = len(island["texts"]), json_island(island)
+    del island  # its columns are gone before the page is made: only the JSON is kept
     sections = [
         _section(summary, case_set, prompts, provider_ids, facts.scorers.get(case_set, set()))
         for case_set in _ordered([MAIN_SET], facts.case_sets)
@@ -101,20 +104,20 @@ def render_html(
         cases_json=cases_json,
         n_cases=facts.errors.total,
         n_texts=n_texts,
+        grid_columns=columns,
         scorer_versions=sorted(v if name in v else f"{name}@{v}" for name, v in facts.versions),
         analyses=analysis_views(analyses or []),
     )
 
 
-def _case_island(results: Iterable[CaseResult], facts: _Facts, budget: int) -> tuple[Markup, int]:
-    """The case table's island as JSON, and how many cases kept their texts, from one pass
-    over ``results`` that also fills ``facts``; the table is gone before the page is made."""
+def _case_island(results: Iterable[CaseResult], facts: _Facts, budget: int) -> dict[str, Any]:
+    """The case table's island, from one pass over ``results`` that also fills ``facts``;
+    the table is gone before the page is made."""
     table = CaseTable(budget)
     for r in results:
         facts.add(r)
         table.add(r)
-    island = table.island()
-    return json_island(island), len(island["texts"])
+    return table.island()
 
 
 def write_report(
@@ -303,6 +306,8 @@ class _Facts:
     prompts: dict[str, None] = field(default_factory=dict)
     case_sets: dict[str, None] = field(default_factory=dict)
     models: dict[str, str] = field(default_factory=dict)
+    #: (prompt id, provider id) pairs with a case: the grid view's columns.
+    columns: set[tuple[str, str]] = field(default_factory=set)
     #: Per case set, the assertions that scored (or tried to score) some case, by name.
     scorers: dict[str, set[str]] = field(default_factory=dict)
     #: (scorer, version) pairs.
@@ -316,6 +321,7 @@ class _Facts:
         self.prompts[r.prompt_id] = None
         self.case_sets[r.case_set] = None
         self.models.setdefault(r.provider_id, r.model)
+        self.columns.add((r.prompt_id, r.provider_id))
         self.scorers.setdefault(r.case_set, set()).update(s.name for s in r.scores)
         self.versions.update((s.scorer, s.version) for s in r.scores)
         self.errors.add(r)

@@ -11,7 +11,8 @@ from harness.providers.base import Message
 
 SCHEMA_VERSION = 1
 
-RunStatus = Literal["running", "complete", "interrupted", "failed"]
+#: "partial": the shards that ran are done, others' cases have no result yet.
+RunStatus = Literal["running", "partial", "complete", "interrupted", "failed"]
 
 
 class Score(BaseModel):

@@ -1,11 +1,13 @@
-"""The results store: one SQLite file holding runs and their case results.
+"""The results store: runs and their case results, in a SQLite file or a shared database.
 
-The runner commits finished cases in small batches (WAL mode; see
-:mod:`harness.runner.writer`): a crash or ``kill -9`` loses at most the last batch, whose
-answers the response cache already holds, so the resumed run pays for none of them
-again. Records are stored as the JSON of their pydantic models (schema-versioned) beside
-a few columns for quick queries, among them a small *digest* (identity, verdict, score
-values) that comparisons of 100k-case runs read instead of parsing every full record.
+The runner commits finished cases in small batches (see :mod:`harness.runner.writer`): a
+crash or ``kill -9`` loses at most the last batch, whose answers the response cache already
+holds, so the resumed run pays for none of them again. Records are stored as the JSON of
+their pydantic models (schema-versioned) beside a few columns for quick queries, among them
+a small *digest* (identity, verdict, score values) that comparisons of 100k-case runs read
+instead of parsing every full record. The database is a SQLite file by default or any
+PostgreSQL database by URL (:mod:`harness.results.db`); several processes may write one run
+at once (CI shards), each batch an idempotent upsert.
 """
 
 from __future__ import annotations
@@ -13,79 +15,152 @@ from __future__ import annotations
 import json
 import os
 import socket
-import sqlite3
 from collections.abc import Collection, Iterable, Iterator, Sequence
-from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
 from harness.analysis.base import AnalysisResult
 from harness.errors import StoreError
-from harness.jsontext import decode_text, dump_model, load_model
+from harness.jsontext import dump_model, load_model
+from harness.results.db import KEY, RUN_LOCK, Database
 from harness.results.models import CaseResult, RunRecord
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    run_id TEXT PRIMARY KEY,
-    suite_hash TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    record TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS results (
-    run_id TEXT NOT NULL REFERENCES runs(run_id),
-    case_id TEXT NOT NULL,
-    errored INTEGER NOT NULL,
-    -- before the large record, so reading it never walks the record's overflow pages
-    digest TEXT,
-    record TEXT NOT NULL,
-    PRIMARY KEY (run_id, case_id)
-);
-CREATE TABLE IF NOT EXISTS analyses (
-    run_id TEXT NOT NULL REFERENCES runs(run_id),
-    analysis_id TEXT NOT NULL,
-    record TEXT NOT NULL,
-    PRIMARY KEY (run_id, analysis_id)
-);
--- the process running a run: a second one refuses instead of paying for the same cases
-CREATE TABLE IF NOT EXISTS run_locks (
-    run_id TEXT PRIMARY KEY,
-    owner TEXT NOT NULL,
-    acquired_at TEXT NOT NULL
-);
-"""
+#: The revision of the ``results`` migrations this code reads and writes.
+RESULTS_HEAD = "results_0004"
 
+_tables = sa.MetaData()
+RUNS = sa.Table(
+    "runs",
+    _tables,
+    sa.Column("run_id", KEY, primary_key=True),
+    sa.Column("suite_hash", KEY, nullable=False),
+    sa.Column("created_at", KEY, nullable=False),
+    sa.Column("record", sa.Text, nullable=False),
+)
+RESULTS = sa.Table(
+    "results",
+    _tables,
+    sa.Column("run_id", KEY, sa.ForeignKey("runs.run_id"), primary_key=True),
+    sa.Column("case_id", KEY, primary_key=True),
+    sa.Column("errored", sa.Integer, nullable=False),
+    sa.Column("digest", sa.Text),
+    sa.Column("record", sa.Text, nullable=False),
+)
+ANALYSES = sa.Table(
+    "analyses",
+    _tables,
+    sa.Column("run_id", KEY, sa.ForeignKey("runs.run_id"), primary_key=True),
+    sa.Column("analysis_id", KEY, primary_key=True),
+    sa.Column("record", sa.Text, nullable=False),
+    sa.Column("seq", sa.Integer),
+)
+#: The process running a run: a second one refuses instead of paying for the same cases.
+RUN_LOCKS = sa.Table(
+    "run_locks",
+    _tables,
+    sa.Column("run_id", KEY, primary_key=True),
+    sa.Column("owner", sa.Text, nullable=False),
+    sa.Column("acquired_at", sa.Text, nullable=False),
+)
 
-RESULT_COLUMNS = "run_id, case_id, errored, digest, record"
+#: Case ids in one ``IN (...)`` list: well under SQLite's limit on bound parameters.
+_CHUNK = 500
+#: Rows a PostgreSQL server-side cursor sends at a time (a 100k-case run is ~600 MB).
+_STREAM = {"stream_results": True, "yield_per": 500}
+
+_run_id, _case_id = sa.bindparam("run_id"), RESULTS.c.case_id
+_RESULT_RECORDS = (
+    sa.select(RESULTS.c.record).where(RESULTS.c.run_id == _run_id).order_by(RESULTS.c.case_id)
+)
+_RESULTS_OF = sa.select(_case_id, RESULTS.c.record).where(
+    RESULTS.c.run_id == _run_id, _case_id.in_(sa.bindparam("case_ids", expanding=True))
+)
+_DIGESTS = (
+    sa.select(_case_id, RESULTS.c.digest, sa.case((RESULTS.c.digest.is_(None), RESULTS.c.record)))
+    .where(RESULTS.c.run_id == _run_id)
+    .order_by(_case_id)
+)
+_FINISHED = sa.select(_case_id).where(RESULTS.c.run_id == _run_id, RESULTS.c.errored == 0)
+_COUNT = sa.select(sa.func.count()).select_from(RESULTS).where(RESULTS.c.run_id == _run_id)
+_ANALYSES = (
+    sa.select(ANALYSES.c.record).where(ANALYSES.c.run_id == _run_id).order_by(ANALYSES.c.seq)
+)
+_prefix = sa.bindparam("prefix")
+_RUN_MATCHES = (
+    sa.select(RUNS.c.run_id, RUNS.c.record)
+    .where(sa.func.substr(RUNS.c.run_id, 1, sa.func.length(_prefix)) == _prefix)
+    .order_by(sa.case((RUNS.c.run_id == _prefix, 0), else_=1))
+)
+_HAS_RUN = sa.select(sa.literal(1)).where(RUNS.c.run_id == _run_id)
+_ALL_RUNS = sa.select(RUNS.c.record).order_by(RUNS.c.created_at.desc())
+_LATEST_RUN = (
+    sa.select(RUNS.c.record)
+    .where(RUNS.c.suite_hash == sa.bindparam("suite_hash"))
+    .order_by(RUNS.c.created_at.desc())
+    .limit(1)
+)
+#: A lock key is a run id (``RUN``) or a part of a run (``RUN#PART``: a shard's). The whole
+#: run's claim and any part's exclude each other; the parts of one run are claimed apart.
+PART = "#"
+_whole = sa.bindparam("whole")
+_CLAIMS = sa.select(RUN_LOCKS.c.run_id, RUN_LOCKS.c.owner, RUN_LOCKS.c.acquired_at).where(
+    sa.or_(
+        RUN_LOCKS.c.run_id == _run_id,
+        RUN_LOCKS.c.run_id == _whole,
+        # a whole-run claim (key == whole) meets every part: the keys "whole#..."
+        sa.and_(
+            _run_id == _whole,
+            sa.func.substr(RUN_LOCKS.c.run_id, 1, sa.func.length(_whole) + 1) == _whole + PART,
+        ),
+    )
+)
+_UNLOCK = sa.delete(RUN_LOCKS).where(
+    RUN_LOCKS.c.run_id == _run_id, RUN_LOCKS.c.owner == sa.bindparam("me")
+)
+#: A new analysis goes after the run's others; a re-stored one keeps its place.
+_NEXT_SEQ = (
+    sa.select(sa.func.coalesce(sa.func.max(ANALYSES.c.seq), 0) + 1)
+    .where(ANALYSES.c.run_id == sa.bindparam("of_run"))
+    .scalar_subquery()
+)
 
 
 class ResultStore:
-    """Runs and case results in ``path`` (created with its folder on first use)."""
+    """Runs and case results in ``target``: a SQLite file (created with its folder on first
+    use) or a database URL such as ``postgresql+psycopg://user@host/dbname``."""
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path)
-            self._db.text_factory = decode_text
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
-            columns = {row[1] for row in self._db.execute("PRAGMA table_info(results)")}
-            if "digest" not in columns:  # a store written before digests: old rows keep NULL
-                self._db.execute("ALTER TABLE results ADD COLUMN digest TEXT")
-        except (OSError, sqlite3.Error) as e:
-            raise StoreError(f"cannot open the results store {self.path}: {e}") from None
+    def __init__(self, target: str | os.PathLike[str]) -> None:
+        self._db = Database(
+            target, tables=_tables, branch="results", head=RESULTS_HEAD,
+            legacy=_legacy_revision, what="results store",
+        )  # fmt: skip
+        #: The SQLite file (None for another database); ``url``: where it is, any database.
+        self.path: Path | None = self._db.path
+        self.url = self._db.location
+        self.engine = self._db.engine
+        #: An in-memory SQLite database: each thread would see its own, empty one.
+        self.in_memory = self._db.in_memory
+        self._upsert_run = self._db.upsert(RUNS, "suite_hash", "created_at", "record")
+        self._upsert_results = self._db.upsert(RESULTS, "errored", "digest", "record")
+        self._upsert_analysis = self._db.upsert(ANALYSES, "record").values(seq=_NEXT_SEQ)
+        self._upsert_lock = self._db.upsert(RUN_LOCKS, "owner", "acquired_at")
 
     def close(self) -> None:
         self._db.close()
 
     def save_run(self, run: RunRecord) -> None:
-        with self._db:
-            self._db.execute(
-                "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?)",
-                (run.run_id, run.suite_hash, run.created_at.isoformat(), dump_model(run)),
-            )
+        row = {
+            "run_id": run.run_id,
+            "suite_hash": run.suite_hash,
+            "created_at": run.created_at.isoformat(),
+            "record": dump_model(run),
+        }
+        with self._db.begin() as c:
+            c.execute(self._upsert_run, row)
 
     def add_result(self, result: CaseResult) -> None:
         """Commit one finished case at once (a later attempt of the same case replaces it)."""
@@ -93,56 +168,52 @@ class ResultStore:
 
     def add_results(self, results: Iterable[CaseResult]) -> None:
         """Commit finished cases in one transaction: a commit per case cost more CPU than
-        the rest of the run loop."""
-        rows = [
-            (
-                r.run_id,
-                r.case_id,
-                r.error is not None,
-                json.dumps(digest(r.model_dump(include=_DIGESTED))),
-                dump_model(r),
-            )
+        the rest of the run loop. The last of two attempts of a case in one batch wins;
+        rows go in key order, so writers of overlapping batches never deadlock."""
+        rows = {
+            (r.run_id, r.case_id): {
+                "run_id": r.run_id,
+                "case_id": r.case_id,
+                "errored": int(r.error is not None),
+                "digest": json.dumps(digest(r.model_dump(include=_DIGESTED))),
+                "record": dump_model(r),
+            }
             for r in results
-        ]
-        with self._db:
-            self._db.executemany(
-                f"INSERT OR REPLACE INTO results ({RESULT_COLUMNS}) VALUES (?, ?, ?, ?, ?)", rows
-            )
+        }
+        if rows:
+            with self._db.begin() as c:
+                c.execute(self._upsert_results, [rows[k] for k in sorted(rows)])
 
     def save_analysis(self, run_id: str, analysis: AnalysisResult) -> None:
         """Store a run-level analysis (a re-run of the analysis replaces it)."""
-        with self._db:
-            self._db.execute(
-                "INSERT OR REPLACE INTO analyses VALUES (?, ?, ?)",
-                (run_id, analysis.id, dump_model(analysis)),
-            )
+        row = {"run_id": run_id, "of_run": run_id, "analysis_id": analysis.id}
+        with self._db.begin() as c:
+            c.execute(self._upsert_analysis, {**row, "record": dump_model(analysis)})
 
     def analyses(self, run_id: str) -> list[AnalysisResult]:
         """The run's analyses, in the order they were first stored."""
-        rows = self._db.execute(
-            "SELECT record FROM analyses WHERE run_id = ? ORDER BY rowid", (run_id,)
-        )
-        return [load_model(AnalysisResult, r[0]) for r in rows]
+        with self._db.begin() as c:
+            records = c.scalars(_ANALYSES, {"run_id": run_id}).all()
+        return [load_model(AnalysisResult, r) for r in records]
 
     def get_run(self, run_id: str) -> RunRecord:
         """The run with this id, or with this unique id prefix."""
-        rows = self._db.execute(
-            "SELECT record FROM runs WHERE run_id = ? OR run_id LIKE ? ORDER BY run_id = ? DESC",
-            (run_id, f"{run_id}%", run_id),
-        ).fetchall()
+        with self._db.begin() as c:
+            rows = c.execute(_RUN_MATCHES, {"prefix": run_id}).all()
         if not rows:
-            raise StoreError(f"no run '{run_id}' in {self.path}; `harness runs` lists the runs")
-        if len(rows) > 1 and load_model(RunRecord, rows[0][0]).run_id != run_id:
+            raise StoreError(f"no run '{run_id}' in {self.url}; `harness runs` lists the runs")
+        if len(rows) > 1 and rows[0].run_id != run_id:
             raise StoreError(f"'{run_id}' matches {len(rows)} runs; give more of the id")
-        return load_model(RunRecord, rows[0][0])
+        return load_model(RunRecord, rows[0].record)
 
     def has_run(self, run_id: str) -> bool:
-        query = "SELECT 1 FROM runs WHERE run_id = ?"
-        return self._db.execute(query, (run_id,)).fetchone() is not None
+        with self._db.begin() as c:
+            return c.execute(_HAS_RUN, {"run_id": run_id}).first() is not None
 
     def list_runs(self) -> list[RunRecord]:
-        rows = self._db.execute("SELECT record FROM runs ORDER BY created_at DESC").fetchall()
-        return [load_model(RunRecord, r[0]) for r in rows]
+        with self._db.begin() as c:
+            records = c.scalars(_ALL_RUNS).all()
+        return [load_model(RunRecord, r) for r in records]
 
     def latest_unfinished(self, suite_hash: str) -> RunRecord | None:
         """The newest run of exactly these cases that did not complete: re-running resumes it."""
@@ -151,49 +222,41 @@ class ResultStore:
 
     def latest_run(self, suite_hash: str) -> RunRecord | None:
         """The newest run of exactly these cases, whatever its status."""
-        row = self._db.execute(
-            "SELECT record FROM runs WHERE suite_hash = ? ORDER BY created_at DESC LIMIT 1",
-            (suite_hash,),
-        ).fetchone()
-        return None if row is None else load_model(RunRecord, row[0])
+        with self._db.begin() as c:
+            record = c.scalar(_LATEST_RUN, {"suite_hash": suite_hash})
+        return None if record is None else load_model(RunRecord, record)
 
     def lock_run(self, run_id: str) -> None:
-        """Claim ``run_id`` for this process, or raise :class:`StoreError` while a live process
-        holds it (a lock left by a killed process is taken over)."""
+        """Claim ``run_id`` (any key: a shard claims ``RUN#shard-1-of-4``) for this process,
+        or raise :class:`StoreError` while a live process holds it (a lock left by a killed
+        process is taken over)."""
         me = _process_token()
-        try:
-            self._db.execute("BEGIN IMMEDIATE")  # no other writer between the read and the claim
-            row = self._db.execute(
-                "SELECT owner, acquired_at FROM run_locks WHERE run_id = ?", (run_id,)
-            ).fetchone()
-            if row is not None and row[0] != me and _alive(row[0]):
-                host, pid = row[0].split(":")[:2]
+        whole = run_id.split(PART, 1)[0]
+        with self._db.exclusive(RUN_LOCK) as c:  # no other claim between the read and ours
+            for row in c.execute(_CLAIMS, {"run_id": run_id, "whole": whole}):
+                if row.owner == me or not _alive(row.owner):
+                    continue
+                host, pid = row.owner.split(":")[:2]
+                what = f"run {whole}"
+                if row.run_id != whole:
+                    what = f"part {row.run_id.split(PART, 1)[1]} of {what}"
                 raise StoreError(
-                    f"run {run_id} is being run by process {pid} on {host} (since {row[1]}); "
-                    "wait for it to finish or stop it: one run is never run by two processes"
+                    f"{what} is being run by process {pid} on {host} (since "
+                    f"{row.acquired_at}); wait for it to finish or stop it: one case is never "
+                    "run by two processes"
                 )
-            self._db.execute(
-                "INSERT OR REPLACE INTO run_locks VALUES (?, ?, ?)",
-                (run_id, me, datetime.now(UTC).isoformat(timespec="seconds")),
-            )
-            self._db.commit()
-        except BaseException:
-            self._db.rollback()
-            raise
+            now = datetime.now(UTC).isoformat(timespec="seconds")
+            c.execute(self._upsert_lock, {"run_id": run_id, "owner": me, "acquired_at": now})
 
     def unlock_run(self, run_id: str) -> None:
         """Release this process's claim on ``run_id``."""
-        with self._db:
-            self._db.execute(
-                "DELETE FROM run_locks WHERE run_id = ? AND owner = ?", (run_id, _process_token())
-            )
+        with self._db.begin() as c:
+            c.execute(_UNLOCK, {"run_id": run_id, "me": _process_token()})
 
     def finished_case_ids(self, run_id: str) -> set[str]:
         """Cases with an output; errored ones are tried again on resume."""
-        rows = self._db.execute(
-            "SELECT case_id FROM results WHERE run_id = ? AND errored = 0", (run_id,)
-        )
-        return {r[0] for r in rows}
+        with self._db.begin() as c:
+            return set(c.scalars(_FINISHED, {"run_id": run_id}))
 
     def iter_results(
         self, run_id: str, case_ids: Sequence[str] | None = None
@@ -201,17 +264,13 @@ class ResultStore:
         """A run's results one at a time, by case id (the order every reader of a run shares);
         ``case_ids``: only these, in this order (JUnit's), read 500 at a time."""
         if case_ids is None:
-            query = "SELECT record FROM results WHERE run_id = ? ORDER BY case_id"
-            with closing(self._db.execute(query, (run_id,))) as c:
-                for (record,) in c:
-                    yield load_model(CaseResult, record)
+            for (record,) in self._stream(_RESULT_RECORDS, {"run_id": run_id}):
+                yield load_model(CaseResult, record)
             return
-        for i in range(0, len(case_ids), 500):
-            chunk = case_ids[i : i + 500]
-            query = "SELECT case_id, record FROM results WHERE run_id = ? AND case_id IN "
-            rows = dict(
-                self._db.execute(query + f"({', '.join('?' * len(chunk))})", [run_id, *chunk])
-            )
+        for i in range(0, len(case_ids), _CHUNK):
+            chunk = case_ids[i : i + _CHUNK]
+            with self._db.begin() as c:
+                rows = dict(c.execute(_RESULTS_OF, {"run_id": run_id, "case_ids": chunk}).all())
             for case_id in chunk:
                 if case_id in rows:
                     yield load_model(CaseResult, rows[case_id])
@@ -222,44 +281,63 @@ class ResultStore:
         return list(self.iter_results(run_id))
 
     def count_results(self, run_id: str) -> int:
-        query = "SELECT count(*) FROM results WHERE run_id = ?"
-        return int(self._db.execute(query, (run_id,)).fetchone()[0])
+        with self._db.begin() as c:
+            return int(c.scalar(_COUNT, {"run_id": run_id}) or 0)
 
     def iter_digests(self, run_id: str) -> Iterator[tuple[str, list[Any]]]:
         """``(case_id, digest)`` of each result of a run, by case id; see :func:`digest`."""
-        query = "SELECT case_id, digest, iif(digest IS NULL, record, NULL) FROM results "
-        with closing(self._db.execute(query + "WHERE run_id = ? ORDER BY case_id", (run_id,))) as c:
-            for case_id, packed, record in c:
-                yield case_id, json.loads(packed) if packed else digest(json.loads(record))
+        for case_id, packed, record in self._stream(_DIGESTS, {"run_id": run_id}):
+            yield case_id, json.loads(packed) if packed else digest(json.loads(record))
 
     def iter_fields(
         self, run_id: str, paths: Sequence[str], case_ids: Sequence[str] | None = None
     ) -> Iterator[list[Any]]:
         """Chosen JSON fields (``"$.output"``, ``"$.scores[0].value"``...) of a run's results.
 
-        SQLite extracts them in one pass over each record, so no model is built and the
-        fields left out (messages, metadata) are never parsed in Python: comparing two
+        The database extracts them in one pass over each record, so no model is built and
+        the fields left out (messages, metadata) are never parsed in Python: comparing two
         100k-case runs reads this way. Each result gives one list, in ``paths`` order;
-        a missing field is None. ``case_ids`` limits the results read.
+        a missing field is None; results come by case id (within each 500 of ``case_ids``,
+        which limits the results read).
         """
         if not paths:
             raise ValueError("iter_fields needs at least one path")
-        extract = f"json_array(json_extract(record, {', '.join('?' for _ in paths)}))"
-        if len(paths) > 1:
-            extract = f"json_extract(record, {', '.join('?' for _ in paths)})"
-        query = f"SELECT {extract} FROM results WHERE run_id = ?"
+        fields = self._db.json_fields("record", paths)
+        query = f"SELECT {fields.sql} FROM results WHERE run_id = :run_id"
         if case_ids is None:
             chunks: list[Sequence[str]] = [()]
         else:
-            chunks = [case_ids[i : i + 500] for i in range(0, len(case_ids), 500)]
+            chunks = [case_ids[i : i + _CHUNK] for i in range(0, len(case_ids), _CHUNK)]
+            query += " AND case_id IN :case_ids"
+        statement = sa.text(query + " ORDER BY case_id")
+        if case_ids is not None:
+            statement = statement.bindparams(sa.bindparam("case_ids", expanding=True))
         for chunk in chunks:
-            sql, args = query, [*paths, run_id]
+            values = {**fields.params, "run_id": run_id}
             if case_ids is not None:
-                sql += f" AND case_id IN ({', '.join('?' for _ in chunk)})"
-                args += chunk
-            with closing(self._db.execute(sql, args)) as c:
-                for (row,) in c:
-                    yield json.loads(row)
+                values["case_ids"] = list(chunk)
+            for extracted, whole in self._stream(statement, values):
+                yield fields.values(extracted, whole)
+
+    def _stream(self, statement: Any, values: dict[str, Any]) -> Iterator[sa.Row[Any]]:
+        """The rows of a query as they come (a server-side cursor on PostgreSQL), on a
+        connection of their own for as long as they are read."""
+        with (
+            self._db.connect() as c,
+            c.execution_options(**_STREAM).execute(statement, values) as rows,
+        ):
+            yield from rows
+
+
+def _legacy_revision(conn: Connection) -> str | None:
+    """The revision a store made before migrations matches: the digest column came with
+    ``results_0002`` (its code created the analyses and run_locks tables on open, which
+    ``results_0003`` keeps)."""
+    there = sa.inspect(conn)
+    if not there.has_table("results"):
+        return None
+    columns = {c["name"] for c in there.get_columns("results")}
+    return "results_0002" if "digest" in columns else "results_0001"
 
 
 class StoredResults(Collection[CaseResult]):

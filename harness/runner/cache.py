@@ -1,5 +1,5 @@
 """The response cache: request key -> generation (and text -> embedding, and scoring
-inputs -> score: :mod:`harness.runner.memo`), in SQLite.
+inputs -> score: :mod:`harness.runner.memo`), in a SQLite file or a shared database.
 
 The key (see :func:`harness.cases.request_key`) covers the provider's identity and
 the full request, and nothing operational or secret, so a re-run of a finished
@@ -13,94 +13,125 @@ server) is kept as an ASCII escape and comes back as the same character.
 from __future__ import annotations
 
 import json
-import sqlite3
+import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
+import sqlalchemy as sa
 from pydantic import TypeAdapter, ValidationError
+from sqlalchemy.engine import Connection
 
-from harness.errors import StoreError
 from harness.jsontext import dump_model, load_model
 from harness.providers.base import Generation
+from harness.results.db import KEY, Database
 from harness.scorers.base import ScoreValue
+
+#: The revision of the ``cache`` migrations this code reads and writes.
+CACHE_HEAD = "cache_0002"
 
 _SCORES = TypeAdapter(list[ScoreValue])
 
+_tables = sa.MetaData()
+RESPONSES = sa.Table(
+    "responses", _tables, sa.Column("key", KEY, primary_key=True), sa.Column("generation", sa.Text)
+)
+EMBEDDINGS = sa.Table(
+    "embeddings", _tables, sa.Column("key", KEY, primary_key=True), sa.Column("vector", sa.Text)
+)
+SCORES = sa.Table(
+    "scores", _tables, sa.Column("key", KEY, primary_key=True), sa.Column("score", sa.Text)
+)
+
+#: Keys in one ``IN (...)`` list: well under SQLite's limit on bound parameters.
+_CHUNK = 500
+
+_key = sa.bindparam("key")
+_GENERATION = sa.select(RESPONSES.c.generation).where(RESPONSES.c.key == _key)
+_GENERATIONS = sa.select(RESPONSES.c.key, RESPONSES.c.generation).where(
+    RESPONSES.c.key.in_(sa.bindparam("keys", expanding=True))
+)
+_SCORE = sa.select(SCORES.c.score).where(SCORES.c.key == _key)
+_VECTOR = sa.select(EMBEDDINGS.c.vector).where(EMBEDDINGS.c.key == _key)
+_FORGET = sa.delete(RESPONSES).where(RESPONSES.c.key == _key)
+
 
 class ResponseCache:
-    """Generations by request key, vectors by embedder and text, and stored scores, in one
-    SQLite file."""
+    """Generations by request key, vectors by embedder and text, and stored scores, in
+    ``target``: a SQLite file or a database URL (see :class:`harness.results.db.Database`)."""
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, generation TEXT)"
-            )
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS embeddings (key TEXT PRIMARY KEY, vector TEXT)"
-            )
-            self._db.execute("CREATE TABLE IF NOT EXISTS scores (key TEXT PRIMARY KEY, score TEXT)")
-        except (OSError, sqlite3.Error) as e:
-            raise StoreError(f"cannot open the response cache {self.path}: {e}") from None
+    def __init__(self, target: str | os.PathLike[str]) -> None:
+        self._db = Database(
+            target, tables=_tables, branch="cache", head=CACHE_HEAD,
+            legacy=_legacy_revision, what="response cache",
+        )  # fmt: skip
+        #: The SQLite file (None for another database); ``url``: where it is, any database.
+        self.path = self._db.path
+        self.url = self._db.location
+        self.engine = self._db.engine
+        self._put = self._db.prepare(self._db.upsert(RESPONSES, "generation"))
+        self._put_scores = self._db.upsert(SCORES, "score")
+        self._put_vectors = self._db.upsert(EMBEDDINGS, "vector")
 
     def get(self, key: str) -> Generation | None:
-        row = self._db.execute("SELECT generation FROM responses WHERE key = ?", (key,)).fetchone()
-        return load_model(Generation, row[0]) if row else None
+        with self._db.begin() as c:
+            generation = c.scalar(_GENERATION, {"key": key})
+        return None if generation is None else load_model(Generation, generation)
 
     def get_many(self, keys: Sequence[str]) -> dict[str, Generation]:
         """The cached generations of ``keys`` (those found), in one query per 500 keys."""
         found: dict[str, Generation] = {}
-        for i in range(0, len(keys), 500):
-            chunk = keys[i : i + 500]
-            marks = ", ".join("?" * len(chunk))
-            query = f"SELECT key, generation FROM responses WHERE key IN ({marks})"
-            for key, generation in self._db.execute(query, chunk):
-                found[key] = load_model(Generation, generation)
+        with self._db.begin() as c:
+            for i in range(0, len(keys), _CHUNK):
+                rows = c.execute(_GENERATIONS, {"keys": list(keys[i : i + _CHUNK])})
+                for key, generation in rows:
+                    found[key] = load_model(Generation, generation)
         return found
 
     def get_scores(self, key: str) -> list[ScoreValue] | None:
         """The scores stored under ``key`` (:mod:`harness.runner.memo`), or None."""
-        row = self._db.execute("SELECT score FROM scores WHERE key = ?", (key,)).fetchone()
-        if row is None:
+        with self._db.begin() as c:
+            score = c.scalar(_SCORE, {"key": key})
+        if score is None:
             return None
         try:
-            return _SCORES.validate_json(row[0])
+            return _SCORES.validate_json(score)
         except ValidationError:  # pydantic's parser refuses a lone-surrogate escape
-            return _SCORES.validate_python(json.loads(row[0]))
+            return _SCORES.validate_python(json.loads(score))
 
     def put_scores(self, items: Mapping[str, Sequence[ScoreValue]]) -> None:
         """Store scores in one transaction (nothing was paid for them: no hurry to commit)."""
-        rows = [(k, f"[{', '.join(dump_model(v) for v in values)}]") for k, values in items.items()]
-        with self._db:
-            self._db.executemany("INSERT OR REPLACE INTO scores VALUES (?, ?)", rows)
+        rows = [
+            {"key": k, "score": f"[{', '.join(dump_model(v) for v in values)}]"}
+            for k, values in sorted(items.items())
+        ]
+        if rows:
+            with self._db.begin() as c:
+                c.execute(self._put_scores, rows)
 
     def put(self, key: str, generation: Generation) -> None:
         """Commit ``generation`` at once: it was paid for, and a crash must not lose it."""
-        with self._db:
-            self._db.execute(
-                "INSERT OR REPLACE INTO responses VALUES (?, ?)", (key, dump_model(generation))
-            )
+        self._put({"key": key, "generation": dump_model(generation)})
 
     def forget(self, key: str) -> None:
         """Drop the answer cached under ``key`` (one its reader could not use)."""
-        with self._db:
-            self._db.execute("DELETE FROM responses WHERE key = ?", (key,))
+        with self._db.begin() as c:
+            c.execute(_FORGET, {"key": key})
 
     def get_vector(self, key: str) -> list[float] | None:
-        row = self._db.execute("SELECT vector FROM embeddings WHERE key = ?", (key,)).fetchone()
-        return json.loads(row[0]) if row else None
+        with self._db.begin() as c:
+            vector = c.scalar(_VECTOR, {"key": key})
+        return None if vector is None else json.loads(vector)
 
     def put_vectors(self, items: dict[str, list[float]]) -> None:
-        with self._db:
-            self._db.executemany(
-                "INSERT OR REPLACE INTO embeddings VALUES (?, ?)",
-                [(k, json.dumps(v)) for k, v in items.items()],
-            )
+        rows = [{"key": k, "vector": json.dumps(v)} for k, v in sorted(items.items())]
+        if rows:
+            with self._db.begin() as c:
+                c.execute(self._put_vectors, rows)
 
     def close(self) -> None:
         self._db.close()
+
+
+def _legacy_revision(conn: Connection) -> str | None:
+    """The revision a cache made before migrations matches (``cache_0002`` keeps the
+    embeddings and scores tables its code may have created)."""
+    return "cache_0001" if sa.inspect(conn).has_table("responses") else None

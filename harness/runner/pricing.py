@@ -31,7 +31,7 @@ _LOCAL = Prices(input_per_1m=0.0, output_per_1m=0.0)
 
 def price_for(config: Any) -> Prices | None:
     """The prices of a provider config: the suite's, the table's, zero for local models."""
-    if config.type == "hf":
+    if config.type in ("hf", "vllm"):
         return _LOCAL
     if config.type != "openai":
         return None

@@ -151,7 +151,7 @@ def _data_loc(data: Any, loc: tuple[Any, ...]) -> Loc:
 
 
 #: Tags pydantic puts in error locs for the suite's unions; they are not YAML keys.
-_UNION_TAGS = {"inline", "dataset", "openai", "hf", "outputs", "python", "http", "exec"}
+_UNION_TAGS = {"inline", "dataset", "openai", "hf", "vllm", "outputs", "python", "http", "exec"}
 
 
 def _where(loc: Loc, root: str = "top level") -> str:

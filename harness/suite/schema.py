@@ -209,6 +209,46 @@ class HFProviderConfig(_ProviderBase):
     adapter: str | None = None
     #: Longest model input for loglikelihood scoring (default: from the model's config).
     max_length: int | None = Field(default=None, gt=1)
+    #: Copies of the model (Ray actors) that share the requests; 1: in this process.
+    workers: int = Field(default=1, gt=0)
+    #: The Ray cluster of the workers (``auto``, ``ray://head:10001``); default: a local
+    #: one started by harness (or ``--ray-address``).
+    ray_address: str | None = None
+
+
+class VLLMProviderConfig(_ProviderBase):
+    """vLLM's offline engine on this machine's GPUs: a checkpoint folder or a hub id."""
+
+    type: Literal["vllm"]
+    #: GPUs one copy of the model is split over (tensor parallelism).
+    tensor_parallel_size: int = Field(default=1, gt=0)
+    #: auto (the checkpoint's), float16, bfloat16 or float32 (or their short names).
+    dtype: str = "auto"
+    #: The share of each GPU's memory vLLM takes (weights, activations, key/value cache).
+    gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1)
+    #: Longest prompt plus answer, in tokens (default: the model's context length).
+    max_model_len: int | None = Field(default=None, gt=2)
+    #: The engine's seed, for sampled requests without a ``seed`` of their own.
+    seed: int | None = None
+    #: A quantisation method vLLM knows (awq, gptq, fp8...); default: the checkpoint's.
+    quantization: str | None = None
+    #: A hub id's branch, tag or commit.
+    revision: str | None = None
+    #: Most requests per ``llm.generate`` call (concurrent requests are collected into one).
+    batch_size: int = Field(default=256, gt=0)
+    #: Use the tokenizer's chat template when it has one.
+    chat_template: bool = True
+    #: Other ``vllm.LLM`` keyword arguments (``enable_prefix_caching``, ``max_num_seqs``...);
+    #: part of the cache key.
+    engine_args: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("engine_args")
+    @classmethod
+    def _not_a_field(cls, v: dict[str, Any]) -> dict[str, Any]:
+        own = sorted(set(v) & set(cls.model_fields))
+        if own:
+            raise ValueError(f"set {', '.join(own)} as a key of the provider, not in engine_args")
+        return v
 
 
 class OutputsProviderConfig(_Strict):
@@ -361,7 +401,8 @@ ProviderConfig = Annotated[
     | OutputsProviderConfig
     | PythonProviderConfig
     | HttpProviderConfig
-    | ExecProviderConfig,
+    | ExecProviderConfig
+    | VLLMProviderConfig,
     Field(discriminator="type"),
 ]
 

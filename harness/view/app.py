@@ -29,8 +29,12 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from harness.report.page import MISSING, num, pct, usd
-from harness.view import queries
+from harness.view import criteria, queries, search
 from harness.view.reviews import VERDICTS, Review, clear_review, connect, reviews_of, save_review
+
+#: What a review form may post as ``verdict``: a mark, ``save`` (keep the mark, save the
+#: grades and the answer) or ``clear`` (drop the review).
+POSTED = (*VERDICTS, "save", "clear")
 
 #: The pages' policy: their own stylesheet, forms posting back here, nothing else.
 CSP = (
@@ -68,6 +72,7 @@ def create_app(
             Route("/runs/{run_id}/cases/{case_id}", case_page),
             Route("/runs/{run_id}/cases/{case_id}/review", review_post, methods=["POST"]),
             Route("/runs/{run_id}/history", history_page),
+            Route("/runs/{run_id}/agreement", agreement_page),
             Route("/suites/{suite}", trend_page),
             Route("/compare", compare_page),
             Mount("/static", StaticFiles(packages=[("harness.view", "static")]), name="static"),
@@ -209,19 +214,29 @@ def grid_page(request: Request) -> Response:
     page = _int(request, "page", 1)
     per = _int(request, "per", ROWS_PER_PAGE, MAX_PER_PAGE)
     status = _choice(request, "status", list(queries.STATUSES))
+    q = request.query_params.get("q", "")
+    field = request.query_params.get("in") or "all"
+    try:
+        query = search.parse(q, field)
+    except search.SearchError as e:
+        raise HTTPException(400, str(e)) from None
     with _db(request) as db:
         run = _run(db, run_id)
         sets = queries.case_sets(db, run.run_id) or ["main"]
         case_set = _choice(request, "set", sets)
+        if query is not None:  # the run's search index is built on its first search
+            search.ensure_index(db, run.run_id)
         grid = queries.grid(
-            db, run, case_set=case_set, status=status, limit=per, offset=(page - 1) * per
-        )
+            db, run, case_set=case_set, status=status, limit=per, offset=(page - 1) * per,
+            query=query,
+        )  # fmt: skip
         stats = queries.run_stats(db, run.run_id)
         runs = queries.suite_runs(db, run.suite_name)
     return _render(
         request, "grid.html.j2", run=run, grid=grid, stats=stats, page=page,
         pages=_pages(grid.total, per), status=status, statuses=list(queries.STATUSES),
         case_set=case_set, sets=sets, others=[r for r in runs if r.run_id != run.run_id],
+        q=q, field=field, fields=search.FIELDS,
     )  # fmt: skip
 
 
@@ -233,21 +248,23 @@ def case_page(request: Request) -> Response:
         if result is None:
             raise HTTPException(404, f"no case {case_id!r} in run {run.run_id}")
         review = reviews_of(db, run.run_id, [case_id]).get(case_id)
+        graded = criteria.run_criteria(db, run.run_id)
     return _render(
         request, "case.html.j2", run=run, r=result, review=review,
-        reviewer=request.app.state.reviewer, verdicts=VERDICTS,
+        reviewer=request.app.state.reviewer, criteria=graded,
     )  # fmt: skip
 
 
 async def review_post(request: Request) -> Response:
-    """Store (or clear) a person's verdict on one case, then show the case again."""
+    """Store (or clear) a person's review of one case (a good/bad mark, a grade on each
+    rubric criterion, the correct answer), then show the case again."""
     _same_origin(request)
     run_id, case_id = request.path_params["run_id"], request.path_params["case_id"]
     form = await request.form()
     verdict = str(form.get("verdict", ""))
     answer = str(form.get("correct_answer", "")).strip() or None
-    if verdict not in (*VERDICTS, "clear"):
-        raise HTTPException(400, f"`verdict`: expected good, bad or clear; got {verdict!r}")
+    if verdict not in POSTED:
+        raise HTTPException(400, f"`verdict`: expected {', '.join(POSTED)}; got {verdict!r}")
     with _db(request) as db:
         run = _run(db, run_id)
         if queries.case_result(db, run.run_id, case_id) is None:
@@ -255,10 +272,39 @@ async def review_post(request: Request) -> Response:
         if verdict == "clear":
             clear_review(db, run.run_id, case_id)
         else:
-            who = request.app.state.reviewer
-            when = datetime.now(UTC)
-            save_review(db, Review(run.run_id, case_id, verdict, who, when, answer))  # type: ignore[arg-type]
+            known = criteria.run_criteria(db, run.run_id)
+            grades = _grades(form.multi_items(), known)
+            if verdict == "save":
+                earlier = reviews_of(db, run.run_id, [case_id]).get(case_id)
+                verdict = earlier.verdict if earlier and earlier.verdict else ""
+            if not (verdict or grades or answer):
+                raise HTTPException(
+                    400, "nothing to save: mark the case good or bad, grade a criterion or "
+                    "write the correct answer",
+                )  # fmt: skip
+            who, when = request.app.state.reviewer, datetime.now(UTC)
+            mark = verdict or None
+            save_review(db, Review(run.run_id, case_id, mark, who, when, answer, grades))  # type: ignore[arg-type]
     return RedirectResponse(request.url.path.removesuffix("/review"), 303)
+
+
+def _grades(items: Sequence[tuple[str, Any]], known: list[criteria.Criterion]) -> dict[str, int]:
+    """The posted ``grade.NAME`` fields (an empty one: not graded), each checked against its
+    criterion's scale; a 400 for a criterion the run has not or a grade off its scale."""
+    by_name = {c.name: c for c in known}
+    grades = {}
+    for field, raw in items:
+        name = field.removeprefix("grade.")
+        if name == field or not str(raw):
+            continue
+        if name not in by_name:
+            have = ", ".join(by_name) or "none"
+            raise HTTPException(400, f"`{field}`: this run grades no criterion {name!r} ({have})")
+        try:
+            grades[name] = by_name[name].grade(str(raw))
+        except ValueError as e:
+            raise HTTPException(400, str(e)) from None
+    return grades
 
 
 def _same_origin(request: Request) -> None:
@@ -300,6 +346,28 @@ def _chart(points: list[tuple[queries.RunRecord, queries.RunStats]]) -> list[dic
         for i, (r, s) in enumerate(points)
         if s.pass_rate is not None
     ]
+
+
+def agreement_page(request: Request) -> Response:
+    """How the run's judge agrees with the people who reviewed it (``harness agreement``)."""
+    from harness.errors import HarnessError
+    from harness.view.agreement import review_agreement
+
+    weights = _choice(request, "weights", ["none", "linear", "quadratic"])
+    with _db(request) as db:
+        run = _run(db, request.path_params["run_id"])
+        try:
+            found = review_agreement(
+                db,
+                run.run_id,
+                weights=None if weights == "none" else weights,  # type: ignore[arg-type]
+            )
+            missing = None
+        except HarnessError as e:
+            found, missing = [], str(e)
+    return _render(
+        request, "agreement.html.j2", run=run, found=found, missing=missing, weights=weights
+    )
 
 
 def compare_page(request: Request) -> Response:

@@ -1,4 +1,5 @@
-"""``harness view [--port 8765] [--host 127.0.0.1] [--db PATH] [--reviewer NAME]``.
+"""``harness view [--port 8765] [--host 127.0.0.1] [--db PATH] [--reviewer NAME]``, and
+``harness agreement RUN_ID``: the judge against the reviews written there.
 
 Bound to loopback by default. Any other address needs a token: a random one is printed once,
 in the link to open; the first visit trades it for a cookie, and every request must carry it.
@@ -39,6 +40,84 @@ def add_view_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     view.set_defaults(func=_cmd_view)
 
 
+def add_agreement_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    agree = sub.add_parser(
+        "agreement",
+        help="how a run's judge agrees with the people who reviewed it in `harness view`",
+        description="judge_agreement with the reviews as the human side: each reviewer's "
+        "good/bad against the assertion's pass/fail, and each grade on a rubric criterion "
+        "against the judge's grade (accuracy, Cohen's kappa, Spearman's rho, confusion "
+        "matrix). Exit code 1 when kappa is below --min-kappa.",
+    )
+    agree.add_argument("run_id", metavar="RUN_ID", help="the run (a unique prefix is enough)")
+    agree.add_argument(
+        "--scorer",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="an assertion to compare (repeatable; default: every rubric criterion of the run)",
+    )
+    agree.add_argument(
+        "--weights",
+        choices=["linear", "quadratic"],
+        help="Cohen's kappa weighting for the grades (ordinal)",
+    )
+    agree.add_argument(
+        "--min-kappa", type=float, metavar="K", help="exit 1 when a kappa is below K (or undefined)"
+    )
+    agree.add_argument(
+        "--db", type=Path, metavar="PATH", help="the results store (default: $HARNESS_HOME's)"
+    )
+    agree.set_defaults(func=_cmd_agreement)
+
+
+def _store_path(db: Path | None) -> Path:
+    from harness.api import harness_home
+
+    path = db or harness_home() / "results.db"
+    if not path.is_file():
+        raise HarnessError(
+            f"no results store at {path}: run a suite first (`harness run SUITE`) or pass --db PATH"
+        )
+    return path
+
+
+def _cmd_agreement(args: argparse.Namespace) -> int:
+    from contextlib import closing
+
+    from rich.table import Table
+
+    from harness.console import EXIT_GATE, EXIT_OK, escape, out
+    from harness.results.store import ResultStore
+    from harness.view import queries
+    from harness.view.agreement import review_agreement
+    from harness.view.reviews import connect
+
+    if args.min_kappa is not None and not -1 <= args.min_kappa <= 1:
+        raise HarnessError(f"--min-kappa: expected -1 to 1, got {args.min_kappa}")
+    path = _store_path(args.db)
+    store = ResultStore(path)
+    try:
+        run_id = store.get_run(args.run_id).run_id
+    finally:
+        store.close()
+    with closing(connect(path)) as db:
+        queries.prepare(db)
+        found = review_agreement(
+            db, run_id, scorers=args.scorer, weights=args.weights, min_kappa=args.min_kappa
+        )
+    for a in found:
+        out.print(f"[bold]{escape(a.title)}[/]: {escape(a.summary or '')}")
+        (matrix,) = a.charts
+        table = Table(f"{matrix.row_title} \\ {matrix.col_title}", *map(escape, matrix.col_labels))
+        for label, row in zip(matrix.row_labels, matrix.values, strict=True):
+            table.add_row(escape(label), *(f"{v:g}" for v in row))
+        out.print(table)
+        for flag in a.flags:
+            out.print(f"[bold red]flag:[/] {escape(flag)}")
+    return EXIT_GATE if any(a.flags for a in found) else EXIT_OK
+
+
 def is_loopback(host: str) -> bool:
     """Whether ``host`` is reachable from this machine only."""
     if host == "localhost":
@@ -52,14 +131,9 @@ def is_loopback(host: str) -> bool:
 def _cmd_view(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from harness.api import harness_home
     from harness.view.app import LOOPBACK_HOSTS, create_app
 
-    path = args.db or harness_home() / "results.db"
-    if not path.is_file():
-        raise HarnessError(
-            f"no results store at {path}: run a suite first (`harness run SUITE`) or pass --db PATH"
-        )
+    path = _store_path(args.db)
     if not 0 < args.port < 65536:
         raise HarnessError(f"--port: expected 1 to 65535, got {args.port}")
     local = is_loopback(args.host)

@@ -19,6 +19,7 @@ from typing import Any
 
 from harness.jsontext import load_model
 from harness.results.models import CaseResult, RunRecord
+from harness.view import changes, criteria, search
 from harness.view.reviews import Review, reviews_of
 
 #: A result's case set, row id and verdict, from its digest (the record for one stored
@@ -41,26 +42,31 @@ STATUSES = {
 }
 
 
-#: Each run's totals as last computed, and the (count, newest rowid) of its results then:
-#: a run that has not changed since (a result replaced gets a new rowid) is not summed again.
+#: Each run's totals as last computed, and its :class:`~harness.view.changes.RunKey` then:
+#: a run that has not changed since is not summed again. (``view_run_stats``, the cache of
+#: an earlier view, keyed on the count and newest rowid only, is dropped.)
 _STATS = """
-CREATE TABLE IF NOT EXISTS view_run_stats (
+DROP TABLE IF EXISTS view_run_stats;
+CREATE TABLE IF NOT EXISTS view_run_totals (
     run_id TEXT PRIMARY KEY,
-    n_results INTEGER NOT NULL,
-    last_rowid INTEGER,
+    run_key TEXT NOT NULL,
     passed INTEGER NOT NULL,
     errored INTEGER NOT NULL,
     cost_usd REAL
-)
+);
 """
 
 
 def prepare(db: sqlite3.Connection) -> None:
-    """Add the grid's index (once: a few seconds for millions of results) and the totals'
-    cache to the store."""
+    """Add the grid's index (once: a few seconds for millions of results), the trigger that
+    records replaced results, the caches of totals and criteria, and the (empty) search
+    index to the store."""
     with db:
         db.execute(_INDEX)
-        db.execute(_STATS)
+    db.executescript(_STATS)
+    changes.prepare(db)
+    criteria.prepare(db)
+    search.prepare(db)
 
 
 @dataclass(frozen=True)
@@ -130,22 +136,19 @@ def _run_filter(where: RunFilter) -> tuple[str, list[Any]]:
 
 def run_stats(db: sqlite3.Connection, run_id: str) -> RunStats:
     """The run's totals: summing costs reads every record (~1 s for 100k), so they are kept in
-    ``view_run_stats`` and summed again only once the run's results changed."""
-    key = db.execute(
-        "SELECT count(*), max(rowid) FROM results WHERE run_id = ?", (run_id,)
-    ).fetchone()
+    ``view_run_totals`` and summed again only once the run's results changed."""
+    key = changes.run_key(db, run_id)
     cached = db.execute(
-        "SELECT passed, errored, cost_usd FROM view_run_stats "
-        "WHERE run_id = ? AND n_results = ? AND last_rowid IS ?",
-        (run_id, *key),
+        "SELECT passed, errored, cost_usd FROM view_run_totals WHERE run_id = ? AND run_key = ?",
+        (run_id, str(key)),
     ).fetchone()
     if cached is not None:
-        return RunStats(key[0], *cached)
+        return RunStats(key.count, *cached)
     stats = _summed(db, run_id)
     with db:
         db.execute(
-            "INSERT OR REPLACE INTO view_run_stats VALUES (?, ?, ?, ?, ?, ?)",
-            (run_id, *key, stats.passed, stats.errored, stats.cost_usd),
+            "INSERT OR REPLACE INTO view_run_totals VALUES (?, ?, ?, ?, ?)",
+            (run_id, str(key), stats.passed, stats.errored, stats.cost_usd),
         )
     return stats
 
@@ -215,6 +218,8 @@ class Cell:
     #: ``[name, value, passed]`` of each assertion.
     scores: list[list[Any]]
     review: Review | None = None
+    #: Whether this cell matched the search (rows show every cell of a matching row).
+    hit: bool = False
 
 
 @dataclass
@@ -243,10 +248,15 @@ def grid(
     status: str,
     limit: int,
     offset: int,
+    query: search.Search | None = None,
 ) -> Grid:
-    """One page of the run's grid: rows by row id, one column per prompt x provider."""
-    args = {"run": run.run_id, "set": case_set, "limit": limit, "offset": offset}
+    """One page of the run's grid: rows by row id, one column per prompt x provider; with a
+    ``query``, the rows with a cell that matches it (index the run first:
+    :func:`search.ensure_index`)."""
+    args: dict[str, Any] = {"run": run.run_id, "set": case_set, "limit": limit, "offset": offset}
     where = f"WHERE run_id = :run AND {SET} = :set{STATUSES[status]}"
+    if query is not None:
+        where += f" AND {search.find(db, run.run_id, query)}"
     (total,) = db.execute(f"SELECT count(DISTINCT {ROW}) FROM results {where}", args).fetchone()
     row_ids = [
         r[0]
@@ -264,11 +274,22 @@ def grid(
         row.cells.setdefault((cell.prompt_id, cell.provider_id), []).append(cell)
     cells = [c for row in rows.values() for cs in row.cells.values() for c in cs]
     reviews = reviews_of(db, run.run_id, [c.case_id for c in cells])
+    hits = _found(db, run.run_id, [c.case_id for c in cells]) if query else set()
     for c in cells:
         c.review = reviews.get(c.case_id)
+        c.hit = c.case_id in hits
     declared = [(p, v.get("id", "")) for p in run.prompts for v in run.providers]
     seen = [k for row in rows.values() for k in row.cells]
     return Grid(list(dict.fromkeys([*declared, *seen])), list(rows.values()), total)
+
+
+def _found(db: sqlite3.Connection, run_id: str, case_ids: Sequence[str]) -> set[str]:
+    """Which of these cases the search (:func:`search.find`) found."""
+    if not case_ids:
+        return set()
+    ids = ", ".join("?" * len(case_ids))
+    sql = f"SELECT case_id FROM results WHERE run_id = ? AND case_id IN ({ids}) AND {search.FOUND}"
+    return {r[0] for r in db.execute(sql, [run_id, *case_ids])}
 
 
 def _cells(
@@ -280,19 +301,17 @@ def _cells(
     fields += ", '$.vars', '$.expected', '$.description'"
     sql = (
         f"SELECT case_id, {ROW}, {PASSED}, json_extract(record, {fields}) FROM results "
-        f"WHERE run_id = ? AND {SET} = ? AND {ROW} IN ({', '.join('?' * len(row_ids))}) "
-        "ORDER BY case_id"
+        f"WHERE run_id = ? AND {SET} = ? AND {ROW} IN ({', '.join('?' * len(row_ids))})"
     )
-    with closing(db.execute(sql, [run_id, case_set, *row_ids])) as rows:
-        for case_id, row_id, passed, packed in rows:
-            prompt, provider, repeat, error, output, scores, vars_, expected, desc = json.loads(
-                packed
-            )
-            verdicts = [[s.get("name") or s["scorer"], s["value"], s["passed"]] for s in scores]
-            cell = Cell(
-                case_id, prompt, provider, repeat or 0, bool(passed), error, output, verdicts
-            )
-            yield row_id, cell, vars_ or {}, expected or [], desc
+    # sorted here: an ORDER BY case_id leads SQLite to walk the run's primary key in order,
+    # every result of it, instead of looking up these rows in the grid's index
+    with closing(db.execute(sql, [run_id, case_set, *row_ids])) as c:
+        rows = sorted(c)
+    for case_id, row_id, passed, packed in rows:
+        prompt, provider, repeat, error, output, scores, vars_, expected, desc = json.loads(packed)
+        verdicts = [[s.get("name") or s["scorer"], s["value"], s["passed"]] for s in scores]
+        cell = Cell(case_id, prompt, provider, repeat or 0, bool(passed), error, output, verdicts)
+        yield row_id, cell, vars_ or {}, expected or [], desc
 
 
 def case_result(db: sqlite3.Connection, run_id: str, case_id: str) -> CaseResult | None:

@@ -132,11 +132,3 @@ def test_an_api_without_logprobs_says_to_use_generate(
         argv += ["--mode", "logprobs", "--tasks", TASK, "--data", str(dialect_data)]
         assert main([*argv, "--shots", "0", "--no-cache"]) == 2
     assert re.search(r"no top_logprobs.*--mode generate", capsys.readouterr().err)
-
-
-def test_loglikelihood_mode_needs_a_local_model(
-    dialect_data: Path, capsys: pytest.CaptureFixture
-) -> None:
-    argv = ["bench", "--model", "openai:x", "--mode", "loglikelihood", "--tasks", TASK]
-    assert main([*argv, "--data", str(dialect_data), "--api-key-env", "none"]) == 2
-    assert "needs a local (hf) model" in capsys.readouterr().err

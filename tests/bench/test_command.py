@@ -197,7 +197,8 @@ def test_the_extras_name_modules_that_pyproject_installs() -> None:
     distributions = packages_distributions()
     for extra, modules in EXTRAS.items():
         for module in modules:
-            [dist] = distributions[module]
+            # a module not installed here (vllm: GPU machines only) is its distribution's name
+            [dist] = distributions.get(module, [module])
             assert canonicalize_name(dist) in installs(extra), (extra, module)
 
 

@@ -12,6 +12,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+import sqlalchemy
 
 from harness.api import run_suite
 from harness.cli import main
@@ -180,13 +181,15 @@ def test_a_lock_left_by_a_killed_process_is_taken_over(tmp_path: Path) -> None:
         [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True
     )
     pid = int(dead.stdout)
-    with store._db:
-        store._db.execute(
-            "INSERT INTO run_locks VALUES (?, ?, ?)", ("r1", f"{socket.gethostname()}:{pid}:1", "t")
+    with store.engine.begin() as c:
+        c.execute(
+            sqlalchemy.text("INSERT INTO run_locks VALUES ('r1', :owner, 't')"),
+            {"owner": f"{socket.gethostname()}:{pid}:1"},
         )
     store.lock_run("r1")  # no error: that process no longer exists
     store.unlock_run("r1")
-    assert store._db.execute("SELECT count(*) FROM run_locks").fetchone()[0] == 0
+    with store.engine.connect() as c:
+        assert c.scalar(sqlalchemy.text("SELECT count(*) FROM run_locks")) == 0
 
 
 def test_validate_checks_gate_baselines(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

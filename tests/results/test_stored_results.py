@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import random
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from harness.report.case_table import case_table
 from harness.report.html import render_html
 from harness.results.models import CaseResult, RunRecord, Score
 from harness.results.store import ResultStore, StoredResults
+from tests.pg import PgServer
 from tests.report.helpers import make_case, make_run
 
 
@@ -83,22 +85,44 @@ def _varied(n: int) -> list[CaseResult]:
     return cases
 
 
-@pytest.fixture(scope="module")
-def stored(tmp_path_factory: pytest.TempPathFactory) -> tuple[RunRecord, StoredResults]:
-    store = ResultStore(tmp_path_factory.mktemp("store") / "results.db")
+def _store_varied(store: ResultStore) -> tuple[RunRecord, StoredResults]:
     run = make_run()
     run.prompts = ["v1", "v2"]
     run.providers = [{"id": "gpt", "model": "gpt-model"}, {"id": "claude", "model": "c"}]
     store.save_run(run)
-    for case in _varied(600):
-        store.add_result(case)
+    cases = _varied(600)
+    for i in range(0, len(cases), 100):  # in batches, as the runner commits them
+        store.add_results(cases[i : i + 100])
     return run, StoredResults(store, run.run_id)
 
 
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory: pytest.TempPathFactory) -> tuple[RunRecord, StoredResults]:
+    return _store_varied(ResultStore(tmp_path_factory.mktemp("store") / "results.db"))
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def stored_on_each(
+    request: pytest.FixtureRequest, stored: tuple[RunRecord, StoredResults]
+) -> Iterator[tuple[RunRecord, StoredResults]]:
+    """The same run in the SQLite store, then in a PostgreSQL one."""
+    if request.param == "sqlite":
+        yield stored
+        return
+    server: PgServer = request.getfixturevalue("pg_server")
+    url = server.create_database()
+    store = ResultStore(url)
+    try:
+        yield _store_varied(store)
+    finally:
+        store.close()
+        server.drop_database(url)
+
+
 def test_the_stored_run_reads_back_in_case_id_order_each_time(
-    stored: tuple[RunRecord, StoredResults],
+    stored_on_each: tuple[RunRecord, StoredResults],
 ) -> None:
-    run, results = stored
+    run, results = stored_on_each
     first = [r.case_id for r in results]
     assert first == sorted(first) and [r.case_id for r in results] == first
     assert len(results) == 600 == len(first)
@@ -148,9 +172,9 @@ def test_summary_junit_and_markdown_are_the_same_from_the_store(
 
 
 def test_errors_repeats_and_gate_records_are_the_same_from_the_digests(
-    stored: tuple[RunRecord, StoredResults],
+    stored_on_each: tuple[RunRecord, StoredResults],
 ) -> None:
-    run, results = stored
+    run, results = stored_on_each
     listed = results.store.results(run.run_id)
     budget = error_budget(listed, 0.1)
     assert error_budget(iter_records(results.store, run.run_id), 0.1) == budget

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy
 
 from harness.api import run_suite
 from harness.runner.cache import ResponseCache
@@ -132,8 +133,12 @@ def test_a_fully_cached_rerun_reads_the_cache_a_chunk_at_a_time(
 
         def tracing(self: ResponseCache, path: Any) -> None:
             opened(self, path)
-            self._db.set_trace_callback(
-                lambda sql: queries.append(sql) if "FROM responses" in sql else None
+            sqlalchemy.event.listen(
+                self.engine,
+                "before_cursor_execute",
+                lambda conn, cursor, sql, *args: (
+                    queries.append(sql) if "FROM responses" in sql else None
+                ),
             )
 
         monkeypatch.setattr(ResponseCache, "__init__", tracing)

@@ -1,11 +1,14 @@
 """A small results store for the view's tests: two runs of one suite, two prompt versions,
-60 rows (two grid pages), hostile outputs, an errored case and a bad-case set."""
+60 rows (two grid pages), hostile outputs, an errored case and a bad-case set; every case
+is scored by `exact` and by the judge on the shipped accuracy rubric (named `accuracy`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from harness.results.models import Score
 from harness.results.store import ResultStore
+from harness.scorers.judge import JudgeScorer
 from tests.ci.helpers import result, run_record, score
 
 #: Outputs that would run script if a page ever rendered them as HTML.
@@ -15,6 +18,23 @@ HOSTILE = {
     "r003": '<a id="evil" href="javascript:document.title=\'pwned\'">click</a>',
 }
 N_ROWS = 60
+_JUDGE = JudgeScorer(rubric="accuracy")
+
+
+def judge(grade: int) -> Score:
+    """The judge's score as the scorer stores it: grade 1-5, passing from 4."""
+    rubric = _JUDGE.rubric
+    return Score(
+        name="accuracy",
+        scorer="judge",
+        version=_JUDGE.version_string,
+        value=rubric.normalise(grade),
+        threshold=_JUDGE.default_threshold,
+        passed=grade >= 4,
+        answer=str(grade),
+        explanation=f"graded {grade}",
+        metadata={"grade": grade, "scale": [1, 5], "pass_grade": 4, "rubric": "accuracy"},
+    )
 
 
 def build_store(path: Path) -> Path:
@@ -33,7 +53,7 @@ def build_store(path: Path) -> Path:
                         output,
                         run_id=run_id,
                         prompt_id=prompt,
-                        scores=[score("exact", 0.0 if fails else 1.0)],
+                        scores=[score("exact", 0.0 if fails else 1.0), judge(2 if fails else 5)],
                         vars={"q": f"question {row}"},
                         expected=[f"answer {row}"],
                         minutes=minutes,

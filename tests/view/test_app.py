@@ -155,3 +155,14 @@ def test_run_totals_are_summed_again_once_the_run_changed(client: TestClient, st
     more.close()
     page = client.get("/runs/run-new").text
     assert "122 results · pass rate " + f"{101 / 122:.1%}" + " · 2 errors" in page
+
+
+def test_a_result_replaced_in_place_is_summed_again(client: TestClient, store: Path) -> None:
+    from harness.results.store import ResultStore
+    from tests.ci.helpers import result
+
+    assert "121 results · pass rate " + f"{100 / 121:.1%}" in client.get("/runs/run-new").text
+    again = ResultStore(store)
+    again.add_result(result("r000", run_id="run-new", prompt_id="v2"))  # same case: it passes now
+    again.close()
+    assert "121 results · pass rate " + f"{101 / 121:.1%}" in client.get("/runs/run-new").text

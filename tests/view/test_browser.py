@@ -1,6 +1,7 @@
 """The view in a real browser (Playwright on Debian's Chromium, never a downloaded one): pages
-load without console errors or requests leaving 127.0.0.1, hostile outputs stay inert, a
-review survives a server restart, and the token is needed off loopback."""
+load without console errors or requests leaving 127.0.0.1, hostile outputs (and queries)
+stay inert, a review with its grades survives a server restart, search filters the grid,
+and the token is needed off loopback."""
 
 from __future__ import annotations
 
@@ -25,10 +26,12 @@ PAGES = {
     "runs": "/",
     "grid": "/runs/run-new",
     "grid-failed": "/runs/run-new?status=failed",
+    "grid-search": "/runs/run-new?q=answer+r04&in=output",
     "case": "/runs/run-new/cases/main-v1-fake-r001",
     "history": "/runs/run-new/history?row=r003",
     "trend": "/suites/demo",
     "compare": "/compare?a=run-old&b=run-new",
+    "agreement": "/runs/run-new/agreement",
 }
 
 
@@ -150,3 +153,61 @@ def test_the_token_is_required_off_loopback(browser: object, store: Path) -> Non
         assert w.page.locator("#grid").count() == 1
     finally:
         server.stop()
+
+
+@pytest.mark.slow
+def test_grading_a_case_survives_a_restart_and_feeds_the_agreement_page(
+    browser: object, store: Path, tmp_path: Path
+) -> None:
+    first = Served(store)
+    w = Watched(browser)
+    marks = [("main-v2-fake-r000", "2", "bad"), ("main-v1-fake-r000", "5", "good"),
+             ("main-v2-fake-r001", "3", "good"), ("main-v2-fake-r003", "1", "bad")]  # fmt: skip
+    for case_id, grade, verdict in marks:
+        w.page.goto(f"{first.url}/runs/run-new/cases/{case_id}")
+        w.page.select_option("select[name='grade.accuracy']", grade)
+        w.page.click(f"button[value={verdict}]")
+        shown = w.page.locator("#current-review").inner_text()
+        assert f"Marked {verdict} by ann" in shown and f"graded accuracy {grade}" in shown
+    w.page.screenshot(path=tmp_path / "case-graded.png")
+    first.stop()
+    second = Served(store)
+    try:
+        w.page.goto(second.url + "/runs/run-new/cases/main-v2-fake-r000")
+        assert w.page.locator("select[name='grade.accuracy']").input_value() == "2"
+        w.page.goto(second.url + "/runs/run-new")
+        cell = w.page.locator('a[href="/runs/run-new/cases/main-v2-fake-r000"]')
+        assert "bad · ann · accuracy 2" in cell.inner_text()
+        w.page.click("text=judge agreement")
+        grades = w.page.locator("[id='agreement-accuracy.grade']")
+        assert "4 reviewed cases" in grades.inner_text()
+        w.page.screenshot(path=tmp_path / "agreement.png", full_page=True)
+    finally:
+        second.stop()
+    assert w.errors == []
+    assert all(u.startswith("http://127.0.0.1:") for u in w.urls), w.urls
+
+
+def test_the_search_box_filters_the_grid_and_echoes_hostile_queries_as_text(
+    browser: object, served: Served
+) -> None:
+    w = Watched(browser)
+    w.page.goto(served.url + "/runs/run-new")
+    w.page.fill("#q", '"answer r04"')
+    w.page.select_option("select[name=in]", "output")
+    w.page.press("#q", "Enter")
+    rows = w.page.locator("#grid tbody tr[data-row]")
+    assert [rows.nth(i).get_attribute("data-row") for i in range(rows.count())] == [
+        f"r04{i}" for i in range(10)
+    ]
+    assert w.page.locator(".cell.hit").count() == 20  # both prompt versions' outputs say it
+    assert "10 rows matching" in w.page.locator(".pager").inner_text()
+    hostile = "<img src=x onerror=\"document.title='pwned'\">"
+    w.page.fill("#q", hostile)
+    w.page.press("#q", "Enter")
+    assert "pwned" not in w.page.title()
+    assert w.page.locator("#q").input_value() == hostile
+    assert w.page.locator("[data-row]").count() == 1  # r002, whose output is that text
+    assert w.page.locator("img").count() == 0
+    assert w.errors == []
+    assert all(u.startswith("http://127.0.0.1:") for u in w.urls), w.urls
