@@ -9,10 +9,17 @@ with the 1-process verdict. Wall time only: the workers' CPU is not this process
 1 the model runs in this process (the default); with N each worker gets cores // N torch
 threads, and the local Ray cluster is started once, before the timings.
 
-This measures the Ray part only; timing the results store's inserts is not covered here.
+``--store``: instead, the results store's insert throughput on SQLite and on PostgreSQL
+with 1 and 4 writer processes at once (what n shards or CI jobs writing one store do):
+each writer commits its share of ``--rows`` results ``add_results`` batch by batch (100 a
+batch, as the runner's writer does), all starting together; rows per second of wall time,
+and the count read back. PostgreSQL is ``$HARNESS_BENCH_PG_URL``'s, else a throwaway
+server (tests/pg.py) with fsync on, like a real one; SQLite is a WAL file
+(synchronous=NORMAL, the store's setting), whose writers take turns on one write lock.
 
     .venv/bin/python bench/scale_workers.py                         # SmolLM2-135M, CPU, 1 vs 2
     .venv/bin/python bench/scale_workers.py --workers 1 2 4 --device cuda --model DIR
+    .venv/bin/python bench/scale_workers.py --store --rows 20000
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -33,6 +41,7 @@ from harness.bench.run import BenchConfig, offline_env, run_bench
 from harness.providers.base import Message, ModelRequest
 from harness.providers.hf_local import HFProvider
 from harness.providers.ray_pool import connect
+from harness.results.models import CaseResult, RunRecord, Score
 from harness.suite.schema import HFProviderConfig
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
@@ -82,7 +91,89 @@ def _score(args: argparse.Namespace, workers: int) -> tuple[float, list[bool]]:
     return len(verdicts) / wall, verdicts
 
 
+def _write_share(url: str, writer: int, writers: int, rows: int, start: float) -> None:
+    """One writer process: wait for the common start, then commit every ``writers``-th row."""
+    from harness.results.store import ResultStore
+
+    store = ResultStore(url)
+    batch = [_result(i) for i in range(writer, rows, writers)]
+    time.sleep(max(0.0, start - time.time()))
+    for i in range(0, len(batch), 100):
+        store.add_results(batch[i : i + 100])
+    store.close()
+
+
+def _result(i: int) -> CaseResult:
+    """A typical stored case (~1.5 KB): a short prompt and answer, two scores."""
+    return CaseResult(
+        run_id="bench", case_id=f"c{i:07d}", request_key=f"k{i}", prompt_id="v1",
+        provider_id="p", model="m", row_id=f"r{i}", finished_at=datetime.now(UTC),
+        vars={"question": f"question {i} " * 8},
+        messages=[Message(role="user", content=f"Answer briefly: question {i} " * 4)],
+        expected=[f"answer {i}"], output=f"the answer is {i} " * 6, passed=i % 3 > 0,
+        scores=[Score(scorer="exact", name="exact", version="1", value=float(i % 3 > 0),
+                      threshold=1.0, passed=i % 3 > 0),
+                Score(scorer="f1", name="f1", version="1", value=0.5, threshold=0.5,
+                      passed=True)],
+    )  # fmt: skip
+
+
+def _insert_rate(url: str, writers: int, rows: int) -> tuple[float, int]:
+    """Rows per wall second with ``writers`` processes at once, and the rows read back."""
+    import multiprocessing
+
+    from harness.results.store import ResultStore
+
+    store = ResultStore(url)  # made (and migrated) before the clock starts
+    store.save_run(RunRecord(run_id="bench", suite_name="bench", suite_path="bench.yaml",
+                             suite_hash="h", created_at=datetime.now(UTC),
+                             harness_version="bench"))  # fmt: skip
+    context = multiprocessing.get_context("spawn")
+    start = time.time() + 3.0  # every process imported and its rows built by then
+    procs = [context.Process(target=_write_share, args=(url, w, writers, rows, start))
+             for w in range(writers)]  # fmt: skip
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join()
+        if proc.exitcode != 0:
+            raise SystemExit(f"a writer failed (exit {proc.exitcode})")
+    wall = time.time() - start
+    count = store.count_results("bench")
+    store.close()
+    return rows / wall, count
+
+
+def store_main(args: argparse.Namespace) -> None:
+    import contextlib
+    import tempfile
+
+    from tests.pg import PgServer, pg_binaries, throwaway_server
+
+    with contextlib.ExitStack() as stack:
+        pg = os.environ.get("HARNESS_BENCH_PG_URL")
+        if pg is None:
+            binaries = pg_binaries()
+            if binaries is None:
+                raise SystemExit("PostgreSQL is not installed; set HARNESS_BENCH_PG_URL")
+            pg = stack.enter_context(throwaway_server(binaries, durable=True))
+        server = PgServer(pg)
+        folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        print(f"{args.rows} results of ~1.5 KB, batches of 100, {os.cpu_count()} cores")
+        print(f"{'store':>10} {'writers':>7} {'rows/s':>8} {'read back':>9}")
+        for backend in ("sqlite", "postgresql"):
+            for writers in (1, 4):
+                if backend == "sqlite":
+                    url = f"sqlite:///{folder / f'w{writers}.db'}"
+                else:
+                    url = server.create_database()
+                rate, count = _insert_rate(url, writers, args.rows)
+                print(f"{backend:>10} {writers:>7} {rate:>8.0f} {count:>9}")
+
+
 def main(args: argparse.Namespace) -> None:
+    if args.store:
+        return store_main(args)
     offline_env()
     if any(n > 1 for n in args.workers):
         connect(None)  # the local cluster's start-up is not part of any figure
@@ -123,4 +214,6 @@ if __name__ == "__main__":
     parser.add_argument("--data", type=Path, default=SHARED)
     parser.add_argument("--shots", type=int, default=5)
     parser.add_argument("--limit", type=int, default=10, help="questions per subject")
+    parser.add_argument("--store", action="store_true", help="time the store's inserts instead")
+    parser.add_argument("--rows", type=int, default=20_000, help="results the --store writers add")
     main(parser.parse_args())

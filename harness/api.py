@@ -39,10 +39,12 @@ def harness_home() -> Path:
     return Path(os.environ.get("HARNESS_HOME", ".harness"))
 
 
-def default_store() -> ResultStore:
+def default_store(*, existing: bool = False) -> ResultStore:
     """The results store at ``$HARNESS_DB_URL`` (a database URL, e.g. a team's PostgreSQL,
-    or a SQLite file's path; ``--db``), else ``$HARNESS_HOME/results.db``."""
-    return ResultStore(os.environ.get("HARNESS_DB_URL") or harness_home() / "results.db")
+    or a SQLite file's path; ``--db``), else ``$HARNESS_HOME/results.db``. ``existing``: for
+    commands that only read; a SQLite file that is not there is an error, not a new store."""
+    target = os.environ.get("HARNESS_DB_URL") or harness_home() / "results.db"
+    return ResultStore(target, create=not existing)
 
 
 def default_cache() -> ResponseCache:

@@ -232,8 +232,7 @@ def _resolve(
     is written) after the suite defaults; errors point at the assertion or the case."""
     expected = _expected_list(spec.expected)
     variables = _case_vars(loaded, spec)
-    defaults = assert_sites(loaded.suite.defaults.assert_, loaded.path, loaded.lines, "defaults")
-    specs = [*defaults, *own_asserts]
+    specs = [*scorers.defaults, *own_asserts]
     if not specs:
         raise SuiteError(
             "case has no assertions: add an 'assert' list to it, to its dataset, or to "
@@ -365,9 +364,25 @@ class _ScorerCache:
         self._bound: dict[tuple[str, Where], BoundAssert] = {}
         self._models = declared_models(loaded)
         self._suite_dir = loaded.base_dir
+        #: The suite defaults' assertions with where each is written, shared by every case.
+        self.defaults = assert_sites(
+            loaded.suite.defaults.assert_, loaded.path, loaded.lines, "defaults"
+        )
+        #: Per assertion object (kept, so its id is not reused) and place: its binding. A
+        #: default or dataset assertion is the same object in every case: its canonical
+        #: JSON, which binds it, is computed once rather than per case.
+        self._same: dict[tuple[int, Where], tuple[AssertSpec, BoundAssert]] = {}
 
     def get(self, spec: AssertSpec, at: Where, threshold_at: Where) -> BoundAssert:
         """The assertion bound once per place it is written (the defaults' once for all)."""
+        seen = self._same.get((id(spec), at))
+        if seen is not None and seen[0] is spec:
+            return seen[1]
+        bound = self._bind(spec, at, threshold_at)
+        self._same[id(spec), at] = (spec, bound)
+        return bound
+
+    def _bind(self, spec: AssertSpec, at: Where, threshold_at: Where) -> BoundAssert:
         key = (json.dumps(spec.model_dump(by_alias=True), sort_keys=True, default=str), at)
         if key not in self._bound:
             scorer, threshold, config = self._scorer(spec, at, threshold_at)

@@ -120,7 +120,7 @@ def _parser() -> argparse.ArgumentParser:
     add_run_filters(runs)
     _add_db_option(runs)
     runs.set_defaults(func=_cmd_runs)
-    add_trend_parser(sub)
+    _add_db_option(add_trend_parser(sub))
 
     export = sub.add_parser("export", help="export a run's results (csv, jsonl, parquet)")
     export.add_argument("run_id")
@@ -144,8 +144,8 @@ def _parser() -> argparse.ArgumentParser:
     add_perplexity_parser(sub)
     from harness.view.command import add_agreement_parser, add_view_parser  # harness.view
 
-    add_view_parser(sub)
-    add_agreement_parser(sub)
+    _add_db_option(add_view_parser(sub))
+    _add_db_option(add_agreement_parser(sub))
     return parser
 
 
@@ -261,7 +261,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     )
     if budget.errored:  # a run without errors gets no extra check to read
         gates.append(budget)
-    path = _write_report(run, results, args.report, outcome.analyses, gates, summary, repeats)
+    report = args.report
+    if report is None and run.status == "partial" and args.shard is not None:
+        report = Path("reports") / f"{run.run_id}-{args.shard.name}.html"  # shards at once
+    path = _write_report(run, results, report, outcome.analyses, gates, summary, repeats)
     out.print(f"Report: [bold]{path}[/]")
     checks = [*gates, *outcome.analyses]
     _write_ci_outputs(args, run, results, checks, summary)
@@ -315,12 +318,18 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from harness.api import default_store
     from harness.results.store import StoredResults
 
-    store = default_store()
+    store = default_store(existing=True)
     run = store.get_run(args.run_id)
     results = StoredResults(store, run.run_id)  # read a case at a time, never held whole
     path = _write_report(run, results, args.output, store.analyses(run.run_id))
     out.print(f"Report: [bold]{path}[/]")
     return EXIT_OK
+
+
+def _perturbed(tags: list[str] | None) -> bool:
+    from harness.perturb.registry import TAG_PREFIX
+
+    return any(t.startswith(TAG_PREFIX) for t in tags or ())
 
 
 def _cmd_runs(args: argparse.Namespace) -> int:
@@ -329,8 +338,9 @@ def _cmd_runs(args: argparse.Namespace) -> int:
     from harness.analysis.summary import summarize
     from harness.api import default_store
     from harness.history import no_match_note, run_filter, select_runs
+    from harness.results.store import StoredResults
 
-    store = default_store()
+    store = default_store(existing=True)
     table = Table("suite", "when (UTC)", "status", "providers", "cases", "pass rate", "errors")
     table.columns.insert(0, Column("run id", no_wrap=True))
     table.add_column("headline")
@@ -338,11 +348,12 @@ def _cmd_runs(args: argparse.Namespace) -> int:
     stored = store.list_runs()
     listed = select_runs(stored, where := run_filter(args))
     for run in listed:
-        results = store.results(run.run_id)
-        # the suite's own clean cases, as the report's headline (bad cases are shown apart)
-        own = [r for r in results if r.case_set == "main" and r.perturbation is None]
-        errored = sum(r.error is not None for r in results)
-        summary = summarize(results, corpus=False)  # the headline is a mean
+        # the suite's own clean cases, as the report's headline (bad cases are shown apart),
+        # from the small digests; the summary reads the results a case at a time
+        digests = [d for _, d in store.iter_digests(run.run_id)]
+        own = [d[5] for d in digests if d[0] in (None, "main") and not _perturbed(d[4])]
+        errored = sum(d[6] is not None for d in digests)
+        summary = summarize(StoredResults(store, run.run_id), corpus=False)  # a mean
         costs = [g.cost_total for g in summary.groups if g.cost_total is not None]
         total_cost = sum(costs) if costs else None
         table.add_row(
@@ -351,8 +362,8 @@ def _cmd_runs(args: argparse.Namespace) -> int:
             f"{run.created_at:%Y-%m-%d %H:%M}",
             run.status + (" (partial)" if run.selection else ""),
             _escape(", ".join(p["id"] for p in run.providers)),
-            f"{len(results)}/{run.n_cases}",
-            f"{sum(r.passed for r in own) / len(own):.1%}" if own else "-",
+            f"{len(digests)}/{run.n_cases}",
+            f"{sum(p is True for p in own) / len(own):.1%}" if own else "-",
             f"[bold red]{errored}[/]" if errored else "0",
             _escape(_headline(summary)),
             f"${total_cost:.4f}" if total_cost is not None else "-",
@@ -382,7 +393,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from harness.results.export import export_analyses, export_results
     from harness.results.store import StoredResults
 
-    store = default_store()
+    store = default_store(existing=True)
     run = store.get_run(args.run_id)
     path = args.output or Path("reports") / f"{run.run_id}.{args.format}"
     names = (s[0] for _, d in store.iter_digests(run.run_id) for s in d[7])
@@ -563,7 +574,7 @@ def _cmd_badcases_harvest(args: argparse.Namespace) -> int:
     from harness.ci.badcases import harvest
 
     report = harvest(
-        default_store(),
+        default_store(existing=True),
         args.run_id,
         args.suite,
         into=args.into,
@@ -673,7 +684,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
             "give either RUN_B (compare two runs) or --prompts REF / --providers REF "
             "(compare inside RUN_A), not both or neither"
         )
-    store = default_store()
+    store = default_store(existing=True)
     if args.run_b is not None:
         a, b = _records(store, [args.run_a, args.run_b])
         joins = [join_runs(a, b)]
@@ -714,7 +725,7 @@ def _cmd_baseline_save(args: argparse.Namespace) -> int:
     from harness.api import default_store
     from harness.compare import baseline_from, from_store, write_baseline
 
-    records = from_store(default_store(), args.run_id)
+    records = from_store(default_store(existing=True), args.run_id)
     baseline = baseline_from(records)
     path = args.output or Path("baselines") / f"{_slug(baseline.suite_name)}.json"
     write_baseline(baseline, path)

@@ -20,7 +20,7 @@ from harness.console import escape as _escape
 from harness.errors import CompareError
 
 if TYPE_CHECKING:
-    from harness.compare.trend import Point, Trend
+    from harness.compare.trend import Change, Point, Trend
     from harness.results.models import RunRecord
 
 #: Runs a trend covers unless ``--last`` says otherwise.
@@ -133,7 +133,9 @@ def run_filter(args: argparse.Namespace) -> RunFilter:
 # --- harness trend ---
 
 
-def add_trend_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_trend_parser(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> argparse.ArgumentParser:
     trend = sub.add_parser(
         "trend",
         help="one metric over a suite's last runs, per prompt x provider, drops marked",
@@ -160,6 +162,7 @@ def add_trend_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     trend.add_argument("--prompt", metavar="ID", help="only this prompt version")
     trend.add_argument("-o", "--output", type=Path, metavar="PATH", help="HTML page path")
     trend.set_defaults(func=_cmd_trend)
+    return trend
 
 
 def _cmd_trend(args: argparse.Namespace) -> int:
@@ -167,13 +170,19 @@ def _cmd_trend(args: argparse.Namespace) -> int:
     from harness.compare.trend import suite_trend
     from harness.report.trend_html import write_trend_report
 
-    store = default_store()
+    store = default_store(existing=True)
     try:
         stored = store.list_runs()
         where = RunFilter(suite=args.suite, provider=args.provider, limit=args.last)
-        runs = select_runs(stored, where)
+        # complete runs only: a shard's partial run or an interrupted one is not a point
+        done = [r for r in stored if r.status == "complete"]
+        runs = select_runs(done, where)
         if not runs:
-            raise CompareError(no_match_note(stored, where))
+            raise CompareError(
+                no_match_note(stored, where)
+                if not select_runs(stored, where)
+                else f"no complete run of suite '{args.suite}' yet"
+            )
         trend = suite_trend(
             store, runs[::-1], args.metric, prompt=args.prompt, provider=args.provider
         )
@@ -208,7 +217,7 @@ def print_trend(trend: Trend) -> None:
                 "-"
                 if point.ci_low is None
                 else f"{trend.show(point.ci_low)} .. {trend.show(point.ci_high)}",
-                "-" if stats is None else trend.show_diff(stats.diff),
+                "-" if stats is None else trend.show_diff(stats.diff) + _on_shared(change),
                 "-" if stats is None or stats.p_value is None else f"{stats.p_value:.3g}",
                 "-" if stats is None else stats.test or "-",
                 _mark(point, trend),
@@ -226,6 +235,11 @@ def print_trend(trend: Trend) -> None:
         out.print(f"[yellow]note:[/] {_escape(note)}", soft_wrap=True)
     if worse := trend.worse_points():
         out.print(f"[bold red]{len(worse)} significant drop(s)[/] between consecutive runs")
+
+
+def _on_shared(change: Change | None) -> str:
+    """Marks a move measured on fewer cases than the two points (see its note)."""
+    return f" (on {change.stats.n})" if change is not None and change.shared_note() else ""
 
 
 def _mark(point: Point, trend: Trend) -> str:

@@ -28,6 +28,8 @@ class Shard:
     count: int
 
     def __post_init__(self) -> None:
+        if self.count < 1:
+            raise ValueError(f"shard {self}: N must be at least 1")
         if not 1 <= self.index <= self.count:
             raise ValueError(f"shard {self}: I must be between 1 and {self.count}")
 
@@ -36,9 +38,14 @@ class Shard:
         the shards within one case of each other and mixes providers and prompts evenly."""
         return cases[self.index - 1 :: self.count]
 
+    @property
+    def name(self) -> str:
+        """``shard-2-of-4``: in its lock's key and its report's file name."""
+        return f"shard-{self.index}-of-{self.count}"
+
     def lock_key(self, run_id: str) -> str:
         """What this shard claims in the store: its part of the run, not the whole run."""
-        return f"{run_id}{PART}shard-{self.index}-of-{self.count}"
+        return f"{run_id}{PART}{self.name}"
 
     def __str__(self) -> str:
         return f"{self.index}/{self.count}"

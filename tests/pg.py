@@ -70,8 +70,9 @@ def pg_binaries() -> Path | None:
 
 
 @contextlib.contextmanager
-def throwaway_server(binaries: Path) -> Iterator[str]:
-    """A server of its own in a temp folder, for the ``with`` block; yields its admin URL."""
+def throwaway_server(binaries: Path, *, durable: bool = False) -> Iterator[str]:
+    """A server of its own in a temp folder, for the ``with`` block; yields its admin URL.
+    ``durable``: fsync on, as a real server (a benchmark's); else off (tests: faster)."""
     root = Path(tempfile.mkdtemp(prefix="harness-pg-"))
     as_root = os.geteuid() == 0
     if as_root:  # PostgreSQL will not run as root
@@ -90,10 +91,9 @@ def throwaway_server(binaries: Path) -> Iterator[str]:
         run(str(binaries / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
             "-E", "UTF8", "--locale=C.UTF-8", *icu)  # fmt: skip
         port = _free_port()
-        options = (
-            f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
-        )
+        options = f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c max_connections=200"
+        if not durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         run(str(binaries / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-o", options,
             "start")  # fmt: skip
         try:

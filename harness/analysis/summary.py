@@ -7,16 +7,17 @@ place. A number that has no data behind it (no cost reported, no scorer value) i
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from pydantic import BaseModel, Field
 
 from harness.analysis.corpus import CorpusInput, CorpusScore, corpus_scores, result_corpus_inputs
 from harness.jsontext import utf8_safe
 from harness.results.models import CaseResult
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: The columns that identify one cell of the summary.
 GROUP_KEYS = ["case_set", "prompt_id", "provider_id"]
@@ -122,9 +123,11 @@ def results_frame(
 
     ``case_index`` is the case's position in ``results``, so cases stay distinct even
     when a case id recurs (the same case in a bad-case set and in the main set).
-    ``columns``: only these (the summary reads half of them; every column of a 100k-case
-    run's frame costs memory while it is built).
+    ``columns``: only these (every column of a 100k-case run's frame costs memory while it
+    is built).
     """
+    import pandas as pd  # ~0.5 s: only for callers of the frame, not for the summary
+
     wanted = set(_CASE_COLUMNS + _SCORE_COLUMNS if columns is None else columns)
     case_columns = [(j, c) for j, c in enumerate(_CASE_COLUMNS) if c in wanted]
     score_columns = [(j, c) for j, c in enumerate(_SCORE_COLUMNS) if c in wanted]
@@ -167,11 +170,6 @@ _TEXT_COLUMNS = {
     "error",
     "score_error",
 }
-#: The columns the aggregation reads.
-_SUMMARY_COLUMNS = [
-    "case_index", *GROUP_KEYS, "tags", "passed", "error", "latency_s", "cost_usd",
-    "prompt_tokens", "completion_tokens", "name", "value", "score_error",
-]  # fmt: skip
 
 
 def summarize(results: Iterable[CaseResult], *, corpus: bool = True) -> RunSummary:
@@ -179,37 +177,41 @@ def summarize(results: Iterable[CaseResult], *, corpus: bool = True) -> RunSumma
     ``corpus=False`` skips the corpus scores (they re-tokenize every output).
 
     ``results`` is read once, one case at a time (a
-    :class:`~harness.results.store.StoredResults` is never held whole)."""
+    :class:`~harness.results.store.StoredResults` is never held whole), into running sums
+    per cell: building a pandas frame cost more than the run loop of a cached re-run, and
+    importing pandas ~0.5 s of every ``harness run``. Counts, pass rates and token totals
+    are exact as before; means are compensated sums (as pandas' were, to within the last
+    bits: pandas adds a group's values in an order of its own) and the p95 is pandas'
+    linear quantile."""
     headline: list[str] = []
     higher: dict[str, bool] = {}
     corpus_items: list[tuple[tuple[str, ...], CorpusInput]] = []
-    perturbed: list[int] = []
-
-    def read() -> Iterator[CaseResult]:
-        """The results, noting on the way what the frame does not hold."""
-        for i, r in enumerate(results):
-            for s in r.scores:
-                if s.name not in higher:
-                    headline.append(s.name)
-                    higher[s.name] = s.higher_is_better
-            if corpus:
-                corpus_items.extend(_corpus_items(r))
-            if r.perturbation:
-                perturbed.append(i)
-            yield r
-
-    frame = results_frame(read(), _SUMMARY_COLUMNS)
-    tagged = frame.explode("tags").dropna(subset=["tags"]).rename(columns={"tags": "tag"})
-    # Headline cells are over clean cases: perturbed copies (robustness) show per tag and in
-    # the robustness analysis, so declaring perturbations never moves the headline or a gate.
-    clean = frame[~frame["case_index"].isin(perturbed)]
-    groups = _aggregate(clean, GROUP_KEYS, headline)
-    by_tag = _aggregate(tagged, [*GROUP_KEYS, "tag"], headline)
+    groups: dict[tuple[str, ...], _Cell] = {}
+    by_tag: dict[tuple[str, ...], _Cell] = {}
+    safe = _SafeText()
+    for r in results:
+        for s in r.scores:
+            if s.name not in higher:
+                headline.append(s.name)
+                higher[s.name] = s.higher_is_better
+        if corpus:
+            corpus_items.extend(_corpus_items(r))
+        key = (safe(r.case_set), safe(r.prompt_id), safe(r.provider_id))
+        # Headline cells are over clean cases: perturbed copies (robustness) show per tag and
+        # in the robustness analysis, so declaring perturbations never moves the headline or
+        # a gate.
+        cells = [] if r.perturbation else [_cell(groups, key)]
+        tags = [_cell(by_tag, (*key, tag)) for tag in r.tags]
+        for cell in dict.fromkeys([*cells, *tags]):  # a case counts once per cell...
+            cell.add_case(r)
+        for cell in [*cells, *tags]:  # ...its scores once per tag it lists (pandas' explode)
+            cell.add_scores(r)
     scores = corpus_scores(corpus_items)
-    for g in (*groups, *by_tag):
+    out = [[c.summary(k, headline) for k, c in cells.items()] for cells in (groups, by_tag)]
+    for g in (*out[0], *out[1]):
         key = (g.case_set, g.prompt_id, g.provider_id)
         g.corpus = scores.get(key if g.tag is None else (*key, g.tag), {})
-    return RunSummary(groups=groups, by_tag=by_tag, headline=headline, higher_is_better=higher)
+    return RunSummary(groups=out[0], by_tag=out[1], headline=headline, higher_is_better=higher)
 
 
 def _corpus_items(r: CaseResult) -> list[tuple[tuple[str, ...], CorpusInput]]:
@@ -221,60 +223,130 @@ def _corpus_items(r: CaseResult) -> list[tuple[tuple[str, ...], CorpusInput]]:
     return [(k, item) for item in result_corpus_inputs(r) for k in keys]
 
 
-def _aggregate(frame: pd.DataFrame, keys: list[str], headline: list[str]) -> list[GroupSummary]:
-    if frame.empty:
-        return []
-    cases = frame.drop_duplicates([*keys, "case_index"])
-    tokens = (
-        cases[["prompt_tokens", "completion_tokens"]].astype("float64").sum(axis=1, min_count=1)
-    )
-    cases = cases.assign(tokens=tokens)
-    grouped = cases.groupby(keys, sort=False)
-    per_case = pd.DataFrame(
-        {
-            "n": grouped.size(),
-            "n_errors": grouped["error"].count(),
-            "pass_rate": grouped["passed"].mean(),
-            "cost_total": grouped["cost_usd"].sum(min_count=1),
-            "cost_mean": grouped["cost_usd"].mean(),
-            "latency_mean": grouped["latency_s"].mean(),
-            "latency_p95": grouped["latency_s"].quantile(0.95),
-            "tokens_total": grouped["tokens"].sum(min_count=1),
-        }
-    )
-    scored = frame.dropna(subset=["name"])
-    values = scored.groupby([*keys, "name"], sort=False)["value"]
-    means, counts = values.mean(), values.count()
-    broken = scored.dropna(subset=["score_error"]).groupby(keys, sort=False)["case_index"]
-    score_errors = broken.nunique()
-    out = []
-    for key, row in per_case.iterrows():
-        ident = dict(zip(keys, key, strict=True))
-        metrics = {name: _opt(means.get((*key, name))) for name in headline}
-        metric_n = {name: int(counts.get((*key, name), 0)) for name in headline}
-        tokens_total = _opt(row["tokens_total"])
-        out.append(
-            GroupSummary(
-                **ident,
-                n=int(row["n"]),
-                n_errors=int(row["n_errors"]),
-                n_score_errors=int(score_errors.get(key, 0)),
-                pass_rate=float(row["pass_rate"]),
-                metrics=metrics,
-                metric_n=metric_n,
-                cost_total=_opt(row["cost_total"]),
-                cost_mean=_opt(row["cost_mean"]),
-                latency_mean=_opt(row["latency_mean"]),
-                latency_p95=_opt(row["latency_p95"]),
-                tokens_total=None if tokens_total is None else round(tokens_total),
-            )
+class _SafeText:
+    """:func:`utf8_safe` of each id, once per distinct id (the cells' ids are as the frame
+    held them, whose arrow strings refused lone surrogates)."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, str] = {}
+
+    def __call__(self, text: str) -> str:
+        found = self._seen.get(text)
+        if found is None:
+            found = self._seen[text] = utf8_safe(text)
+        return found
+
+
+def _cell(cells: dict[tuple[str, ...], _Cell], key: tuple[str, ...]) -> _Cell:
+    cell = cells.get(key)
+    if cell is None:
+        cell = cells[key] = _Cell()
+    return cell
+
+
+class _Sum:
+    """A compensated (Kahan) sum of the non-missing values, as pandas' groupby sum and mean
+    compute theirs: a long run's mean does not drift with the order of its cases."""
+
+    __slots__ = ("_carry", "n", "total")
+
+    def __init__(self) -> None:
+        self.n, self.total, self._carry = 0, 0.0, 0.0
+
+    def add(self, value: float | None) -> None:
+        if value is None or value != value:  # None and NaN are missing
+            return
+        self.n += 1
+        y = value - self._carry
+        t = self.total + y
+        self._carry = t - self.total - y
+        if self._carry != self._carry:  # an infinite value: keep it, not NaN
+            self._carry = 0.0
+        self.total = t
+
+    def sum(self) -> float | None:
+        return self.total if self.n else None
+
+    def mean(self) -> float | None:
+        return self.total / self.n if self.n else None
+
+
+class _Cell:
+    """The running numbers of one cell of the summary."""
+
+    __slots__ = (
+        "cost",
+        "errors",
+        "latencies",
+        "latency",
+        "n",
+        "passed",
+        "score_errors",
+        "tokens",
+        "values",
+    )  # fmt: skip
+
+    def __init__(self) -> None:
+        self.n = self.errors = self.passed = 0
+        self.cost, self.latency = _Sum(), _Sum()
+        self.latencies: list[float] = []
+        self.tokens: int | None = None
+        self.values: dict[str, _Sum] = {}
+        self.score_errors = 0
+
+    def add_case(self, r: CaseResult) -> None:
+        self.n += 1
+        self.errors += r.error is not None
+        self.passed += bool(r.passed)
+        self.cost.add(r.cost_usd)
+        latency = r.latency_s
+        if latency is not None and latency == latency:
+            self.latency.add(float(latency))
+            self.latencies.append(float(latency))
+        counts = [t for t in (r.prompt_tokens, r.completion_tokens) if t is not None]
+        if counts:
+            self.tokens = (self.tokens or 0) + sum(counts)
+        self.score_errors += any(s.error is not None for s in r.scores if s.name is not None)
+
+    def add_scores(self, r: CaseResult) -> None:
+        for s in r.scores:
+            if s.name is not None:
+                found = self.values.get(s.name)
+                if found is None:
+                    found = self.values[s.name] = _Sum()
+                found.add(None if s.value is None else float(s.value))
+
+    def summary(self, key: tuple[str, ...], headline: list[str]) -> GroupSummary:
+        case_set, prompt_id, provider_id, *tag = key
+        empty = _Sum()
+        return GroupSummary(
+            case_set=case_set,
+            prompt_id=prompt_id,
+            provider_id=provider_id,
+            tag=tag[0] if tag else None,
+            n=self.n,
+            n_errors=self.errors,
+            n_score_errors=self.score_errors,
+            pass_rate=self.passed / self.n,
+            metrics={name: self.values.get(name, empty).mean() for name in headline},
+            metric_n={name: self.values.get(name, empty).n for name in headline},
+            cost_total=self.cost.sum(),
+            cost_mean=self.cost.mean(),
+            latency_mean=self.latency.mean(),
+            latency_p95=_quantile(self.latencies, 0.95),
+            tokens_total=self.tokens,
         )
-    return out
 
 
-def _opt(x: object) -> float | None:
-    """A float, or None for a missing/NaN value."""
-    if x is None:
+def _quantile(values: list[float], q: float) -> float | None:
+    """The ``q`` quantile of ``values`` by linear interpolation, as pandas' groupby
+    ``quantile`` computes it; None without values."""
+    if not values:
         return None
-    value = float(x)  # type: ignore[arg-type]
-    return None if math.isnan(value) else value
+    ordered = sorted(values)
+    position = q * (len(ordered) - 1)
+    low = int(position)
+    frac = position % 1
+    if frac == 0.0:
+        return ordered[low]
+    return ordered[low] + (ordered[low + 1] - ordered[low]) * frac

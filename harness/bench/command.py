@@ -274,12 +274,13 @@ def run_and_report(
 def run_suite_benchmarks(path: Path, *, use_cache: bool = True) -> bool:
     """Run the ``benchmarks:`` of the suite at ``path``, each compared to its
     ``compare_to`` provider when it names one; True when the suite has no cases."""
-    from harness.bench.run import BenchConfig
     from harness.providers.registry import _resolve_paths
     from harness.suite.loader import load_suite
 
     loaded = load_suite(path)
     suite = loaded.suite
+    if suite.benchmarks:  # the benchmark code (~0.2 s to import) only for suites with some
+        from harness.bench.run import BenchConfig
     by_id = {p.id: p for p in suite.providers}
     for i, spec in enumerate(suite.benchmarks):
         ids = [p for p in spec.providers or list(by_id) if p != spec.compare_to]

@@ -275,12 +275,7 @@ def harvest(
     already in any of the suite's bad-case files (or the target file); ``reviewed``: the
     cases a person marked bad in ``harness view`` instead of the failed ones."""
     run = store.get_run(run_id)
-    if reviewed and store.path is None:
-        raise HarnessError(
-            "--reviewed reads the reviews `harness view` keeps in a SQLite store; "
-            f"{store.url} is not one"
-        )
-    marks = marked_bad(store.path, run.run_id) if reviewed else None
+    marks = marked_bad(store, run.run_id) if reviewed else None
     if marks == {}:
         raise HarnessError(
             f"no case of run {run.run_id} is marked bad: mark them in `harness view` first"

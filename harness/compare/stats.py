@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from scipy import stats as sps
 
 Test = Literal["mcnemar", "wilcoxon"]
 
@@ -213,6 +212,8 @@ def mcnemar_exact(n_down: int, n_up: int) -> float:
     """Exact two-sided McNemar p-value from the two counts of discordant pairs."""
     if n_down + n_up == 0:
         return 1.0
+    from scipy import stats as sps  # ~0.5 s to import: only where a test is computed
+
     return float(sps.binomtest(n_down, n_down + n_up, 0.5).pvalue)
 
 
@@ -221,6 +222,8 @@ def wilcoxon_p(d: np.ndarray) -> float:
     nonzero = d[d != 0]
     if len(nonzero) == 0:
         return 1.0  # no case changed
+    from scipy import stats as sps
+
     return float(sps.wilcoxon(nonzero, zero_method="wilcox").pvalue)
 
 
@@ -312,6 +315,8 @@ def min_detectable_difference(
     """
     if sd is None or n < 2 or sd <= 0:
         return None
+    from scipy import stats as sps
+
     z = sps.norm.ppf(1 - alpha / 2) + sps.norm.ppf(power)
     return float(z * sd / math.sqrt(n))
 

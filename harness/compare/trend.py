@@ -33,14 +33,13 @@ from harness.compare.stats import (
     paired_stats,
 )
 from harness.errors import CompareError
+from harness.perturb.registry import TAG_PREFIX  # perturbed copies are not headline cases
 from harness.results.models import RunRecord
 from harness.results.store import ResultStore
 from harness.suite.loader import did_you_mean
 
 #: The metric name of the case verdict's rate (what the summary calls "pass rate").
 PASS_RATE = "pass_rate"
-#: The tag every perturbed copy of a case carries (``harness.perturb``): not a headline case.
-_PERTURBED = "perturbed:"
 
 #: (prompt_id, provider_id).
 Cell = tuple[str, str]
@@ -228,7 +227,7 @@ def _read_cells(
 
 def _headline_case(r: CaseRecord) -> bool:
     """A case of the suite's own set, not a perturbed copy: the summary's headline cells."""
-    return r.case_set == MAIN_SET and not any(t.startswith(_PERTURBED) for t in r.tags)
+    return r.case_set == MAIN_SET and not any(t.startswith(TAG_PREFIX) for t in r.tags)
 
 
 def _estimate(

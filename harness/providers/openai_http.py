@@ -19,12 +19,13 @@ import os
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import aiohttp
-
 from harness.errors import TransientProviderError
+
+if TYPE_CHECKING:
+    import aiohttp
 
 #: Connections kept open per client: above any sane ``concurrency``, as the SDK's.
 CONNECTION_LIMIT = 1000
@@ -54,7 +55,8 @@ class Reply:
 
 class JsonClient:
     """POSTs JSON to ``base_url`` + a path; the session opens on the first call (inside the
-    event loop that uses it)."""
+    event loop that uses it), and aiohttp is imported then: a re-run answered from the
+    cache never pays for its import."""
 
     def __init__(self, base_url: str, api_key: str, timeout: float | None) -> None:
         self.base_url = base_url
@@ -62,7 +64,7 @@ class JsonClient:
         for header, variable in _SDK_ENV_HEADERS.items():
             if os.environ.get(variable):
                 self._headers[header] = os.environ[variable]
-        self._timeout = aiohttp.ClientTimeout(sock_connect=timeout, sock_read=timeout)
+        self._timeout_s = timeout
         self._proxy = env_proxy(base_url)
         self._session: aiohttp.ClientSession | None = None
 
@@ -73,6 +75,8 @@ class JsonClient:
     async def post(self, path: str, body: Mapping[str, Any]) -> Reply:
         """The server's reply to ``body``, whatever its status; a timeout or a refused,
         reset or dropped connection is a :class:`TransientProviderError`."""
+        import aiohttp
+
         data = json.dumps(body).encode()  # ASCII escapes: a lone surrogate is sent as \ud800
         try:
             async with self._client().post(
@@ -95,8 +99,11 @@ class JsonClient:
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
+            import aiohttp
+
             connector = aiohttp.TCPConnector(limit=CONNECTION_LIMIT)
-            self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
+            timeout = aiohttp.ClientTimeout(sock_connect=self._timeout_s, sock_read=self._timeout_s)
+            self._session = aiohttp.ClientSession(connector=connector, timeout=timeout)
         return self._session
 
 

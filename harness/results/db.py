@@ -37,6 +37,8 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 
 #: How long a SQLite writer waits for another one's transaction (shards, `harness view`).
 BUSY_TIMEOUT_MS = 30_000
+#: The size SQLite truncates its write-ahead log back to after a checkpoint.
+WAL_LIMIT_BYTES = 64 * 1024 * 1024
 
 #: ``pg_advisory_xact_lock`` keys of :meth:`Database.exclusive`: one migration at a time
 #: per database, and one claim of a run at a time (``ResultStore.lock_run``).
@@ -69,13 +71,18 @@ def database_url(target: str | os.PathLike[str]) -> URL:
         return URL.create("sqlite", database=text)
     try:
         url = sa.make_url(text)
-    except sa.exc.ArgumentError:
+    except (sa.exc.ArgumentError, ValueError):  # ValueError: a port that is not a number
         raise StoreError(
             f"{text!r} is not a database URL: expected e.g. "
             "postgresql+psycopg://user@host/dbname or sqlite:///path/results.db"
         ) from None
-    if url.drivername == "postgresql":
+    if url.drivername in ("postgresql", "postgres"):  # postgres://: Heroku's and libpq's
         url = url.set(drivername="postgresql+psycopg")
+    if url.get_backend_name() == "postgresql" and url.get_driver_name() != "psycopg":
+        raise StoreError(
+            f"{url.render_as_string()}: harness talks to PostgreSQL through psycopg 3; "
+            f"use postgresql+psycopg://... (or postgresql://...), not {url.drivername}://"
+        )
     if url.get_backend_name() not in _SUPPORTED:
         raise StoreError(
             f"the {url.get_backend_name()} database of {url.render_as_string()} is not "
@@ -90,7 +97,9 @@ class Database:
     ``tables`` are the branch's tables as they are at ``head`` (a new database is made from
     them); ``legacy`` says which revision a database made before migrations matches (it is
     given a connection; None: nothing of this branch is there yet); ``what`` names the
-    database in errors ("results store"). The branch's revision ids start with ``branch_``.
+    database in errors ("results store"). ``create=False``: a SQLite file that is not there
+    is an error, not a new empty database (a typo in ``--db`` of a command that only reads).
+    The branch's revision ids start with ``branch_``.
 
     Short transactions (:meth:`begin`) share one connection of the database's own, one
     thread at a time: a pool checkout per call cost more than a cached answer's insert.
@@ -107,6 +116,7 @@ class Database:
         head: str,
         legacy: Callable[[Connection], str | None],
         what: str,
+        create: bool = True,
     ) -> None:
         self.url = database_url(target)
         self.dialect = self.url.get_backend_name()
@@ -120,6 +130,11 @@ class Database:
         self._closed = False
         self._lock = threading.RLock()
         self._own: list[Connection] = []  # the connection of begin(), once opened
+        if not create and self.path is not None and not self.path.is_file():
+            raise StoreError(
+                f"no {what} at {self.path}: `harness run SUITE` makes one (or check --db, "
+                "$HARNESS_DB_URL and $HARNESS_HOME)"
+            )
         try:
             if self.path is not None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -390,3 +405,6 @@ def _on_sqlite_connect(dbapi_connection: Any, record: object) -> None:
     dbapi_connection.execute("PRAGMA journal_mode=WAL")
     dbapi_connection.execute("PRAGMA synchronous=NORMAL")
     dbapi_connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    # a long-lived connection (``harness view``) would otherwise keep a large write-ahead
+    # log at its largest after each checkpoint
+    dbapi_connection.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")

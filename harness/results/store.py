@@ -133,10 +133,10 @@ class ResultStore:
     """Runs and case results in ``target``: a SQLite file (created with its folder on first
     use) or a database URL such as ``postgresql+psycopg://user@host/dbname``."""
 
-    def __init__(self, target: str | os.PathLike[str]) -> None:
+    def __init__(self, target: str | os.PathLike[str], *, create: bool = True) -> None:
         self._db = Database(
             target, tables=_tables, branch="results", head=RESULTS_HEAD,
-            legacy=_legacy_revision, what="results store",
+            legacy=_legacy_revision, what="results store", create=create,
         )  # fmt: skip
         #: The SQLite file (None for another database); ``url``: where it is, any database.
         self.path: Path | None = self._db.path

@@ -8,20 +8,22 @@ against the judge's grade, over the cases that have both. The statistics are the
 
 from __future__ import annotations
 
-import json
-import sqlite3
 from collections.abc import Iterator, Sequence
 from typing import Any, Literal
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from harness.analysis.agreement import agreement
 from harness.analysis.base import AnalysisResult
 from harness.errors import HarnessError
+from harness.results.db import JsonFields
 from harness.view import criteria
 from harness.view.reviews import Review, reviews_of
 
 
 def review_agreement(
-    db: sqlite3.Connection,
+    db: Connection,
     run_id: str,
     *,
     scorers: Sequence[str] = (),
@@ -92,14 +94,15 @@ def _pairs(
 
 
 def _scores(
-    db: sqlite3.Connection, run_id: str, case_ids: list[str]
+    db: Connection, run_id: str, case_ids: list[str]
 ) -> Iterator[tuple[str, list[dict[str, Any]]]]:
     """The scores of these cases, 500 at a time."""
+    fields = JsonFields(db.dialect.name, "record", ["$.scores"])
+    query = sa.text(
+        f"SELECT case_id, {fields.sql} FROM results WHERE run_id = :run AND case_id IN :cases"
+    ).bindparams(sa.bindparam("cases", expanding=True))
     for i in range(0, len(case_ids), 500):
-        chunk = case_ids[i : i + 500]
-        sql = (
-            "SELECT case_id, json_extract(record, '$.scores') FROM results "
-            f"WHERE run_id = ? AND case_id IN ({', '.join('?' * len(chunk))})"
-        )
-        for case_id, scores in db.execute(sql, [run_id, *chunk]):
-            yield case_id, json.loads(scores)
+        args = {**fields.params, "run": run_id, "cases": case_ids[i : i + 500]}
+        for case_id, extracted, whole in db.execute(query, args):
+            (scores,) = fields.values(extracted, whole)
+            yield case_id, scores or []

@@ -2,22 +2,22 @@
 
 Pages are rendered on the server by Jinja2 with autoescaping and carry no script at all
 (``script-src 'none'``): a model's output, however hostile, arrives as text. Every request
-opens its own SQLite connection (requests run on a thread pool), so a run being written
-meanwhile is read as it stands.
+takes its own connection from the store's pool (requests run on a thread pool), so a run
+being written meanwhile is read as it stands; the store is a SQLite file or PostgreSQL.
 """
 
 from __future__ import annotations
 
+import os
 import secrets
-import sqlite3
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from jinja2 import Environment, PackageLoader
+from sqlalchemy.engine import Connection
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -29,8 +29,9 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from harness.report.page import MISSING, num, pct, usd
+from harness.results.store import ResultStore
 from harness.view import criteria, queries, search
-from harness.view.reviews import VERDICTS, Review, clear_review, connect, reviews_of, save_review
+from harness.view.reviews import VERDICTS, Review, clear_review, reviews_of, save_review
 
 #: What a review form may post as ``verdict``: a mark, ``save`` (keep the mark, save the
 #: grades and the answer) or ``clear`` (drop the review).
@@ -53,17 +54,18 @@ CELL_CHARS = 400
 
 
 def create_app(
-    store_path: str | Path,
+    store: str | os.PathLike[str],
     *,
     reviewer: str,
     token: str | None = None,
     allowed_hosts: Sequence[str] = LOOPBACK_HOSTS,
 ) -> Starlette:
-    """The app over the store at ``store_path``; ``token``: required on every request (off
+    """The app over the results store ``store`` (a SQLite file's path or a database URL, as
+    :class:`ResultStore` takes); ``token``: required on every request (off
     loopback); ``allowed_hosts``: the Host headers served (on loopback, so that no other site
     can reach it through DNS rebinding)."""
-    path = Path(store_path)
-    with closing(connect(path)) as db:
+    opened = ResultStore(store)
+    with opened.engine.connect() as db:
         queries.prepare(db)
     app = Starlette(
         routes=[
@@ -83,7 +85,7 @@ def create_app(
         ],
         exception_handlers={HTTPException: _error_page},
     )
-    app.state.path = path
+    app.state.store = opened
     app.state.reviewer = reviewer
     return app
 
@@ -150,8 +152,9 @@ async def _error_page(request: Request, exc: Exception) -> Response:
 
 
 @contextmanager
-def _db(request: Request) -> Iterator[sqlite3.Connection]:
-    with closing(connect(request.app.state.path)) as db:
+def _db(request: Request) -> Iterator[Connection]:
+    """A connection for one request (what it did not commit is rolled back)."""
+    with request.app.state.store.engine.connect() as db:
         yield db
 
 
@@ -181,7 +184,7 @@ def _choice(request: Request, name: str, choices: Sequence[str]) -> str:
     return raw
 
 
-def _run(db: sqlite3.Connection, run_id: str) -> queries.RunRecord:
+def _run(db: Connection, run_id: str) -> queries.RunRecord:
     run = queries.get_run(db, run_id)
     if run is None:
         raise HTTPException(404, f"no run {run_id!r} in this store")
@@ -375,19 +378,15 @@ def compare_page(request: Request) -> Response:
     from harness.compare import compare, join_runs, read_runs
     from harness.errors import HarnessError
     from harness.report.compare_html import render_compare_html
-    from harness.results.store import ResultStore
 
     a_id, b_id = request.query_params.get("a"), request.query_params.get("b")
     if not a_id or not b_id:
         raise HTTPException(400, "`a` and `b`: expected the two run ids to compare")
-    store = ResultStore(request.app.state.path)
     try:
-        a, b = read_runs(store, [a_id, b_id])
+        a, b = read_runs(request.app.state.store, [a_id, b_id])
         c = compare(join_runs(a, b), a.higher_is_better | b.higher_is_better)
         runs = [r.run for r in (a, b) if r.run is not None]
         html = render_compare_html([c], title=f"{b.label} vs {a.label}", runs=runs)
     except HarnessError as e:
         raise HTTPException(400, str(e)) from None
-    finally:
-        store.close()
     return HTMLResponse(html)

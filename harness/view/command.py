@@ -1,5 +1,7 @@
-"""``harness view [--port 8765] [--host 127.0.0.1] [--db PATH] [--reviewer NAME]``, and
-``harness agreement RUN_ID``: the judge against the reviews written there.
+"""``harness view [--port 8765] [--host 127.0.0.1] [--db URL] [--reviewer NAME]``, and
+``harness agreement RUN_ID [--db URL]``: the judge against the reviews written there. The
+store is a SQLite file or a PostgreSQL database (``--db``, added by :mod:`harness.cli` as for
+every command, or ``$HARNESS_DB_URL``).
 
 Bound to loopback by default. Any other address needs a token: a random one is printed once,
 in the link to open; the first visit trades it for a cookie, and every request must carry it.
@@ -19,7 +21,9 @@ from pathlib import Path
 from harness.errors import HarnessError
 
 
-def add_view_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_view_parser(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> argparse.ArgumentParser:
     view = sub.add_parser(
         "view",
         help="browse the stored runs in a local web app (grid, reviews, trends)",
@@ -33,14 +37,14 @@ def add_view_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default="127.0.0.1",
         help="address to listen on (default 127.0.0.1; any other needs the printed token)",
     )
-    view.add_argument(
-        "--db", type=Path, metavar="PATH", help="the results store (default: $HARNESS_HOME's)"
-    )
     view.add_argument("--reviewer", metavar="NAME", help="who the reviews are by (default $USER)")
     view.set_defaults(func=_cmd_view)
+    return view
 
 
-def add_agreement_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_agreement_parser(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> argparse.ArgumentParser:
     agree = sub.add_parser(
         "agreement",
         help="how a run's judge agrees with the people who reviewed it in `harness view`",
@@ -65,47 +69,47 @@ def add_agreement_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser
     agree.add_argument(
         "--min-kappa", type=float, metavar="K", help="exit 1 when a kappa is below K (or undefined)"
     )
-    agree.add_argument(
-        "--db", type=Path, metavar="PATH", help="the results store (default: $HARNESS_HOME's)"
-    )
     agree.set_defaults(func=_cmd_agreement)
+    return agree
 
 
-def _store_path(db: Path | None) -> Path:
+def _store_target() -> str | Path:
+    """The store ``--db`` or ``$HARNESS_DB_URL`` names, else ``$HARNESS_HOME``'s, which must
+    exist already when it is a SQLite file (the view has nothing to show in a new one)."""
     from harness.api import harness_home
+    from harness.results.db import database_url
 
-    path = db or harness_home() / "results.db"
-    if not path.is_file():
+    target: str | Path = os.environ.get("HARNESS_DB_URL") or harness_home() / "results.db"
+    url = database_url(target)
+    path = Path(url.database or "") if url.get_backend_name() == "sqlite" else None
+    if path is not None and not path.is_file():
         raise HarnessError(
-            f"no results store at {path}: run a suite first (`harness run SUITE`) or pass --db PATH"
+            f"no results store at {path}: run a suite first (`harness run SUITE`) or pass "
+            "--db PATH_OR_URL"
         )
-    return path
+    return target
 
 
 def _cmd_agreement(args: argparse.Namespace) -> int:
-    from contextlib import closing
-
     from rich.table import Table
 
     from harness.console import EXIT_GATE, EXIT_OK, escape, out
     from harness.results.store import ResultStore
     from harness.view import queries
     from harness.view.agreement import review_agreement
-    from harness.view.reviews import connect
 
     if args.min_kappa is not None and not -1 <= args.min_kappa <= 1:
         raise HarnessError(f"--min-kappa: expected -1 to 1, got {args.min_kappa}")
-    path = _store_path(args.db)
-    store = ResultStore(path)
+    store = ResultStore(_store_target())
     try:
         run_id = store.get_run(args.run_id).run_id
+        with store.engine.connect() as db:
+            queries.prepare(db)
+            found = review_agreement(
+                db, run_id, scorers=args.scorer, weights=args.weights, min_kappa=args.min_kappa
+            )
     finally:
         store.close()
-    with closing(connect(path)) as db:
-        queries.prepare(db)
-        found = review_agreement(
-            db, run_id, scorers=args.scorer, weights=args.weights, min_kappa=args.min_kappa
-        )
     for a in found:
         out.print(f"[bold]{escape(a.title)}[/]: {escape(a.summary or '')}")
         (matrix,) = a.charts
@@ -133,14 +137,14 @@ def _cmd_view(args: argparse.Namespace) -> int:
 
     from harness.view.app import LOOPBACK_HOSTS, create_app
 
-    path = _store_path(args.db)
+    target = _store_target()
     if not 0 < args.port < 65536:
         raise HarnessError(f"--port: expected 1 to 65535, got {args.port}")
     local = is_loopback(args.host)
     token = None if local else secrets.token_urlsafe(24)
     reviewer = args.reviewer or os.environ.get("USER") or getpass.getuser()
     app = create_app(
-        path, reviewer=reviewer, token=token, allowed_hosts=LOOPBACK_HOSTS if local else ["*"]
+        target, reviewer=reviewer, token=token, allowed_hosts=LOOPBACK_HOSTS if local else ["*"]
     )
     sock = _listen(args.host, args.port)
     shown = "127.0.0.1" if args.host == "localhost" else args.host

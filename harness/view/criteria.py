@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from harness.view.changes import run_key
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from harness.view.changes import is_postgres, run_key
 
 _CACHE = """
 CREATE TABLE IF NOT EXISTS view_run_criteria (
@@ -27,15 +29,32 @@ CREATE TABLE IF NOT EXISTS view_run_criteria (
 )
 """
 
-_FOUND = """
+#: The first score of each graded assertion (one whose metadata has a scale), in the order
+#: the run first scored them: SQLite takes a bare column's values from the row of min().
+_FOUND = sa.text("""
 SELECT coalesce(json_extract(s.value, '$.name'), json_extract(s.value, '$.scorer')) AS name,
        json_extract(s.value, '$.version'), json_extract(s.value, '$.metadata.rubric'),
        json_extract(s.value, '$.metadata.scale[0]'), json_extract(s.value, '$.metadata.scale[1]'),
        json_extract(s.value, '$.metadata.pass_grade')
 FROM results, json_each(results.record, '$.scores') AS s
-WHERE results.run_id = ? AND json_type(s.value, '$.metadata.scale') = 'array'
+WHERE results.run_id = :run AND json_type(s.value, '$.metadata.scale') = 'array'
 GROUP BY name ORDER BY min(results.rowid)
-"""
+""")
+#: PostgreSQL has no rowid: the first score by case id, then by place among the scores.
+_FOUND_PG = sa.text("""
+SELECT * FROM (
+    SELECT DISTINCT ON (name) name, CAST(s AS text) AS score, case_id, i
+    FROM (SELECT coalesce(s ->> 'name', s ->> 'scorer') AS name, s, case_id, i
+          FROM results,
+               json_array_elements(view_json(record) -> 'scores') WITH ORDINALITY AS e(s, i)
+          WHERE run_id = :run AND json_typeof(s -> 'metadata' -> 'scale') = 'array') AS graded
+    ORDER BY name, case_id, i
+) AS first ORDER BY case_id, i
+""")
+_SAVE = sa.text(
+    "INSERT INTO view_run_criteria VALUES (:run, :key, :criteria) ON CONFLICT (run_id) "
+    "DO UPDATE SET run_key = excluded.run_key, criteria = excluded.criteria"
+)
 
 #: The judge's version string names its rubric: ``judge@1 rubric=accuracy/en#1a2b3c4d5e``.
 _RUBRIC = re.compile(r"rubric=([^/\s]+)/(\w+)#(\w+)")
@@ -62,25 +81,37 @@ class Criterion:
         raise ValueError(f"`grade.{self.name}`: expected a grade from {scale}, got {raw!r}")
 
 
-def prepare(db: sqlite3.Connection) -> None:
-    db.execute(_CACHE)
+def prepare(db: Connection) -> None:
+    db.exec_driver_sql(_CACHE)
 
 
-def run_criteria(db: sqlite3.Connection, run_id: str) -> list[Criterion]:
+def run_criteria(db: Connection, run_id: str) -> list[Criterion]:
     """The criteria of the run, in the order the run first scored them."""
     key = run_key(db, run_id)
     cached = db.execute(
-        "SELECT criteria FROM view_run_criteria WHERE run_id = ? AND run_key = ?",
-        (run_id, str(key)),
-    ).fetchone()
+        sa.text("SELECT criteria FROM view_run_criteria WHERE run_id = :run AND run_key = :key"),
+        {"run": run_id, "key": str(key)},
+    ).scalar()
     if cached is not None:
-        return [_loaded(c) for c in json.loads(cached[0])]
-    found = [_criterion(*row) for row in db.execute(_FOUND, (run_id,))]
-    with db:
-        db.execute(
-            "INSERT OR REPLACE INTO view_run_criteria VALUES (?, ?, ?)",
-            (run_id, str(key), json.dumps([asdict(c) for c in found], ensure_ascii=False)),
-        )
+        return [_loaded(c) for c in json.loads(cached)]
+    found = [_criterion(*row) for row in _first_scores(db, run_id)]
+    criteria = json.dumps([asdict(c) for c in found], ensure_ascii=False)
+    db.execute(_SAVE, {"run": run_id, "key": str(key), "criteria": criteria})
+    db.commit()
+    return found
+
+
+def _first_scores(db: Connection, run_id: str) -> list[tuple[Any, ...]]:
+    """(name, version, rubric, low, high, pass grade) of each graded assertion's first score."""
+    if not is_postgres(db):
+        return [tuple(row) for row in db.execute(_FOUND, {"run": run_id})]
+    found = []
+    for name, score, *_ in db.execute(_FOUND_PG, {"run": run_id}):
+        s = json.loads(score)
+        meta = s["metadata"]
+        scale = meta["scale"] + [None, None]
+        found.append((name, s.get("version"), meta.get("rubric"), scale[0], scale[1],
+                      meta.get("pass_grade")))  # fmt: skip
     return found
 
 

@@ -3,21 +3,23 @@ criteria the run's judge used, and may write the correct answer. Kept in a ``rev
 of the results store itself, so they travel with the runs they judge and survive restarts;
 ``harness badcases harvest --reviewed`` and ``harness agreement`` read them.
 
-Only :mod:`sqlite3` here: the bad-case harvest imports this module without the web stack.
+The same table on SQLite and PostgreSQL (ids compared byte-wise there, as the store's);
+no web stack here: the bad-case harvest imports this module.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
-from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
-from harness.jsontext import decode_text
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+if TYPE_CHECKING:
+    from harness.results.store import ResultStore
 
 Verdict = Literal["good", "bad"]
 VERDICTS: tuple[str, ...] = get_args(Verdict)
@@ -26,18 +28,23 @@ VERDICTS: tuple[str, ...] = get_args(Verdict)
 #: object, criterion (the graded assertion's name) -> grade.
 _TABLE = """
 CREATE TABLE IF NOT EXISTS reviews (
-    run_id TEXT NOT NULL,
-    case_id TEXT NOT NULL,
+    run_id TEXT {key} NOT NULL,
+    case_id TEXT {key} NOT NULL,
     verdict TEXT CHECK (verdict IN ('good', 'bad')),
     correct_answer TEXT,
     reviewer TEXT NOT NULL,
     reviewed_at TEXT NOT NULL,
-    grades TEXT NOT NULL DEFAULT '{}',
+    grades TEXT NOT NULL DEFAULT '{{}}',
     PRIMARY KEY (run_id, case_id),
-    CHECK (verdict IS NOT NULL OR grades != '{}' OR correct_answer IS NOT NULL)
+    CHECK (verdict IS NOT NULL OR grades != '{{}}' OR correct_answer IS NOT NULL)
 )
 """
 _COLUMNS = "run_id, case_id, verdict, correct_answer, reviewer, reviewed_at, grades"
+_SAVE = sa.text(
+    f"INSERT INTO reviews ({_COLUMNS}) VALUES (:run_id, :case_id, :verdict, :correct_answer, "
+    ":reviewer, :reviewed_at, :grades) ON CONFLICT (run_id, case_id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS.split(", ")[2:])
+)
 
 
 @dataclass(frozen=True)
@@ -56,85 +63,92 @@ class Review:
     grades: dict[str, int] = field(default_factory=dict)
 
 
-def connect(path: str | Path) -> sqlite3.Connection:
-    """A connection to the results store at ``path`` with the reviews table in place (a
-    table from before grades is migrated, once, in place)."""
-    db = sqlite3.connect(path, timeout=10)
-    db.text_factory = decode_text
-    db.execute(_TABLE)
-    db.commit()
-    if "grades" not in _columns(db):
+def prepare_reviews(db: Connection) -> None:
+    """Add the reviews table to the store (a SQLite table from before grades is migrated,
+    once, in place); the caller commits."""
+    postgres = db.dialect.name == "postgresql"
+    db.exec_driver_sql(_TABLE.format(key='COLLATE "C"' if postgres else ""))
+    if not postgres and "grades" not in _columns(db):
         _migrate(db)
-    return db
 
 
-def _columns(db: sqlite3.Connection) -> set[str]:
-    return {row[1] for row in db.execute("PRAGMA table_info(reviews)")}
+def _columns(db: Connection) -> set[str]:
+    return {row[1] for row in db.exec_driver_sql("PRAGMA table_info(reviews)")}
 
 
-def _migrate(db: sqlite3.Connection) -> None:
-    """Rebuild a reviews table of the first schema (verdict required, no grades) as today's,
-    keeping every review; SQLite cannot drop a NOT NULL in place, hence the copy. Another
-    process may be doing the same: the write lock is taken first and the schema read again."""
-    db.execute("BEGIN IMMEDIATE")
+def _migrate(db: Connection) -> None:
+    """Rebuild a SQLite reviews table of the first schema (verdict required, no grades) as
+    today's, keeping every review; SQLite cannot drop a NOT NULL in place, hence the copy.
+    Another process may be doing the same: the write lock is taken first and the schema
+    read again."""
+    db.commit()
+    db.exec_driver_sql("BEGIN IMMEDIATE")
     try:
         if "grades" not in _columns(db):
-            db.execute("ALTER TABLE reviews RENAME TO reviews_v1")
-            db.execute(_TABLE)
+            db.exec_driver_sql("ALTER TABLE reviews RENAME TO reviews_v1")
+            db.exec_driver_sql(_TABLE.format(key=""))
             old = "run_id, case_id, verdict, correct_answer, reviewer, reviewed_at"
-            db.execute(f"INSERT INTO reviews ({old}) SELECT {old} FROM reviews_v1")
-            db.execute("DROP TABLE reviews_v1")
+            db.exec_driver_sql(f"INSERT INTO reviews ({old}) SELECT {old} FROM reviews_v1")
+            db.exec_driver_sql("DROP TABLE reviews_v1")
         db.commit()
     except BaseException:
         db.rollback()
         raise
 
 
-def save_review(db: sqlite3.Connection, review: Review) -> None:
-    with db:
-        db.execute(
-            f"INSERT OR REPLACE INTO reviews ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                review.run_id,
-                review.case_id,
-                review.verdict,
-                review.correct_answer,
-                review.reviewer,
-                review.reviewed_at.isoformat(timespec="seconds"),
-                json.dumps(review.grades, ensure_ascii=False, sort_keys=True),
-            ),
-        )
+def save_review(db: Connection, review: Review) -> None:
+    db.execute(
+        _SAVE,
+        {
+            "run_id": review.run_id,
+            "case_id": review.case_id,
+            "verdict": review.verdict,
+            "correct_answer": review.correct_answer,
+            "reviewer": review.reviewer,
+            "reviewed_at": review.reviewed_at.isoformat(timespec="seconds"),
+            "grades": json.dumps(review.grades, ensure_ascii=False, sort_keys=True),
+        },
+    )
+    db.commit()
 
 
-def clear_review(db: sqlite3.Connection, run_id: str, case_id: str) -> None:
-    with db:
-        db.execute("DELETE FROM reviews WHERE run_id = ? AND case_id = ?", (run_id, case_id))
+def clear_review(db: Connection, run_id: str, case_id: str) -> None:
+    db.execute(
+        sa.text("DELETE FROM reviews WHERE run_id = :run AND case_id = :case"),
+        {"run": run_id, "case": case_id},
+    )
+    db.commit()
 
 
 def reviews_of(
-    db: sqlite3.Connection,
+    db: Connection,
     run_id: str,
     case_ids: Sequence[str] | None = None,
     verdict: Verdict | None = None,
 ) -> dict[str, Review]:
     """The reviews of a run by case id: all, or those of ``case_ids``, or with ``verdict``."""
-    sql = f"SELECT {_COLUMNS} FROM reviews WHERE run_id = ?"
-    args: list[str] = [run_id]
+    query = f"SELECT {_COLUMNS} FROM reviews WHERE run_id = :run"
+    args: dict[str, object] = {"run": run_id}
     if verdict is not None:
-        sql, args = sql + " AND verdict = ?", [*args, verdict]
+        query, args["verdict"] = query + " AND verdict = :verdict", verdict
     if case_ids is not None:
-        sql += f" AND case_id IN ({', '.join('?' * len(case_ids))})"
-        args += case_ids
-    with closing(db.execute(sql, args)) as rows:
-        return {
-            case_id: Review(
-                run, case_id, v, who, datetime.fromisoformat(when), answer, json.loads(grades)
-            )
-            for run, case_id, v, answer, who, when, grades in rows
-        }
+        if not case_ids:
+            return {}
+        query, args["cases"] = query + " AND case_id IN :cases", list(case_ids)
+    statement = sa.text(query)
+    if case_ids is not None:
+        statement = statement.bindparams(sa.bindparam("cases", expanding=True))
+    return {
+        case_id: Review(
+            run, case_id, v, who, datetime.fromisoformat(when), answer, json.loads(grades)
+        )
+        for run, case_id, v, answer, who, when, grades in db.execute(statement, args)
+    }
 
 
-def marked_bad(store_path: str | Path, run_id: str) -> dict[str, Review]:
+def marked_bad(store: ResultStore, run_id: str) -> dict[str, Review]:
     """The cases of run ``run_id`` a person marked bad, by case id."""
-    with closing(connect(store_path)) as db:
+    with store.engine.connect() as db:
+        prepare_reviews(db)
+        db.commit()
         return reviews_of(db, run_id, verdict="bad")

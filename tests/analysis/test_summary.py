@@ -278,3 +278,41 @@ def test_headline_cells_leave_perturbed_copies_to_the_tag_rows() -> None:
     assert (group.n, group.pass_rate) == (4, 1.0)
     (tagged,) = summary.by_tag
     assert (tagged.tag, tagged.n, tagged.pass_rate) == ("perturbed:typo", 4, 0.0)
+
+
+def test_numbers_match_pandas_groupby() -> None:
+    """The running sums give pandas' groupby numbers (what the summary computed before):
+    exactly for counts and token totals, to the last bits for compensated means."""
+    import pandas as pd
+
+    rng = random.Random(7)
+    latencies = [rng.uniform(0, 3) * 10 ** rng.randint(-3, 2) for _ in range(500)]
+    costs = [rng.random() / 1000 for _ in latencies]
+    results = [
+        case(i, latency_s=x, cost_usd=c, prompt_tokens=i, completion_tokens=2 * i)
+        for i, (x, c) in enumerate(zip(latencies, costs, strict=True))
+    ]
+    (group,) = summarize(results).groups
+    by = [0] * len(latencies)
+    assert group.latency_mean == pytest.approx(pd.Series(latencies).groupby(by).mean()[0], 1e-14)
+    assert group.cost_total == pytest.approx(pd.Series(costs).groupby(by).sum()[0], 1e-14)
+    assert group.latency_p95 == pd.Series(latencies).groupby(by).quantile(0.95)[0]
+    assert group.tokens_total == 3 * sum(range(500))
+    # compensated: 1e16 and 1.0 do not lose the 1.0 as a plain running sum does
+    (big,) = summarize([case(i, latency_s=x) for i, x in enumerate([1e16, 1.0, 1.0])]).groups
+    assert big.latency_mean == (1e16 + 2) / 3
+
+
+def test_summary_imports_no_pandas() -> None:
+    """Importing pandas cost ~0.5 s of every `harness run`; the summary does without it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from harness.analysis.summary import summarize\n"
+        "summarize([])\n"
+        "print('pandas' in sys.modules)\n"
+    )
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert found.stdout.strip() == "False"

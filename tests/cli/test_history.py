@@ -126,3 +126,13 @@ def test_bad_values_exit_2(
         main(argv)
     assert e.value.code == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [["runs"], ["report", "r1"], ["trend", "qa"], ["export", "r1"]])
+def test_a_reading_command_refuses_a_store_that_is_not_there(
+    command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    typo = tmp_path / "typo" / "resluts.db"
+    assert main([*command, "--db", str(typo)]) == 2
+    assert f"no results store at {typo}" in capsys.readouterr().err
+    assert not typo.parent.exists()  # a typo makes no empty store

@@ -65,13 +65,16 @@ def test_three_shards_write_one_run_equal_to_an_unsharded_run(
         assert main(["run", str(suite), "--shard", f"{i}/3", "--run-id", "ci-7"]) == 0
         out = capsys.readouterr().out
         assert "the other shards' are still to come" in out and "min_pass_rate" not in out
+        assert f"reports/ci-7-shard-{i}-of-3.html" in out  # shards at once: a report each
     store = ResultStore(tmp_path / "home" / "results.db")
     assert store.get_run("ci-7").status == "partial"
     store.close()
+    assert main(["trend", "shards", "--db", str(tmp_path / "home" / "results.db")]) == 2
+    assert "no complete run of suite 'shards'" in capsys.readouterr().err  # not a trend point
     # the last shard completes the run: the gate is checked on every case, and fails
     assert main(["run", str(suite), "--shard", "3/3", "--run-id", "ci-7"]) == 1
     out = capsys.readouterr().out
-    assert "still to come" not in out and "FAIL" in out
+    assert "still to come" not in out and "FAIL" in out and "reports/ci-7.html" in out
     store = ResultStore(tmp_path / "home" / "results.db")
     run = store.get_run("ci-7")
     assert run.status == "complete" and store.count_results("ci-7") == run.n_cases == 20
@@ -79,6 +82,9 @@ def test_three_shards_write_one_run_equal_to_an_unsharded_run(
 
     assert main(["run", str(suite), "--no-cache", "--run-id", "whole"]) == 1
     assert _results(tmp_path, "ci-7") == _results(tmp_path, "whole")
+    capsys.readouterr()
+    assert main(["trend", "shards"]) == 0
+    assert "over 2 runs" in capsys.readouterr().out
 
 
 def test_a_shard_run_again_runs_nothing_twice(suite: Path, tmp_path: Path) -> None:
@@ -96,7 +102,7 @@ def test_a_shard_needs_a_run_id_and_a_good_spec(
 ) -> None:
     assert main(["run", str(suite), "--shard", "1/2"]) == 2
     assert "needs --run-id" in capsys.readouterr().err
-    for bad in ("0/2", "3/2", "1-2", "x"):
+    for bad in ("0/2", "3/2", "1/0", "1-2", "x"):
         with pytest.raises(SystemExit) as stop:
             main(["run", str(suite), "--shard", bad, "--run-id", "a"])
         assert stop.value.code == 2

@@ -151,3 +151,16 @@ def test_run_runs_report_compare_and_export_on_a_postgresql_url(
     assert len(exported) == 6
     assert not (tmp_path / "home" / "results.db").exists()
     assert not (tmp_path / "home" / "cache.db").exists()
+
+
+def test_database_urls_say_which_postgresql_driver_to_use() -> None:
+    from harness.results.db import database_url
+
+    for plain in ("postgres://u:pw@h/db", "postgresql://u:pw@h/db"):
+        assert database_url(plain).render_as_string() == "postgresql+psycopg://u:***@h/db"
+    with pytest.raises(StoreError, match=r"through psycopg 3; use postgresql\+psycopg://"):
+        database_url("postgresql+psycopg2://u@h/db")
+    with pytest.raises(StoreError, match=r"mysql database .* is not supported"):
+        database_url("mysql://u@h/db")
+    with pytest.raises(StoreError, match="is not a database URL"):
+        database_url("postgresql://u@h:notaport/db")

@@ -143,7 +143,7 @@ def test_harness_providers_lists_every_type_from_its_config_model(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     entries = {e.name: e for e in provider_entries()}
-    assert sorted(entries) == ["exec", "hf", "http", "openai", "outputs", "python"]
+    assert sorted(entries) == ["exec", "hf", "http", "openai", "outputs", "python", "vllm"]
     http = {p.name: p.line() for p in entries["http"].parameters}
     assert http["url"] == "url: a string"
     assert http["method"] == "method: one of 'GET', 'POST', 'PUT', 'PATCH', 'DELETE' = 'POST'"

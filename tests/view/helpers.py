@@ -4,11 +4,18 @@ is scored by `exact` and by the judge on the shipped accuracy rubric (named `acc
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
+
+from sqlalchemy.engine import Connection
 
 from harness.results.models import Score
 from harness.results.store import ResultStore
 from harness.scorers.judge import JudgeScorer
+from harness.view.queries import prepare
 from tests.ci.helpers import result, run_record, score
 
 #: Outputs that would run script if a page ever rendered them as HTML.
@@ -18,6 +25,8 @@ HOSTILE = {
     "r003": '<a id="evil" href="javascript:document.title=\'pwned\'">click</a>',
 }
 N_ROWS = 60
+#: A store's place: a SQLite file's path, or a database URL (the ``store_url`` fixture's).
+Store = TypeVar("Store", str, Path)
 _JUDGE = JudgeScorer(rubric="accuracy")
 
 
@@ -37,8 +46,21 @@ def judge(grade: int) -> Score:
     )
 
 
-def build_store(path: Path) -> Path:
-    """``run-old`` (v1 passes everywhere) then ``run-new`` (v2 fails every third row)."""
+@contextmanager
+def view_db(target: str | os.PathLike[str]) -> Iterator[Connection]:
+    """A connection to the store at ``target`` with the view's tables, as the app opens it."""
+    store = ResultStore(target)
+    try:
+        with store.engine.connect() as db:
+            prepare(db)
+            yield db
+    finally:
+        store.close()
+
+
+def build_store(path: Store) -> Store:
+    """``run-old`` (v1 passes everywhere) then ``run-new`` (v2 fails every third row), in
+    the store at ``path`` (a SQLite file or a database URL)."""
     store = ResultStore(path)
     for run_id, minutes in (("run-old", 0), ("run-new", 60)):
         store.save_run(run_record(run_id, suite="demo", minutes=minutes))

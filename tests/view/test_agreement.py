@@ -4,7 +4,6 @@ and scipy's on the same pairs, through `harness agreement` and the view's page."
 from __future__ import annotations
 
 import random
-from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,15 +18,14 @@ from harness.results.models import Score
 from harness.results.store import ResultStore
 from harness.view import create_app
 from harness.view.agreement import review_agreement
-from harness.view.queries import prepare
-from harness.view.reviews import Review, connect, save_review
+from harness.view.reviews import Review, save_review
 from tests.ci.helpers import result, run_record
-from tests.view.helpers import build_store, judge
+from tests.view.helpers import Store, build_store, judge, view_db
 
 WHEN = datetime(2026, 3, 2, 9, tzinfo=UTC)
 
 
-def reviewed_store(path: Path, seed: int) -> tuple[Path, dict[str, list[int]]]:
+def reviewed_store(path: Store, seed: int) -> tuple[Store, dict[str, list[int]]]:
     """A run of 40 judged cases, each reviewed: a verdict, a grade, or both, near the
     judge's; and a reviewed case whose judge errored (left out). Returns the pairs."""
     rng = random.Random(seed)
@@ -57,8 +55,7 @@ def reviewed_store(path: Path, seed: int) -> tuple[Path, dict[str, list[int]]]:
         Review("run-1", "main-v1-fake-broken", "bad", "ann", WHEN, None, {"accuracy": 1})
     )
     store.close()
-    with closing(connect(path)) as db:
-        prepare(db)
+    with view_db(path) as db:
         for review in reviews:
             save_review(db, review)
     return path, pairs
@@ -68,7 +65,7 @@ def reviewed_store(path: Path, seed: int) -> tuple[Path, dict[str, list[int]]]:
 @pytest.mark.parametrize("seed", range(3))
 def test_reviews_agree_as_sklearn_and_scipy_say(tmp_path: Path, seed: int, weights) -> None:
     path, pairs = reviewed_store(tmp_path / "results.db", seed)
-    with closing(connect(path)) as db:
+    with view_db(path) as db:
         verdicts, grades = review_agreement(db, "run-1", weights=weights)
     assert verdicts.id == "accuracy.verdict" and grades.id == "accuracy.grade"
     assert verdicts.charts[0].row_labels == ["bad", "good"]
@@ -87,10 +84,8 @@ def test_reviews_agree_as_sklearn_and_scipy_say(tmp_path: Path, seed: int, weigh
         assert sum(map(sum, found.charts[0].values)) == len(h)
 
 
-def test_nothing_to_compare_says_what_to_do(tmp_path: Path) -> None:
-    path = build_store(tmp_path / "results.db")
-    with closing(connect(path)) as db:
-        prepare(db)
+def test_nothing_to_compare_says_what_to_do(store_url: str) -> None:
+    with view_db(build_store(store_url)) as db:
         with pytest.raises(HarnessError, match="no case of run run-new is reviewed"):
             review_agreement(db, "run-new")
         save_review(db, Review("run-new", "main-v1-fake-r001", None, "ann", WHEN, "x"))
@@ -106,17 +101,17 @@ def test_nothing_to_compare_says_what_to_do(tmp_path: Path) -> None:
 
 
 def test_harness_agreement_prints_and_gates_on_kappa(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, store_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path, pairs = reviewed_store(tmp_path / "results.db", 0)
-    assert main(["agreement", "run", "--db", str(path), "--weights", "quadratic"]) == 0
+    path, pairs = reviewed_store(store_url, 0)
+    assert main(["agreement", "run", "--db", path, "--weights", "quadratic"]) == 0
     printed = capsys.readouterr().out
     kappa = cohen_kappa_score(pairs["h_grade"], pairs["j_grade"], weights="quadratic")
     assert "Judge agreement with reviews: accuracy, grades" in printed
     assert f"Cohen's kappa {kappa:.3f}" in printed
-    assert main(["agreement", "run-1", "--db", str(path), "--min-kappa", "0.99"]) == 1
+    assert main(["agreement", "run-1", "--db", path, "--min-kappa", "0.99"]) == 1
     assert "is below 0.99: check the judge" in capsys.readouterr().out
-    assert main(["agreement", "nope", "--db", str(path)]) == 2
+    assert main(["agreement", "nope", "--db", path]) == 2
     assert "no run 'nope'" in capsys.readouterr().err
     assert main(["agreement", "run-1", "--db", str(tmp_path / "none.db")]) == 2
 

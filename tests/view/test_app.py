@@ -24,21 +24,32 @@ def client(store: Path) -> TestClient:
     return TestClient(create_app(store, reviewer="ann"), base_url=LOCAL)
 
 
+@pytest.fixture
+def any_store(store_url: str) -> str:
+    """The test store on each backend (SQLite, PostgreSQL): for the tests about storage."""
+    return build_store(store_url)
+
+
+@pytest.fixture
+def any_client(any_store: str) -> TestClient:
+    return TestClient(create_app(any_store, reviewer="ann"), base_url=LOCAL)
+
+
 def rows(html: str) -> int:
     return html.count("<tr data-row=")
 
 
-def test_runs_page_lists_runs_with_totals_and_filters(client: TestClient) -> None:
-    page = client.get("/")
+def test_runs_page_lists_runs_with_totals_and_filters(any_client: TestClient) -> None:
+    page = any_client.get("/")
     assert page.status_code == 200
     assert "script-src 'none'" in page.headers["content-security-policy"]
     assert page.text.index('data-run="run-new"') < page.text.index('data-run="run-old"')
     # run-new: 121 results (r059's v1 replaced by an error); 20 v2 failures and the error
     assert ">121<" in page.text and f">{100 / 121:.1%}<" in page.text
-    assert "data-run=" not in client.get("/?since=2026-03-02").text
-    assert "data-run=" not in client.get("/?suite=other").text
-    assert "data-run=" not in client.get("/?until=2026-02-28").text
-    assert client.get("/?provider=fake").text.count("data-run=") == 2
+    assert "data-run=" not in any_client.get("/?since=2026-03-02").text
+    assert "data-run=" not in any_client.get("/?suite=other").text
+    assert "data-run=" not in any_client.get("/?until=2026-02-28").text
+    assert any_client.get("/?provider=fake").text.count("data-run=") == 2
 
 
 def test_bad_filter_values_are_400_with_what_was_expected(client: TestClient) -> None:
@@ -54,8 +65,8 @@ def test_bad_filter_values_are_400_with_what_was_expected(client: TestClient) ->
     assert client.get("/runs/nope").status_code == 404
 
 
-def test_grid_pages_rows_with_one_column_per_prompt_and_provider(client: TestClient) -> None:
-    first, second = client.get("/runs/run-new"), client.get("/runs/run-new?page=2")
+def test_grid_pages_rows_with_one_column_per_prompt_and_provider(any_client: TestClient) -> None:
+    first, second = any_client.get("/runs/run-new"), any_client.get("/runs/run-new?page=2")
     assert rows(first.text) == 50 and rows(second.text) == N_ROWS - 50
     assert "page 1 of 2 · 60 rows" in first.text
     assert first.text.count('<th class="col">') == 2  # v1 x fake, v2 x fake
@@ -63,12 +74,12 @@ def test_grid_pages_rows_with_one_column_per_prompt_and_provider(client: TestCli
     assert 'href="/runs/run-new/cases/main-v2-fake-r000"' in first.text
 
 
-def test_grid_filters_rows_by_status_and_case_set(client: TestClient) -> None:
-    failed = client.get("/runs/run-new?status=failed").text
+def test_grid_filters_rows_by_status_and_case_set(any_client: TestClient) -> None:
+    failed = any_client.get("/runs/run-new?status=failed").text
     assert rows(failed) == 21  # every third row fails on v2, and r059 errored on v1
-    assert rows(client.get("/runs/run-new?status=errored").text) == 1
-    assert 'data-row="bad-1"' in client.get("/runs/run-new?set=regressions").text
-    assert client.get("/runs/run-new?set=nope").status_code == 400
+    assert rows(any_client.get("/runs/run-new?status=errored").text) == 1
+    assert 'data-row="bad-1"' in any_client.get("/runs/run-new?set=regressions").text
+    assert any_client.get("/runs/run-new?set=nope").status_code == 400
 
 
 def test_hostile_outputs_are_escaped_everywhere(client: TestClient) -> None:
@@ -88,12 +99,12 @@ def test_case_page_shows_the_conversation_and_scores(client: TestClient) -> None
 
 
 def test_review_post_stores_who_and_when_and_survives_a_new_app(
-    client: TestClient, store: Path
+    any_client: TestClient, any_store: str
 ) -> None:
     url = "/runs/run-new/cases/main-v2-fake-r000/review"
-    sent = client.post(url, data={"verdict": "bad", "correct_answer": "answer r000"})
+    sent = any_client.post(url, data={"verdict": "bad", "correct_answer": "answer r000"})
     assert sent.status_code == 200 and "Marked <b>bad</b> by ann" in sent.text
-    again = TestClient(create_app(store, reviewer="bob"), base_url=LOCAL)
+    again = TestClient(create_app(any_store, reviewer="bob"), base_url=LOCAL)
     assert "bad · ann" in again.get("/runs/run-new").text
     assert rows(again.get("/runs/run-new?status=bad").text) == 1
     assert again.post(url, data={"verdict": "clear"}).status_code == 200
@@ -109,17 +120,17 @@ def test_review_post_refuses_bad_verdicts_and_other_origins(client: TestClient) 
     assert missing.status_code == 404
 
 
-def test_history_trend_and_compare(client: TestClient) -> None:
-    history = client.get("/runs/run-new/history?row=r000").text
+def test_history_trend_and_compare(any_client: TestClient) -> None:
+    history = any_client.get("/runs/run-new/history?row=r000").text
     assert history.count('<tr><th scope="row">') == 2  # run-old and run-new
-    assert client.get("/runs/run-new/history").status_code == 400
-    trend = client.get("/suites/demo").text
+    assert any_client.get("/runs/run-new/history").status_code == 400
+    trend = any_client.get("/suites/demo").text
     assert "<polyline" in trend and "compare with previous" in trend
-    assert client.get("/suites/nope").status_code == 404
-    report = client.get("/compare?a=run-old&b=run-new")
+    assert any_client.get("/suites/nope").status_code == 404
+    report = any_client.get("/compare?a=run-old&b=run-new")
     assert report.status_code == 200 and "run-new" in report.text
     assert report.headers["content-security-policy"] == "frame-ancestors 'none'"
-    assert client.get("/compare?a=run-old&b=nope").status_code == 400
+    assert any_client.get("/compare?a=run-old&b=nope").status_code == 400
 
 
 def test_other_host_headers_are_refused_on_loopback(store: Path) -> None:
@@ -144,25 +155,27 @@ def test_loopback_hosts() -> None:
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.2")
 
 
-def test_run_totals_are_summed_again_once_the_run_changed(client: TestClient, store: Path) -> None:
+def test_run_totals_are_summed_again_once_the_run_changed(
+    any_client: TestClient, any_store: str
+) -> None:
     from harness.results.store import ResultStore
     from tests.ci.helpers import result
 
-    assert ">121<" in client.get("/").text
-    more = ResultStore(store)
+    assert ">121<" in any_client.get("/").text
+    more = ResultStore(any_store)
     more.add_result(result("r999", run_id="run-new", error="boom"))  # a new, errored case
     more.add_result(result("r000", run_id="run-new", prompt_id="v2"))  # replaced: now passes
     more.close()
-    page = client.get("/runs/run-new").text
+    page = any_client.get("/runs/run-new").text
     assert "122 results · pass rate " + f"{101 / 122:.1%}" + " · 2 errors" in page
 
 
-def test_a_result_replaced_in_place_is_summed_again(client: TestClient, store: Path) -> None:
+def test_a_result_replaced_in_place_is_summed_again(any_client: TestClient, any_store: str) -> None:
     from harness.results.store import ResultStore
     from tests.ci.helpers import result
 
-    assert "121 results · pass rate " + f"{100 / 121:.1%}" in client.get("/runs/run-new").text
-    again = ResultStore(store)
+    assert "121 results · pass rate " + f"{100 / 121:.1%}" in any_client.get("/runs/run-new").text
+    again = ResultStore(any_store)
     again.add_result(result("r000", run_id="run-new", prompt_id="v2"))  # same case: it passes now
     again.close()
-    assert "121 results · pass rate " + f"{101 / 121:.1%}" in client.get("/runs/run-new").text
+    assert "121 results · pass rate " + f"{101 / 121:.1%}" in any_client.get("/runs/run-new").text

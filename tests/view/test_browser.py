@@ -1,7 +1,7 @@
 """The view in a real browser (Playwright on Debian's Chromium, never a downloaded one): pages
 load without console errors or requests leaving 127.0.0.1, hostile outputs (and queries)
 stay inert, a review with its grades survives a server restart, search filters the grid,
-and the token is needed off loopback."""
+and the token is needed off loopback; and the same on a PostgreSQL store."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ PAGES = {
 class Served:
     """The app on a free 127.0.0.1 port, in a uvicorn thread, until :meth:`stop`."""
 
-    def __init__(self, store: Path, **kwargs: object) -> None:
+    def __init__(self, store: str | Path, **kwargs: object) -> None:
         import uvicorn
 
         sock = socket.create_server(("127.0.0.1", 0))
@@ -209,5 +209,36 @@ def test_the_search_box_filters_the_grid_and_echoes_hostile_queries_as_text(
     assert w.page.locator("#q").input_value() == hostile
     assert w.page.locator("[data-row]").count() == 1  # r002, whose output is that text
     assert w.page.locator("img").count() == 0
+    assert w.errors == []
+    assert all(u.startswith("http://127.0.0.1:") for u in w.urls), w.urls
+
+
+def test_a_postgresql_store_loads_searches_and_keeps_a_review_over_a_restart(
+    browser: object, pg_url: str
+) -> None:
+    store = build_store(pg_url)
+    first = Served(store)
+    w = Watched(browser)
+    try:
+        for path in ("/", "/runs/run-new", "/runs/run-new/cases/main-v1-fake-r001"):
+            response = w.page.goto(first.url + path)
+            assert response is not None and response.status == 200, path
+        w.page.goto(first.url + "/runs/run-new")
+        w.page.fill("#q", '"answer r04"')
+        w.page.press("#q", "Enter")
+        rows = w.page.locator("#grid tbody tr[data-row]")
+        assert rows.count() == 10 and rows.first.get_attribute("data-row") == "r040"
+        w.page.goto(first.url + "/runs/run-new/cases/main-v2-fake-r000")
+        w.page.click("button[value=bad]")
+        assert "Marked bad by ann" in w.page.locator("#current-review").inner_text()
+    finally:
+        first.stop()
+    second = Served(store)
+    try:
+        w.page.goto(second.url + "/runs/run-new?status=bad")
+        cell = w.page.locator('a[href="/runs/run-new/cases/main-v2-fake-r000"]')
+        assert "bad · ann" in cell.inner_text()
+    finally:
+        second.stop()
     assert w.errors == []
     assert all(u.startswith("http://127.0.0.1:") for u in w.urls), w.urls

@@ -18,8 +18,10 @@ BAD_SET = "bad_cases:\n  - name: regressions\n    file: suite.badcases.yaml\n"
 
 
 @pytest.fixture(autouse=True)
-def _home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _home(tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test on each backend: the runs, the reviews and the harvest in one store."""
     monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("HARNESS_DB_URL", store_url)
     monkeypatch.chdir(tmp_path)
 
 
@@ -35,7 +37,8 @@ def test_a_case_marked_bad_is_harvested_and_runs_next_time(tmp_path: Path) -> No
     run = run_suite(suite).run
     store = default_store()
     (sure,) = [r for r in store.results(run.run_id) if r.row_id == "sure"]
-    client = TestClient(create_app(store.path, reviewer="ann"), base_url="http://127.0.0.1")
+    store.close()
+    client = TestClient(create_app(store.url, reviewer="ann"), base_url="http://127.0.0.1")
     url = f"/runs/{run.run_id}/cases/{sure.case_id}/review"
     assert client.post(url, data={"verdict": "bad", "correct_answer": "4"}).status_code == 200
 

@@ -1,5 +1,6 @@
-"""Search in the grid: the FTS5 index built on a run's first search and kept up to date,
-words, phrases, short and Chinese terms, fields, paging, and the query echoed as text."""
+"""Search in the grid, on each backend (SQLite's FTS5, PostgreSQL's pg_trgm): the index
+built on a run's first search and kept up to date, words, phrases, short and Chinese terms,
+fields, paging, the query echoed as text, and the same rows found on both."""
 
 from __future__ import annotations
 
@@ -7,30 +8,36 @@ import re
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from starlette.testclient import TestClient
 
 from harness.results.store import ResultStore
 from harness.view import create_app
 from harness.view.search import MAX_QUERY, Search, SearchError, parse
 from tests.ci.helpers import result, run_record
-from tests.view.helpers import N_ROWS, build_store
+from tests.view.helpers import N_ROWS, Store, build_store
 
 LOCAL = "http://127.0.0.1"
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Path:
-    path = build_store(tmp_path / "results.db")
-    more = ResultStore(path)
+def searched_store(target: Store) -> Store:
+    """The view's test store and a Chinese answer."""
+    build_store(target)
+    more = ResultStore(target)
     more.add_result(
         result("zh-1", "北京是中国的首都。", run_id="run-new", prompt_id="v1", vars={"q": "首都？"})
     )
     more.close()
-    return path
+    return target
 
 
 @pytest.fixture
-def client(store: Path) -> TestClient:
+def store(store_url: str) -> str:
+    return searched_store(store_url)
+
+
+@pytest.fixture
+def client(store: str) -> TestClient:
     return TestClient(create_app(store, reviewer="ann"), base_url=LOCAL)
 
 
@@ -95,7 +102,7 @@ def test_the_query_is_echoed_as_text(client: TestClient) -> None:
     assert client.get("/runs/run-new", params={"in": "nope", "q": "x"}).status_code == 400
 
 
-def test_the_index_follows_the_run(client: TestClient, store: Path) -> None:
+def test_the_index_follows_the_run(client: TestClient, store: str) -> None:
     assert found(client, q="brand new") == []  # the first search builds the index
     more = ResultStore(store)
     more.add_result(result("r900", "a brand new answer", run_id="run-new"))
@@ -108,7 +115,7 @@ def test_the_index_follows_the_run(client: TestClient, store: Path) -> None:
     assert found(client, q="answer r010", set="regressions") == []
 
 
-def test_a_run_without_results_is_searched_at_once(client: TestClient, store: Path) -> None:
+def test_a_run_without_results_is_searched_at_once(client: TestClient, store: str) -> None:
     more = ResultStore(store)
     more.save_run(run_record("run-empty", suite="demo", minutes=120))
     more.close()
@@ -116,9 +123,25 @@ def test_a_run_without_results_is_searched_at_once(client: TestClient, store: Pa
 
 
 def test_a_large_run_is_indexed_a_step_at_a_time(
-    client: TestClient, store: Path, monkeypatch: pytest.MonkeyPatch
+    client: TestClient, store: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from harness.view import search
 
     monkeypatch.setattr(search, "STEP", 7)  # 121 results: 18 transactions
     assert len(found(client, q="answer", per="100", **{"in": "output"})) == N_ROWS - 3
+
+
+def test_both_backends_find_the_same_rows(tmp_path: Path, pg_url: str) -> None:
+    sqlite, postgres = (
+        TestClient(create_app(searched_store(target), reviewer="ann"), base_url=LOCAL)
+        for target in (tmp_path / "results.db", pg_url)
+    )
+    queries = ["answer", '"answer r04"', "r042", "ANSWER R042", "v2", "北京", "中国的首都",
+               "100%", "r_4", "HTTP 500", 'onerror="document', "answer r010 v2"]  # fmt: skip
+    for q, where in [(q, "all") for q in queries] + [("r00", "input"), ("r007", "expected")]:
+        params = {"q": q, "in": where, "per": "500"}
+        assert found(sqlite, **params) == found(postgres, **params), params
+    store = ResultStore(pg_url)  # PostgreSQL searched through its trigram indexes
+    indexes = {i["name"] for i in sa.inspect(store.engine).get_indexes("view_search")}
+    store.close()
+    assert {"view_search_output", "view_search_input", "view_search_expected"} <= indexes
