@@ -16,19 +16,16 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import json
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from pydantic import ValidationError
-
-from harness.errors import PermanentProviderError, ProviderError
+from harness.errors import PermanentProviderError
 from harness.extras import install_command, require
 from harness.providers.base import Generation, ModelRequest, Provider
+from harness.providers.batching import Job, LoadOnce, deliver, fail, job_for
 from harness.providers.hf_loglik import LoglikelihoodScorer, Progress, RollingScore
 from harness.providers.hf_models import (
     DTYPES,
@@ -52,23 +49,6 @@ DEFAULT_MAX_TOKENS = 128
 T = TypeVar("T")
 
 
-@dataclass(eq=False)
-class _Job:
-    request: ModelRequest
-    params: GenerationParams
-    future: asyncio.Future[Generation]
-
-    @cached_property
-    def key(self) -> str:
-        """Requests batch together only when every generation parameter is the same."""
-        return json.dumps(self.params.model_dump(), sort_keys=True, default=str)
-
-    @property
-    def solo(self) -> bool:
-        """Seeded sampling runs alone: a row's random draws would depend on its batch."""
-        return self.params.seed is not None and bool(self.params.temperature)
-
-
 class HFProvider(Provider):
     """A checkpoint folder, a GGUF file or an alias (see :mod:`harness.providers.hf_models`)."""
 
@@ -77,13 +57,12 @@ class HFProvider(Provider):
 
     def __init__(self, config: HFProviderConfig) -> None:
         super().__init__(config)
-        self._runtime: _Model | None = None
-        self._load_error: ProviderError | None = None
-        self._pending: list[_Job] = []
+        self._model: LoadOnce[_Model] = LoadOnce(self._load)
+        self._pending: list[Job] = []
         self._wakeup: asyncio.Event | None = None
         self._worker: asyncio.Task[None] | None = None
         #: Batches being answered, by the task answering each.
-        self._running: dict[asyncio.Task[None], list[_Job]] = {}
+        self._running: dict[asyncio.Task[None], list[Job]] = {}
         self._executor: ThreadPoolExecutor | None = None
         self._workers: asyncio.Future[ModelWorkers] | None = None
 
@@ -147,7 +126,7 @@ class HFProvider(Provider):
 
     async def generate(self, request: ModelRequest) -> Generation:
         loop = asyncio.get_running_loop()
-        job = _Job(request, self._params(request), loop.create_future())
+        job = job_for(request, self.config.params, f"hf provider '{self.id}'", loop.create_future())
         self._ensure_worker(loop)
         assert self._wakeup is not None
         self._pending.append(job)
@@ -199,7 +178,7 @@ class HFProvider(Provider):
         if self._executor is None:
             self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"hf-{self.id}")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, lambda: work(self._loaded()))
+        return await loop.run_in_executor(self._executor, lambda: work(self._model.get()))
 
     async def aclose(self) -> None:
         """Stop the worker, fail what is still queued, and free the model."""
@@ -210,7 +189,7 @@ class HFProvider(Provider):
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._worker = None
-        _fail(jobs, PermanentProviderError("hf provider closed"))
+        fail(jobs, PermanentProviderError("hf provider closed"))
         self._pending = []
         if self._workers is not None:
             starting, self._workers = self._workers, None
@@ -220,16 +199,8 @@ class HFProvider(Provider):
         if self._executor is not None:
             await asyncio.to_thread(self._executor.shutdown, True)  # let a running batch end
             self._executor = None
-        if self._runtime is not None:
-            self._runtime.release()
-            self._runtime = None
-
-    def _params(self, request: ModelRequest) -> GenerationParams:
-        given = {k: v for k, v in request.params.items() if v is not None}
-        try:
-            return GenerationParams.model_validate(given).merged_over(self.config.params)
-        except ValidationError as e:
-            raise PermanentProviderError(f"hf provider '{self.id}': bad params: {e}") from None
+        if (model := self._model.take()) is not None:
+            model.release()
 
     def _ensure_worker(self, loop: asyncio.AbstractEventLoop) -> None:
         if self._worker is not None and not self._worker.done() and self._worker.get_loop() is loop:
@@ -258,7 +229,7 @@ class HFProvider(Provider):
                 task.add_done_callback(self._running.pop)
                 task.add_done_callback(lambda _: free.release())
 
-    async def _answer(self, batch: list[_Job]) -> None:
+    async def _answer(self, batch: list[Job]) -> None:
         """Run one batch and hand each caller its result."""
         try:
             if self.on_ray:
@@ -269,15 +240,9 @@ class HFProvider(Provider):
                 results = await loop.run_in_executor(self._executor, self._run_batch, batch)
         except Exception as e:  # a bug or a failed start: the callers must not hang
             results = [e] * len(batch)
-        for job, result in zip(batch, results, strict=True):
-            if job.future.done():
-                continue
-            if isinstance(result, Exception):
-                job.future.set_exception(result)
-            else:
-                job.future.set_result(result)
+        deliver(batch, results)
 
-    def _take_batch(self) -> list[_Job]:
+    def _take_batch(self) -> list[Job]:
         """The oldest live request plus up to ``batch_size - 1`` others with its params."""
         live = [job for job in self._pending if not job.future.done()]
         if not live:
@@ -290,33 +255,15 @@ class HFProvider(Provider):
         self._pending = [job for job in live if id(job) not in taken]
         return batch
 
-    def _loaded(self) -> _Model:
-        """On the worker thread: the model, loaded on first use. A failed load fails every
-        later call with the same error rather than trying again."""
-        if self._runtime is None:
-            if self._load_error is not None:
-                raise self._load_error
-            try:
-                self.check()
-                self._runtime = _Model.load(self.source, self.config)
-            except ProviderError as e:
-                self._load_error = e
-                raise
-        return self._runtime
+    def _load(self) -> _Model:
+        """On the worker thread, once (see :class:`LoadOnce`)."""
+        self.check()
+        return _Model.load(self.source, self.config)
 
-    def _run_batch(self, batch: list[_Job]) -> list[Generation | Exception]:
+    def _run_batch(self, batch: list[Job]) -> list[Generation | Exception]:
         """On the worker thread: load the model once, then generate for the batch."""
-        try:
-            runtime = self._loaded()
-        except ProviderError as e:
-            return [e] * len(batch)
-        return runtime.generate_batch([job.request for job in batch], batch[0].params)
-
-
-def _fail(jobs: list[_Job], error: Exception) -> None:
-    for job in jobs:
-        if not job.future.done():
-            job.future.set_exception(error)
+        requests = [job.request for job in batch]
+        return self._model.run(batch, lambda model: model.generate_batch(requests, batch[0].params))
 
 
 class _Model:

@@ -28,16 +28,14 @@ import json
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import ValidationError
-
-from harness.errors import PermanentProviderError, ProviderError
+from harness.errors import PermanentProviderError
 from harness.extras import install_command, require
 from harness.providers.base import Generation, ModelRequest, Provider
+from harness.providers.batching import Job, LoadOnce, deliver, fail, job_for
 from harness.providers.hf_local import DEFAULT_MAX_TOKENS
 from harness.providers.hf_loglik import LoglikelihoodScorer, Progress, RollingScore, Row, Scores
 from harness.providers.hf_models import DTYPES, ModelSource, resolve
@@ -105,13 +103,6 @@ def _hub_revision(repo: str, revision: str | None) -> str:
     return revision or "unpinned"
 
 
-@dataclass(eq=False)
-class _Job:
-    request: ModelRequest
-    params: GenerationParams
-    future: asyncio.Future[Generation]
-
-
 class VLLMProvider(Provider):
     """A checkpoint folder or a hub id, run by vLLM's engine in this process."""
 
@@ -120,9 +111,8 @@ class VLLMProvider(Provider):
 
     def __init__(self, config: VLLMProviderConfig) -> None:
         super().__init__(config)
-        self._engine: _Engine | None = None
-        self._load_error: ProviderError | None = None
-        self._pending: list[_Job] = []
+        self._engine: LoadOnce[_Engine] = LoadOnce(self._load)
+        self._pending: list[Job] = []
         self._wakeup: asyncio.Event | None = None
         self._worker: asyncio.Task[None] | None = None
         self._executor: ThreadPoolExecutor | None = None
@@ -176,7 +166,9 @@ class VLLMProvider(Provider):
 
     async def generate(self, request: ModelRequest) -> Generation:
         loop = asyncio.get_running_loop()
-        job = _Job(request, self._params(request), loop.create_future())
+        job = job_for(
+            request, self.config.params, f"vllm provider '{self.id}'", loop.create_future()
+        )
         self._ensure_worker(loop)
         assert self._wakeup is not None
         self._pending.append(job)
@@ -202,31 +194,23 @@ class VLLMProvider(Provider):
             self._worker.cancel()
             await asyncio.gather(self._worker, return_exceptions=True)
             self._worker = None
-        _fail(self._pending, PermanentProviderError("vllm provider closed"))
+        fail(self._pending, PermanentProviderError("vllm provider closed"))
         self._pending = []
         if self._executor is not None:
             await asyncio.to_thread(self._executor.shutdown, True)  # let a running batch end
             self._executor = None
-        if self._engine is not None:
-            self._engine.release()
-            self._engine = None
+        if (engine := self._engine.take()) is not None:
+            engine.release()
 
     async def _on_worker(self, work: Callable[[_Engine], T]) -> T:
         """Run ``work`` on the loaded engine, on the thread that generation batches use."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._thread(), lambda: work(self._loaded()))
+        return await loop.run_in_executor(self._thread(), lambda: work(self._engine.get()))
 
     def _thread(self) -> ThreadPoolExecutor:
         if self._executor is None:
             self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"vllm-{self.id}")
         return self._executor
-
-    def _params(self, request: ModelRequest) -> GenerationParams:
-        given = {k: v for k, v in request.params.items() if v is not None}
-        try:
-            return GenerationParams.model_validate(given).merged_over(self.config.params)
-        except ValidationError as e:
-            raise PermanentProviderError(f"vllm provider '{self.id}': bad params: {e}") from None
 
     def _ensure_worker(self, loop: asyncio.AbstractEventLoop) -> None:
         if self._worker is not None and not self._worker.done() and self._worker.get_loop() is loop:
@@ -245,58 +229,38 @@ class VLLMProvider(Provider):
                 try:
                     results = await loop.run_in_executor(self._thread(), self._run_batch, batch)
                 except asyncio.CancelledError:  # aclose(): the batch's callers must not hang
-                    _fail(batch, PermanentProviderError("vllm provider closed"))
+                    fail(batch, PermanentProviderError("vllm provider closed"))
                     raise
                 except Exception as e:  # nor on a bug here
                     results = [e] * len(batch)
-                for job, result in zip(batch, results, strict=True):
-                    if job.future.done():
-                        continue
-                    if isinstance(result, Exception):
-                        job.future.set_exception(result)
-                    else:
-                        job.future.set_result(result)
+                deliver(batch, results)
 
-    def _take_batch(self) -> list[_Job]:
+    def _take_batch(self) -> list[Job]:
         """The oldest ``batch_size`` requests whose callers still wait."""
         live = [job for job in self._pending if not job.future.done()]
         batch, self._pending = live[: self.config.batch_size], live[self.config.batch_size :]
         return batch
 
-    def _loaded(self) -> _Engine:
-        """On the worker thread: the engine, loaded on first use. A failed load fails every
-        later call with the same error rather than trying again."""
-        if self._engine is None:
-            if self._load_error is not None:
-                raise self._load_error
-            try:
-                self.check()
-                self._engine = _Engine.load(self.config, self.path)
-            except ProviderError as e:
-                self._load_error = e
-                raise
-        return self._engine
+    def _load(self) -> _Engine:
+        """On the worker thread, once (see :class:`LoadOnce`)."""
+        self.check()
+        return _Engine.load(self.config, self.path)
 
-    def _run_batch(self, batch: list[_Job]) -> list[Generation | Exception]:
+    def _run_batch(self, batch: list[Job]) -> list[Generation | Exception]:
         """On the worker thread: load the engine once, then one ``llm.generate``."""
-        try:
-            engine = self._loaded()
-        except ProviderError as e:
-            return [e] * len(batch)
-        started = time.perf_counter()
-        results = engine.generate([(job.request, job.params) for job in batch])
-        # The batch's own compute time, not the time a request waited in the queue.
-        elapsed = time.perf_counter() - started
-        return [
-            r if isinstance(r, Exception) else r.model_copy(update={"latency_s": elapsed})
-            for r in results
-        ]
+        return self._engine.run(batch, lambda engine: _timed(engine, batch))
 
 
-def _fail(jobs: list[_Job], error: Exception) -> None:
-    for job in jobs:
-        if not job.future.done():
-            job.future.set_exception(error)
+def _timed(engine: _Engine, batch: list[Job]) -> list[Generation | Exception]:
+    """The batch's answers, each with the batch's own compute time as its latency (not the
+    time a request waited in the queue)."""
+    started = time.perf_counter()
+    results = engine.generate([(job.request, job.params) for job in batch])
+    elapsed = time.perf_counter() - started
+    return [
+        r if isinstance(r, Exception) else r.model_copy(update={"latency_s": elapsed})
+        for r in results
+    ]
 
 
 class _Engine:
