@@ -56,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return e.exit_code
     except KeyboardInterrupt:
         why = "terminated (SIGTERM)" if terminated else "interrupted"
-        console.print(f"[yellow]{why}[/]: finished cases are saved; run again to resume.")
+        console.print(f"[yellow]{why}[/]: finished cases are saved; the same command resumes.")
         return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
 
 
@@ -210,10 +210,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
     def on_start(run: RunRecord, total: int, done: int) -> None:
         nonlocal task
         verb = "Resuming" if done else "Running"
+        part = f" (shard {args.shard})" if args.shard else ""
         console.print(
-            f"{verb} run [bold]{run.run_id}[/] of suite '{_escape(run.suite_name)}': "
+            f"{verb} run [bold]{run.run_id}[/]{part} of suite '{_escape(run.suite_name)}': "
             f"{total} cases" + (f", {done} already done" if done else "")
         )
+        if args.shard and not total:
+            console.print(
+                f"[yellow]note:[/] shard {args.shard} has no case: the run has only "
+                f"{run.n_cases} for {args.shard.count} shards"
+            )
         task = progress.add_task(run.suite_name, total=total, completed=done, failed=0, errored=0)
 
     def on_result(result: CaseResult) -> None:

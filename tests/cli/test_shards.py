@@ -122,3 +122,11 @@ def test_parse_shard() -> None:
     assert parse_shard(" 2/4 ") == Shard(2, 4)
     with pytest.raises(ValueError, match="between 1 and 4"):
         parse_shard("5/4")
+
+
+def test_a_shard_past_the_cases_says_it_has_none(
+    suite: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", str(suite), "--shard", "25/25", "--run-id", "few"]) == 0
+    err = capsys.readouterr().err
+    assert "(shard 25/25)" in err and "shard 25/25 has no case: the run has only 20" in err
