@@ -332,18 +332,13 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _perturbed(tags: list[str] | None) -> bool:
-    from harness.perturb.registry import TAG_PREFIX
-
-    return any(t.startswith(TAG_PREFIX) for t in tags or ())
-
-
 def _cmd_runs(args: argparse.Namespace) -> int:
     from rich.table import Column, Table
 
     from harness.analysis.summary import summarize
     from harness.api import default_store
     from harness.history import no_match_note, run_filter, select_runs
+    from harness.perturb.registry import is_perturbed
     from harness.results.store import StoredResults
 
     store = default_store(existing=True)
@@ -357,7 +352,7 @@ def _cmd_runs(args: argparse.Namespace) -> int:
         # the suite's own clean cases, as the report's headline (bad cases are shown apart),
         # from the small digests; the summary reads the results a case at a time
         digests = [d for _, d in store.iter_digests(run.run_id)]
-        own = [d[5] for d in digests if d[0] in (None, "main") and not _perturbed(d[4])]
+        own = [d[5] for d in digests if d[0] in (None, "main") and not is_perturbed(d[4] or ())]
         errored = sum(d[6] is not None for d in digests)
         summary = summarize(StoredResults(store, run.run_id), corpus=False)  # a mean
         costs = [g.cost_total for g in summary.groups if g.cost_total is not None]

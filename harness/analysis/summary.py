@@ -7,8 +7,7 @@ place. A number that has no data behind it (no cost reported, no scorer value) i
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
 
 from pydantic import BaseModel, Field
 
@@ -16,30 +15,8 @@ from harness.analysis.corpus import CorpusInput, CorpusScore, corpus_scores, res
 from harness.jsontext import utf8_safe
 from harness.results.models import CaseResult
 
-if TYPE_CHECKING:
-    import pandas as pd
-
 #: The columns that identify one cell of the summary.
 GROUP_KEYS = ["case_set", "prompt_id", "provider_id"]
-
-_CASE_COLUMNS = [
-    "case_index",
-    "case_id",
-    "row_id",
-    *GROUP_KEYS,
-    "model",
-    "tags",
-    "passed",
-    "error",
-    "latency_s",
-    "cost_usd",
-    "prompt_tokens",
-    "completion_tokens",
-    "cached",
-]
-_SCORE_COLUMNS = [
-    "name", "scorer", "scorer_version", "value", "threshold", "score_passed", "score_error"
-]  # fmt: skip
 
 
 class GroupSummary(BaseModel):
@@ -114,62 +91,6 @@ class RunSummary(BaseModel):
             if (g.case_set, g.prompt_id, g.provider_id) == (case_set, prompt_id, provider_id):
                 return g
         return None
-
-
-def results_frame(
-    results: Iterable[CaseResult], columns: Sequence[str] | None = None
-) -> pd.DataFrame:
-    """One row per (case, score); a case without scores still gets one row (name None).
-
-    ``case_index`` is the case's position in ``results``, so cases stay distinct even
-    when a case id recurs (the same case in a bad-case set and in the main set).
-    ``columns``: only these (every column of a 100k-case run's frame costs memory while it
-    is built).
-    """
-    import pandas as pd  # ~0.5 s: only for callers of the frame, not for the summary
-
-    wanted = set(_CASE_COLUMNS + _SCORE_COLUMNS if columns is None else columns)
-    case_columns = [(j, c) for j, c in enumerate(_CASE_COLUMNS) if c in wanted]
-    score_columns = [(j, c) for j, c in enumerate(_SCORE_COLUMNS) if c in wanted]
-    # Built column by column: a dict per row would cost several KB each at 100k cases.
-    data: dict[str, list[Any]] = {c: [] for _, c in case_columns + score_columns}
-    no_score = (None,) * len(_SCORE_COLUMNS)
-    for i, r in enumerate(results):
-        case = (
-            i, r.case_id, r.row_id, r.case_set, r.prompt_id, r.provider_id, r.model,
-            list(r.tags), r.passed, r.error, r.latency_s, r.cost_usd, r.prompt_tokens,
-            r.completion_tokens, r.cached,
-        )  # fmt: skip
-        for s in r.scores or [None]:
-            for j, name in case_columns:
-                data[name].append(case[j])
-            score = (
-                (s.name, s.scorer, s.version, s.value, s.threshold, s.passed, s.error)
-                if s
-                else no_score
-            )
-            for j, name in score_columns:
-                data[name].append(score[j])
-    # pandas' arrow strings refuse lone surrogates (an error message, a dataset id may hold one)
-    for col in _TEXT_COLUMNS.intersection(data):
-        data[col] = [v if v is None else utf8_safe(v) for v in data[col]]
-    frame = pd.DataFrame(data)
-    for col in ("value", "threshold", "latency_s", "cost_usd"):
-        if col in frame:
-            frame[col] = frame[col].astype("float64")
-    return frame
-
-
-#: Text columns: their lone surrogates are escaped for pandas.
-_TEXT_COLUMNS = {
-    "case_id",
-    "row_id",
-    "case_set",
-    "prompt_id",
-    "provider_id",
-    "error",
-    "score_error",
-}
 
 
 def summarize(results: Iterable[CaseResult], *, corpus: bool = True) -> RunSummary:
@@ -339,14 +260,10 @@ class _Cell:
 
 
 def _quantile(values: list[float], q: float) -> float | None:
-    """The ``q`` quantile of ``values`` by linear interpolation, as pandas' groupby
-    ``quantile`` computes it; None without values."""
+    """The ``q`` quantile of ``values`` by linear interpolation (numpy's default, as
+    pandas' groupby ``quantile``); None without values."""
     if not values:
         return None
-    ordered = sorted(values)
-    position = q * (len(ordered) - 1)
-    low = int(position)
-    frac = position % 1
-    if frac == 0.0:
-        return ordered[low]
-    return ordered[low] + (ordered[low + 1] - ordered[low]) * frac
+    import numpy as np  # numpy is loaded by every command that summarises a run
+
+    return float(np.quantile(values, q))

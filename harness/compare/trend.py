@@ -33,7 +33,7 @@ from harness.compare.stats import (
     paired_stats,
 )
 from harness.errors import CompareError
-from harness.perturb.registry import TAG_PREFIX  # perturbed copies are not headline cases
+from harness.perturb.registry import is_perturbed  # perturbed copies: not headline cases
 from harness.results.models import RunRecord
 from harness.results.store import ResultStore
 from harness.suite.loader import did_you_mean
@@ -227,7 +227,7 @@ def _read_cells(
 
 def _headline_case(r: CaseRecord) -> bool:
     """A case of the suite's own set, not a perturbed copy: the summary's headline cells."""
-    return r.case_set == MAIN_SET and not any(t.startswith(TAG_PREFIX) for t in r.tags)
+    return r.case_set == MAIN_SET and not is_perturbed(r.tags)
 
 
 def _estimate(

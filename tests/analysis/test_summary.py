@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from harness.analysis.summary import GroupSummary, RunSummary, results_frame, summarize
+from harness.analysis.summary import GroupSummary, RunSummary, summarize
 from harness.providers.base import Message
 from harness.results.models import CaseResult, Score
 
@@ -236,21 +236,6 @@ def test_a_case_repeated_in_two_sets_counts_in_each() -> None:
 
 def test_empty_run() -> None:
     assert summarize([]) == RunSummary(groups=[], by_tag=[], headline=[])
-    assert results_frame([]).empty
-
-
-def test_results_frame_has_one_row_per_case_and_score() -> None:
-    results = [
-        case(0, scores=[score("exact_match", 1.0), score("rougeL", 0.4)], tags=["a"]),
-        case(1, error="boom", passed=False),
-    ]
-    frame = results_frame(results)
-    assert len(frame) == 3
-    assert frame["scorer"].tolist()[:2] == ["exact_match", "rougeL"]
-    assert frame["scorer"].isna().tolist() == [False, False, True]
-    assert frame["case_index"].tolist() == [0, 0, 1]
-    for column in ("case_set", "prompt_id", "provider_id", "passed", "error", "tags", "value"):
-        assert column in frame.columns
 
 
 def test_scoring_errors_are_counted_apart_from_call_errors() -> None:
