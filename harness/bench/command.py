@@ -158,6 +158,11 @@ def run_command(args: argparse.Namespace) -> int:
     )
     if args.model_args and model.type != "vllm":
         raise BenchError("--model-args applies to a vllm:... model")
+    if args.workers != 1 and any(m.type == "vllm" for m in models):
+        raise BenchError(
+            "--workers is for local hf models; vLLM spreads a model over GPUs itself "
+            "(--model-args tensor_parallel_size=N)"
+        )
     if args.adapter and model.type != "hf":
         raise BenchError("--adapter applies to a local model, not an API")
     if len(models) > 1 and models[0].id == models[1].id:
@@ -206,6 +211,8 @@ def _vllm_model(name: str, dtype: str, model_args: str) -> BenchModel:
         if not sep or not key.strip():
             raise BenchError(f"--model-args: expected KEY=VALUE, got {item!r}")
         key = key.strip()
+        if key in ("type", "id", "model"):  # --model names the model
+            raise BenchError(f"--model-args: {key} is set by --model vllm:MODEL, not here")
         target = settings if key in VLLMProviderConfig.model_fields else settings["engine_args"]
         target[key] = yaml.safe_load(value)  # type: ignore[index]
     try:

@@ -307,4 +307,6 @@ def check_reachable(address: str) -> None:
 
 
 def _first_line(error: Exception | None) -> str:
-    return str(error).strip().splitlines()[0] if error is not None else "?"
+    if error is None:
+        return "?"
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]

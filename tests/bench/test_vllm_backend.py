@@ -93,6 +93,8 @@ def test_generate_mode_asks_the_vllm_provider(
         (["--model-args", "gpu_memory_utilization=2"], "gpu_memory_utilization input should be"),
         (["--mode", "logprobs"], "--mode logprobs is for OpenAI-compatible APIs"),
         (["--model-args", "no_such_arg=1"], "unexpected keyword argument 'no_such_arg'"),
+        (["--model-args", "model=other"], "model is set by --model vllm:MODEL"),
+        (["--workers", "2"], "--workers is for local hf models"),
     ],
 )
 def test_bad_vllm_options_are_one_line(

@@ -255,3 +255,10 @@ def test_ray_address_runs_the_workers_on_an_existing_cluster(
     assert done.returncode == 0, done.stdout + done.stderr
     assert "4 cases run: 4 requests, 0 from cache, 0 retries, 0 errors" in done.stderr
     assert lines.count(":actor_name:ModelWorker") == WORKERS  # they ran on that cluster
+
+
+def test_an_error_without_a_message_is_named_by_its_type() -> None:
+    from harness.providers.ray_pool import _first_line
+
+    assert _first_line(RuntimeError("boom\nmore")) == "boom"
+    assert _first_line(RuntimeError()) == "RuntimeError" and _first_line(None) == "?"
