@@ -186,6 +186,11 @@ def run_suite(
     ``on_start(run, total, already_done)`` is called once the run is known.
     Interrupted runs (Ctrl-C) are marked so and re-raise ``KeyboardInterrupt``.
     """
+    if run_id is not None and (resume is not None or retry_errors):
+        raise SelectionError(
+            "--run-id names the run to write; --resume and --retry-errors choose one already "
+            "stored: give one or the other"
+        )
     prepared = prepare(suite_path, repeat=repeat)
     store = store or default_store()
     if select is not None:
@@ -276,8 +281,9 @@ async def _run(runner: Runner, prepared: Prepared, cases: list[Case]) -> RunStat
     the whole run has its results."""
     try:
         stats = await runner.run(cases)
-        whole = runner.store.count_results(runner.run_id) >= len(prepared.plan.cases)
-        if prepared.analyses and whole:
+        if prepared.analyses and runner.store.count_results(runner.run_id) >= len(
+            prepared.plan.cases
+        ):  # the whole run has its results (a shard may leave others' to come)
             results = runner.store.results(runner.run_id)
             for analysis in prepared.analyses:
                 found = await run_analysis(analysis, results, runner.scoring.for_case())

@@ -130,3 +130,11 @@ def test_a_shard_past_the_cases_says_it_has_none(
     assert main(["run", str(suite), "--shard", "25/25", "--run-id", "few"]) == 0
     err = capsys.readouterr().err
     assert "(shard 25/25)" in err and "shard 25/25 has no case: the run has only 20" in err
+
+
+def test_a_run_id_with_resume_or_retry_errors_is_refused(
+    suite: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for choose in (["--resume", "x"], ["--retry-errors"]):
+        assert main(["run", str(suite), *choose, "--run-id", "new"]) == 2
+        assert "give one or the other" in capsys.readouterr().err

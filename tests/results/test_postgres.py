@@ -101,7 +101,9 @@ def test_a_run_held_by_a_live_process_is_refused(store_url: str) -> None:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
         with pytest.raises(StoreError, match=f"being run by process {holder.pid} on "):
             store.lock_run("r")
-        store.lock_run("r/shard-2-of-2")  # another key: free
+        with pytest.raises(StoreError, match="being run by process"):
+            store.lock_run("r#shard-2-of-2")  # a part of the run another process runs whole
+        store.lock_run("r2")  # another run: free
     finally:
         holder.communicate(timeout=30)
     store.lock_run("r")  # released by its holder
