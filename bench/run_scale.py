@@ -74,6 +74,8 @@ sys.exit(code)
 def run_cli(folder: Path, *args: str) -> tuple[float, float]:
     """Wall seconds and peak RSS (MB) of one `harness run` in a fresh process."""
     env = {**os.environ, "HARNESS_HOME": str(folder / "home")}
+    # A user's install has its bytecode cached; this machine's environment turns that off.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     started = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-c", LAUNCH, "run", "suite.yaml", *args],

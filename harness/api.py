@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -18,8 +17,9 @@ from harness.analysis.registry import build_analyses, run_analysis
 from harness.cases import Case, Plan, build_plan, repeat_cases
 from harness.embeddings.registry import create_embedder
 from harness.errors import HarnessError, SelectionError, StoreError
+from harness.locations import default_cache, default_store
 from harness.providers.base import Provider
-from harness.providers.registry import create_providers
+from harness.providers.from_suite import prepare_models
 from harness.results.models import CaseResult, RunRecord
 from harness.results.store import ResultStore, StoredResults
 from harness.runner.cache import ResponseCache
@@ -31,25 +31,7 @@ from harness.sharding import Shard
 from harness.suite.gate_names import check_gate_names
 from harness.suite.loader import LoadedSuite, load_suite
 from harness.suite.refs import DEFAULT_EMBEDDER
-from harness.suite.schema import ENV_VAR, EmbeddingsConfig, EnvRef
-
-
-def harness_home() -> Path:
-    """Where the results store and response cache live (``$HARNESS_HOME``, default ``.harness``)."""
-    return Path(os.environ.get("HARNESS_HOME", ".harness"))
-
-
-def default_store(*, existing: bool = False) -> ResultStore:
-    """The results store at ``$HARNESS_DB_URL`` (a database URL, e.g. a team's PostgreSQL,
-    or a SQLite file's path; ``--db``), else ``$HARNESS_HOME/results.db``. ``existing``: for
-    commands that only read; a SQLite file that is not there is an error, not a new store."""
-    target = os.environ.get("HARNESS_DB_URL") or harness_home() / "results.db"
-    return ResultStore(target, create=not existing)
-
-
-def default_cache() -> ResponseCache:
-    """The response cache at ``$HARNESS_CACHE_URL``, else ``$HARNESS_HOME/cache.db``."""
-    return ResponseCache(os.environ.get("HARNESS_CACHE_URL") or harness_home() / "cache.db")
+from harness.suite.schema import EmbeddingsConfig
 
 
 @dataclass
@@ -94,71 +76,11 @@ def prepare(
     plans the cases of a provider whose key is unset instead of refusing it:
     :func:`missing_keys` says which."""
     loaded = load_suite(suite_path)
-    load_dotenv_files(loaded.base_dir)
-    configs = [*loaded.suite.providers, *loaded.suite.judges]
-    if not require_keys:  # no call is made: a provider is planned the same without its key
-        configs = [_without_unset_secrets(c) for c in configs]
-    built = create_providers(loaded, configs)
-    providers, judges = built[: len(loaded.suite.providers)], built[len(loaded.suite.providers) :]
-    for provider in [*providers, *judges]:
-        provider.check()
+    providers, judges = prepare_models(loaded, require_keys=require_keys)
     times = loaded.suite.repeat if repeat is None else repeat
     plan = repeat_cases(build_plan(loaded, providers), times)
     check_gate_names(loaded, plan.cases)
     return Prepared(loaded, providers, plan, judges, build_analyses(loaded, plan))
-
-
-def load_dotenv_files(suite_dir: Path) -> None:
-    """Variables of ``.env`` beside the suite, then in the working directory, that the
-    environment does not set already. Only read into this process; never written."""
-    from dotenv import dotenv_values
-
-    for folder in dict.fromkeys([suite_dir.resolve(), Path.cwd().resolve()]):
-        for name, value in dotenv_values(folder / ".env").items():
-            if value is not None:
-                os.environ.setdefault(name, value)
-
-
-def secret_variables(config: Any) -> list[str]:
-    """The environment variables a provider, judge or embedder config reads secrets from:
-    an API key (``api_key_env``), or ``{env: NAME}`` / ``${NAME}`` in an ``http`` header."""
-    names = [config.api_key_env] if getattr(config, "api_key_env", None) else []
-    for value in (getattr(config, "headers", None) or {}).values():
-        names += [value.env] if isinstance(value, EnvRef) else ENV_VAR.findall(value)
-    return names
-
-
-def _without_unset_secrets(config: Any) -> Any:
-    """``config`` with each unset secret left out (a placeholder), for planning only."""
-    unset = {v for v in secret_variables(config) if not os.environ.get(v)}
-    if not unset:
-        return config
-    update: dict[str, Any] = {}
-    if getattr(config, "api_key_env", None) in unset:
-        update["api_key_env"] = None
-    if getattr(config, "headers", None):
-        update["headers"] = {
-            name: f"<unset {value.env}>" if isinstance(value, EnvRef) and value.env in unset
-            else value if isinstance(value, EnvRef)
-            else ENV_VAR.sub(lambda m: f"<unset {m[1]}>" if m[1] in unset else m[0], value)
-            for name, value in config.headers.items()
-        }  # fmt: skip
-    return config.model_copy(update=update)
-
-
-def missing_keys(loaded: LoadedSuite) -> list[tuple[str, str]]:
-    """``(variable, what needs it)`` for each unset secret variable the suite names."""
-    configs = [
-        *(("provider", c) for c in loaded.suite.providers),
-        *(("judge", c) for c in loaded.suite.judges),
-        *(("embeddings", c) for c in loaded.suite.embeddings),
-    ]
-    return [
-        (name, f"{kind} {c.id!r}")
-        for kind, c in configs
-        for name in dict.fromkeys(secret_variables(c))
-        if not os.environ.get(name)
-    ]
 
 
 def run_suite(

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from harness.ci.junit import GateOutcome
     from harness.compare import Comparison, GateResult, RecordSet
     from harness.compare.corpus import CorpusRow
+    from harness.replay import Inputs, Replay
     from harness.results.models import CaseResult, RunRecord
     from harness.results.store import ResultStore, StoredResults
     from harness.selection import Selection
@@ -90,6 +91,12 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a suite and write its HTML report")
     run.add_argument("suite", type=Path)
     run.add_argument("--no-cache", action="store_true", help="do not read the response cache")
+    run.add_argument(
+        "--rerun",
+        action="store_true",
+        help="run every case even when nothing changed since the last run (answers still "
+        "come from the cache)",
+    )
     run.add_argument("--resume", metavar="RUN_ID", help="complete this unfinished run")
     run.add_argument("--concurrency", type=int, metavar="N", help="requests in flight per provider")
     run.add_argument("--report", type=Path, metavar="PATH", help="HTML report path")
@@ -183,12 +190,23 @@ def _options_as_env(args: argparse.Namespace) -> Iterator[None]:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from harness.api import default_store, run_suite
     from harness.bench.command import run_suite_benchmarks
+    from harness.locations import default_cache, default_store
 
     if run_suite_benchmarks(args.suite, use_cache=not args.no_cache):  # benchmarks only
         return EXIT_OK
     store = default_store()
+    inputs = _replay_inputs(args)
+    if inputs is not None and inputs.cacheable and not (args.no_cache or args.rerun):
+        from harness.replay import find
+
+        cache = default_cache()
+        try:
+            found = find(cache, store, inputs.key)
+        finally:
+            cache.close()
+        if found is not None:
+            return _show_replay(args, store, found)
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -196,6 +214,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         TextColumn,
         TimeElapsedColumn,
     )
+
+    from harness.api import run_suite  # what running cases needs: not for a replay
 
     progress = Progress(
         TextColumn("[bold]{task.description}"),
@@ -221,6 +241,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 f"{run.n_cases} for {args.shard.count} shards"
             )
         task = progress.add_task(run.suite_name, total=total, completed=done, failed=0, errored=0)
+        if inputs is not None:  # the user's code as this run loaded it
+            inputs.add_user_code()
 
     def on_result(result: CaseResult) -> None:
         fields = progress.tasks[0].fields
@@ -228,7 +250,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         failed = fields["failed"] + (not result.passed and not errored)
         progress.update(task, advance=1, failed=failed, errored=fields["errored"] + errored)
 
-    with progress:
+    with progress, _watching(inputs):
         outcome = run_suite(
             args.suite,
             store=store,
@@ -274,6 +296,102 @@ def _cmd_run(args: argparse.Namespace) -> int:
     out.print(f"Report: [bold]{path}[/]")
     checks = [*gates, *outcome.analyses]
     _write_ci_outputs(args, run, results, checks, summary)
+    if inputs is not None and _replayable(run, summary, outcome.analyses, inputs):
+        _remember(inputs, run, summary, bool(repeats), gates, path)
+    return EXIT_GATE if any(not c.passed for c in checks) else EXIT_OK
+
+
+# --- a run of unchanged inputs (harness.replay) ---
+
+
+def _replay_inputs(args: argparse.Namespace) -> Inputs | None:
+    """What a plain run (every case, a new or resumed run of its own) is made from; None for
+    a run that picks its cases or its run, which is never replayed."""
+    picked = args.shard or args.run_id or args.resume or args.retry_errors
+    if picked or not _selection(args).is_everything():
+        return None
+    from harness.replay import inputs
+
+    return inputs(args.suite, args.repeat)
+
+
+@contextmanager
+def _watching(inputs: Inputs | None) -> Iterator[None]:
+    """Record the files a run reads into ``inputs`` (nothing to record without)."""
+    if inputs is None:
+        yield
+        return
+    from harness.replay import watch
+
+    with watch(inputs):
+        yield
+
+
+def _replayable(
+    run: RunRecord, summary: RunSummary, analyses: list[AnalysisResult], inputs: Inputs
+) -> bool:
+    """Whether a new run of the same inputs would only repeat ``run``: it finished, every
+    answer can come from the cache, and nothing errored (errors are tried again)."""
+    clean = all(g.n_errors == 0 and g.n_score_errors == 0 for g in summary.groups)
+    analysed = all(a.error is None for a in analyses)
+    return run.status == "complete" and inputs.cacheable and clean and analysed
+
+
+def _remember(
+    inputs: Inputs,
+    run: RunRecord,
+    summary: RunSummary,
+    repeated: bool,
+    gates: Sequence[GateOutcome],
+    report: Path,
+) -> None:
+    from harness.locations import default_cache
+    from harness.replay import FileStamp, Replayable, gates_digest, remember
+
+    inputs.add_user_code()  # modules first imported while scoring
+    record = Replayable(
+        run_id=run.run_id,
+        files=inputs.files,
+        summary=summary,
+        repeated=repeated,
+        gates=gates_digest(list(gates)),
+        report=str(report.resolve()),
+        report_stamp=FileStamp.now(report),
+    )
+    cache = default_cache()
+    try:
+        remember(cache, inputs, record)
+    finally:
+        cache.close()
+
+
+def _show_replay(args: argparse.Namespace, store: ResultStore, found: Replay) -> int:
+    """What `harness run` shows for a run of unchanged inputs: the stored run, its gates
+    checked again, its report (written again only where it is missing or its gates moved)."""
+    from harness.compare.records import iter_records
+    from harness.replay import gates_digest
+    from harness.results.store import StoredResults
+
+    run, record = found.run, found.record
+    when = f"{run.finished_at:%Y-%m-%d %H:%M:%S} UTC" if run.finished_at else "earlier"
+    console.print(
+        f"Unchanged since run [bold]{run.run_id}[/] of suite '{_escape(run.suite_name)}' "
+        f"({when}): the suite, its files, code and models are as they were, so its "
+        f"{run.n_cases} results stand and no case ran (--rerun runs them again)"
+    )
+    results = StoredResults(store, run.run_id)
+    summary = record.summary
+    _print_summary_table(summary, run.prompts)
+    repeats = _print_repeats(iter_records(store, run.run_id)) if record.repeated else []
+    analyses = store.analyses(run.run_id)
+    _print_analyses(analyses)
+    gates: list[GateOutcome] = list(_check_gates(args.suite, run, store))
+    path = found.report_for(args.report, gates_digest(gates))
+    if path is None:
+        path = _write_report(run, results, args.report, analyses, gates, summary, repeats)
+    out.print(f"Report: [bold]{path}[/]")
+    checks = [*gates, *analyses]
+    _write_ci_outputs(args, run, results, checks, summary)
     return EXIT_GATE if any(not c.passed for c in checks) else EXIT_OK
 
 
@@ -298,8 +416,9 @@ _MAX_ERROR_LINES = 5
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from harness.api import missing_keys, prepare
+    from harness.api import prepare
     from harness.compare.baseline import gate_baseline
+    from harness.providers.from_suite import missing_keys
 
     prepared = prepare(args.suite, require_keys=False)
     suite = prepared.loaded.suite
@@ -321,7 +440,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from harness.api import default_store
+    from harness.locations import default_store
     from harness.results.store import StoredResults
 
     store = default_store(existing=True)
@@ -336,8 +455,8 @@ def _cmd_runs(args: argparse.Namespace) -> int:
     from rich.table import Column, Table
 
     from harness.analysis.summary import summarize
-    from harness.api import default_store
     from harness.history import no_match_note, run_filter, select_runs
+    from harness.locations import default_store
     from harness.perturb.registry import is_perturbed
     from harness.results.store import StoredResults
 
@@ -390,7 +509,7 @@ def _headline(summary: RunSummary) -> str:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from harness.api import default_store
+    from harness.locations import default_store
     from harness.results.export import export_analyses, export_results
     from harness.results.store import StoredResults
 
@@ -409,11 +528,16 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 def _print_summary(results: Iterable[CaseResult], prompts: list[str]) -> RunSummary:
     """The summary table; returns the summary, which the report and CI files reuse."""
-    from rich.table import Table
-
     from harness.analysis.summary import summarize
 
     summary = summarize(results)
+    _print_summary_table(summary, prompts)
+    return summary
+
+
+def _print_summary_table(summary: RunSummary, prompts: list[str]) -> None:
+    from rich.table import Table
+
     metrics = summary.headline
     corpus = summary.corpus_metrics
     columns = [(m, c) for m in metrics for c in ((False, True) if m in corpus else (False,))]
@@ -442,7 +566,6 @@ def _print_summary(results: Iterable[CaseResult], prompts: list[str]) -> RunSumm
             if (score := g.corpus.get(name)) is not None and score.note:
                 where = f"{g.prompt_id}/{g.provider_id}"
                 out.print(f"[yellow]note:[/] {_escape(f'{name} corpus, {where}: {score.note}')}")
-    return summary
 
 
 def _print_analyses(analyses: list[AnalysisResult]) -> None:
@@ -571,8 +694,8 @@ def _cmd_badcases_harvest(args: argparse.Namespace) -> int:
 
     import yaml
 
-    from harness.api import default_store
     from harness.ci.badcases import harvest
+    from harness.locations import default_store
 
     report = harvest(
         default_store(existing=True),
@@ -675,9 +798,9 @@ def _add_compare_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from harness.api import default_store
     from harness.compare import compare, join_prompts, join_providers, join_runs
     from harness.errors import CompareError
+    from harness.locations import default_store
     from harness.report.compare_html import write_compare_report
 
     if (args.run_b is None) == (args.prompts is None and args.providers is None):
@@ -723,8 +846,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 def _cmd_baseline_save(args: argparse.Namespace) -> int:
     import os
 
-    from harness.api import default_store
     from harness.compare import baseline_from, from_store, write_baseline
+    from harness.locations import default_store
 
     records = from_store(default_store(existing=True), args.run_id)
     baseline = baseline_from(records)

@@ -166,8 +166,8 @@ def add_trend_parser(
 
 
 def _cmd_trend(args: argparse.Namespace) -> int:
-    from harness.api import default_store
     from harness.compare.trend import suite_trend
+    from harness.locations import default_store
     from harness.report.trend_html import write_trend_report
 
     store = default_store(existing=True)

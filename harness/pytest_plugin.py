@@ -201,8 +201,8 @@ class SuiteFile(pytest.File):
     def gate_results(self) -> list[GateResult]:
         """The verdicts of the suite's gates on this run (evaluated once)."""
         if self._gate_results is None:
-            from harness.api import default_store
             from harness.compare import evaluate_gates, from_results
+            from harness.locations import default_store
 
             run = self.outcome.run
             records = from_results(self.outcome.results, run.run_id, run)

@@ -239,11 +239,11 @@ def run_and_report(
     """Benchmark ``models`` (the second, if any, is the reference), print the tables (each
     headed by its entry of ``labels``), write the report (and JSON), and store the run in
     the results store."""
-    from harness.api import default_store
     from harness.bench.compare import flips as find_flips
     from harness.bench.progress import BenchProgress
     from harness.bench.run import offline_env, run_models
     from harness.bench.store import save_bench
+    from harness.locations import default_store
     from harness.report.bench_html import write_bench_report
 
     offline_env()  # before anything imports `datasets`

@@ -181,8 +181,8 @@ def evaluate(
     """Run lm-eval on ``task_dir`` with ``model`` answering, and aggregate its samples."""
     _require_bench()
     offline_env()
-    from harness.api import default_cache
     from harness.bench.lm import Answerer, bench_lm, resolve_mode
+    from harness.locations import default_cache
 
     hooks = hooks or BenchHooks()
     started = time.perf_counter()
@@ -296,7 +296,7 @@ def offline_env() -> None:
     """No hub access; the `datasets` cache (read when it is first imported) in
     ``$HARNESS_HOME/hf-datasets``, never under ~/.cache. The task YAMLs also name their
     own ``cache_dir`` in the work folder, which is what lm-eval's loads use."""
-    from harness.api import harness_home
+    from harness.locations import harness_home
 
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["HF_DATASETS_OFFLINE"] = "1"

@@ -1,5 +1,6 @@
-"""The response cache: request key -> generation (and text -> embedding, and scoring
-inputs -> score: :mod:`harness.runner.memo`), in a SQLite file or a shared database.
+"""The response cache: request key -> generation (and text -> embedding, scoring inputs ->
+score: :mod:`harness.runner.memo`, a run's inputs -> that finished run: :mod:`harness.replay`),
+in a SQLite file or a shared database.
 
 The key (see :func:`harness.cases.request_key`) covers the provider's identity and
 the full request, and nothing operational or secret, so a re-run of a finished
@@ -26,7 +27,7 @@ from harness.results.db import KEY, Database
 from harness.scorers.base import ScoreValue
 
 #: The revision of the ``cache`` migrations this code reads and writes.
-CACHE_HEAD = "cache_0002"
+CACHE_HEAD = "cache_0003"
 
 _SCORES = TypeAdapter(list[ScoreValue])
 
@@ -40,6 +41,9 @@ EMBEDDINGS = sa.Table(
 SCORES = sa.Table(
     "scores", _tables, sa.Column("key", KEY, primary_key=True), sa.Column("score", sa.Text)
 )
+REPLAYS = sa.Table(
+    "replays", _tables, sa.Column("key", KEY, primary_key=True), sa.Column("run", sa.Text)
+)
 
 #: Keys in one ``IN (...)`` list: well under SQLite's limit on bound parameters.
 _CHUNK = 500
@@ -51,6 +55,7 @@ _GENERATIONS = sa.select(RESPONSES.c.key, RESPONSES.c.generation).where(
 )
 _SCORE = sa.select(SCORES.c.score).where(SCORES.c.key == _key)
 _VECTOR = sa.select(EMBEDDINGS.c.vector).where(EMBEDDINGS.c.key == _key)
+_REPLAY = sa.select(REPLAYS.c.run).where(REPLAYS.c.key == _key)
 _FORGET = sa.delete(RESPONSES).where(RESPONSES.c.key == _key)
 
 
@@ -70,6 +75,7 @@ class ResponseCache:
         self._put = self._db.prepare(self._db.upsert(RESPONSES, "generation"))
         self._put_scores = self._db.upsert(SCORES, "score")
         self._put_vectors = self._db.upsert(EMBEDDINGS, "vector")
+        self._put_replay = self._db.upsert(REPLAYS, "run")
 
     def get(self, key: str) -> Generation | None:
         with self._db.begin() as c:
@@ -126,6 +132,16 @@ class ResponseCache:
         if rows:
             with self._db.begin() as c:
                 c.execute(self._put_vectors, rows)
+
+    def get_replay(self, key: str) -> str | None:
+        """The finished run (its JSON) recorded under a run's inputs ``key``, or None."""
+        with self._db.begin() as c:
+            return c.scalar(_REPLAY, {"key": key})
+
+    def put_replay(self, key: str, run: str) -> None:
+        """Record (or replace) the finished run whose inputs hash to ``key``."""
+        with self._db.begin() as c:
+            c.execute(self._put_replay, {"key": key, "run": run})
 
     def close(self) -> None:
         self._db.close()

@@ -10,6 +10,9 @@ while they are composed, before anything walks them.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -38,11 +41,34 @@ class YamlDoc(NamedTuple):
     texts: dict[Loc, str]
 
 
+#: Called with each file :func:`read_text` reads: its path, its ``stat`` from just before
+#: the read, and the bytes read (:mod:`harness.replay` keeps what a run's cases came from).
+ReadHook = Callable[[Path, os.stat_result, bytes], None]
+_READ_HOOKS: list[ReadHook] = []
+
+
+@contextmanager
+def watching_reads(hook: ReadHook) -> Iterator[None]:
+    """Call ``hook`` for every file :func:`read_text` reads meanwhile (suite, datasets,
+    templates, outputs, bad cases)."""
+    _READ_HOOKS.append(hook)
+    try:
+        yield
+    finally:
+        _READ_HOOKS.remove(hook)
+
+
 def read_text(path: Path, what: str = "file") -> str:
     """Read a UTF-8 file (a leading BOM dropped), turning OS and encoding errors into
     SuiteErrors."""
     try:
-        return path.read_text(encoding="utf-8").removeprefix("\ufeff")
+        before = path.stat()
+        data = path.read_bytes()
+        for hook in _READ_HOOKS:
+            hook(path, before, data)
+        # Text mode's universal newlines, as Path.read_text reads: \r\n and \r are \n.
+        text = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
+        return text.removeprefix("\ufeff")
     except FileNotFoundError:
         raise SuiteError(f"{what} not found", path) from None
     except IsADirectoryError:

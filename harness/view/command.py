@@ -76,7 +76,7 @@ def add_agreement_parser(
 def _store_target() -> str | Path:
     """The store ``--db`` or ``$HARNESS_DB_URL`` names, else ``$HARNESS_HOME``'s, which must
     exist already when it is a SQLite file (the view has nothing to show in a new one)."""
-    from harness.api import harness_home
+    from harness.locations import harness_home
     from harness.results.db import database_url
 
     target: str | Path = os.environ.get("HARNESS_DB_URL") or harness_home() / "results.db"

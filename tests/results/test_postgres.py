@@ -134,12 +134,14 @@ def test_run_runs_report_compare_and_export_on_a_postgresql_url(
     runs = []
     with server as url:
         (tmp_path / "suite.yaml").write_text(SUITE.format(url=url))
-        for _ in range(2):
-            assert main(["run", "suite.yaml", "--db", pg_url]) == 0
+        for again in ([], ["--rerun"]):  # --rerun: a new run of the unchanged suite
+            assert main(["run", "suite.yaml", "--db", pg_url, *again]) == 0
             err = capsys.readouterr().err
             runs.append(err.split("Running run ", 1)[1].split()[0])
             time.sleep(1.1)  # run ids are made of the second
-    assert "6 cases run: 0 requests, 6 from cache" in err and len(server.requests) == 6
+        assert "6 cases run: 0 requests, 6 from cache" in err and len(server.requests) == 6
+        assert main(["run", "suite.yaml", "--db", pg_url]) == 0  # replayed from PostgreSQL
+        assert f"Unchanged since run {runs[1]}" in capsys.readouterr().err
     assert main(["runs", "--db", pg_url]) == 0
     listed = capsys.readouterr().out
     assert all(r in listed for r in runs) and "6/6" in listed

@@ -1,0 +1,28 @@
+"""Where the results store and the response cache are: ``$HARNESS_DB_URL`` /
+``$HARNESS_CACHE_URL`` (``--db``), else files in ``$HARNESS_HOME``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from harness.results.store import ResultStore
+from harness.runner.cache import ResponseCache
+
+
+def harness_home() -> Path:
+    """Where the results store and response cache live (``$HARNESS_HOME``, default ``.harness``)."""
+    return Path(os.environ.get("HARNESS_HOME", ".harness"))
+
+
+def default_store(*, existing: bool = False) -> ResultStore:
+    """The results store at ``$HARNESS_DB_URL`` (a database URL, e.g. a team's PostgreSQL,
+    or a SQLite file's path; ``--db``), else ``$HARNESS_HOME/results.db``. ``existing``: for
+    commands that only read; a SQLite file that is not there is an error, not a new store."""
+    target = os.environ.get("HARNESS_DB_URL") or harness_home() / "results.db"
+    return ResultStore(target, create=not existing)
+
+
+def default_cache() -> ResponseCache:
+    """The response cache at ``$HARNESS_CACHE_URL``, else ``$HARNESS_HOME/cache.db``."""
+    return ResponseCache(os.environ.get("HARNESS_CACHE_URL") or harness_home() / "cache.db")
