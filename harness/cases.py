@@ -17,7 +17,6 @@ from harness.data.tables import read_rows
 from harness.errors import ScorerError, SuiteError
 from harness.keys import request_key
 from harness.keys import stable_hash as _hash
-from harness.perturb.registry import perturbed_rows
 from harness.providers.base import ModelRequest, Provider
 from harness.scorers.base import ModelScorer, Scorer
 from harness.scorers.registry import get_scorer
@@ -163,7 +162,10 @@ def build_plan(loaded: LoadedSuite, providers: list[Provider]) -> Plan:
             spec = parse_model(CaseSpec, data, lines, path, root="this case")
             own = assert_sites(spec.assert_, path, lines)
             rows.append(_resolve(spec, bad.name, (path, row.line), loaded, scorers, own))
-    rows += perturbed_rows(loaded, rows, MAIN_SET)
+    if loaded.suite.perturbations:  # imported here: most suites have none
+        from harness.perturb.registry import perturbed_rows
+
+        rows += perturbed_rows(loaded, rows, MAIN_SET)
     _check_unique_rows(rows)
     prompts = [compile_prompt(loaded, i) for i in range(len(loaded.suite.prompts))]
     params = [_params(c, loaded.suite.defaults.params) for c in loaded.suite.providers]

@@ -94,8 +94,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--rerun",
         action="store_true",
-        help="run every case even when nothing changed since the last run (answers still "
-        "come from the cache)",
+        help="run the suite even when nothing changed since its last clean run (a new run, "
+        "or its unfinished one resumed; answers still come from the cache)",
     )
     run.add_argument("--resume", metavar="RUN_ID", help="complete this unfinished run")
     run.add_argument("--concurrency", type=int, metavar="N", help="requests in flight per provider")
@@ -196,7 +196,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if run_suite_benchmarks(args.suite, use_cache=not args.no_cache):  # benchmarks only
         return EXIT_OK
     store = default_store()
-    inputs = _replay_inputs(args)
+    inputs = _replay_inputs(args, store)
     if inputs is not None and inputs.cacheable and not (args.no_cache or args.rerun):
         from harness.replay import find
 
@@ -304,7 +304,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 # --- a run of unchanged inputs (harness.replay) ---
 
 
-def _replay_inputs(args: argparse.Namespace) -> Inputs | None:
+def _replay_inputs(args: argparse.Namespace, store: ResultStore) -> Inputs | None:
     """What a plain run (every case, a new or resumed run of its own) is made from; None for
     a run that picks its cases or its run, which is never replayed."""
     picked = args.shard or args.run_id or args.resume or args.retry_errors
@@ -312,7 +312,7 @@ def _replay_inputs(args: argparse.Namespace) -> Inputs | None:
         return None
     from harness.replay import inputs
 
-    return inputs(args.suite, args.repeat)
+    return inputs(args.suite, args.repeat, store)
 
 
 @contextmanager
@@ -346,12 +346,13 @@ def _remember(
     report: Path,
 ) -> None:
     from harness.locations import default_cache
-    from harness.replay import FileStamp, Replayable, gates_digest, remember
+    from harness.replay import FileStamp, Replayable, gates_digest, modules_named, remember
 
     inputs.add_user_code()  # modules first imported while scoring
     record = Replayable(
         run_id=run.run_id,
         files=inputs.files,
+        modules=modules_named(),
         summary=summary,
         repeated=repeated,
         gates=gates_digest(list(gates)),
@@ -386,9 +387,9 @@ def _show_replay(args: argparse.Namespace, store: ResultStore, found: Replay) ->
     analyses = store.analyses(run.run_id)
     _print_analyses(analyses)
     gates: list[GateOutcome] = list(_check_gates(args.suite, run, store))
-    path = found.report_for(args.report, gates_digest(gates))
-    if path is None:
-        path = _write_report(run, results, args.report, analyses, gates, summary, repeats)
+    path = args.report or Path("reports") / f"{run.run_id}.html"  # where a run writes it
+    if not found.report_for(path, gates_digest(gates)):
+        path = _write_report(run, results, path, analyses, gates, summary, repeats)
     out.print(f"Report: [bold]{path}[/]")
     checks = [*gates, *analyses]
     _write_ci_outputs(args, run, results, checks, summary)
@@ -814,7 +815,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         joins = [join_runs(a, b)]
         higher = a.higher_is_better | b.higher_is_better
         title = f"{b.label} vs {a.label}"
-        default = f"compare-{_slug(a.label)}-vs-{_slug(b.label)}.html"
+        default = f"compare-{_slug(b.label)}-vs-{_slug(a.label)}.html"  # as titled
         runs = [r.run for r in (a, b) if r.run is not None]
     else:
         (a,) = _records(store, [args.run_a])

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import json
 import re
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ValidationError, create_model
 from pydantic_core import PydanticSerializationError
 
 M = TypeVar("M", bound=BaseModel)
@@ -35,6 +35,18 @@ def load_model(cls: type[M], text: str) -> M:
         return cls.model_validate_json(text)
     except ValidationError:  # pydantic's parser refuses a lone-surrogate escape
         return cls.model_validate(json.loads(text))
+
+
+def model_of(cls: type[M], *names: str) -> type[M]:
+    """A model of only the fields ``names`` of ``cls`` (same types, defaults and nested
+    models), read by :func:`load_model` like ``cls``: a pass over 100k records that needs a
+    few fields skips building the rest (messages, vars, timestamps), a third of the cost
+    of a full read. Its instances answer only those fields (it is typed as ``cls`` so a
+    pass reads either)."""
+    fields: dict[str, Any] = {
+        n: (cls.model_fields[n].annotation, cls.model_fields[n]) for n in names
+    }
+    return create_model(f"{cls.__name__}Fields", **fields)  # type: ignore[return-value]
 
 
 def utf8_safe(text: str) -> str:

@@ -49,21 +49,26 @@ from harness.results.store import ResultStore
 from harness.runner.cache import ResponseCache
 from harness.suite.loader import load_suite
 from harness.suite.yaml_lines import watching_reads
+from harness.usercode import RESOLVED, is_library, module_file
 
 #: Bumped when what a record holds changes: an older record is then simply not found.
 _FORMAT = 1
 
 
 class FileStamp(BaseModel):
-    """A file as the run read it: its size and modification time, and its bytes' hash."""
+    """A file as the run read it: its size, modification time and inode (a symlink pointed
+    elsewhere is another inode), and its bytes' hash."""
 
     size: int
     mtime_ns: int
+    inode: int
     sha256: str
 
     @classmethod
     def of(cls, stat: os.stat_result, data: bytes) -> FileStamp:
-        return cls(size=stat.st_size, mtime_ns=stat.st_mtime_ns, sha256=_sha256(data))
+        return cls(
+            size=stat.st_size, mtime_ns=stat.st_mtime_ns, inode=stat.st_ino, sha256=_sha256(data)
+        )
 
     @classmethod
     def now(cls, path: Path) -> FileStamp | None:
@@ -75,12 +80,13 @@ class FileStamp(BaseModel):
             return None
 
     def matches(self, path: Path) -> bool:
-        """Whether ``path`` still holds the same bytes (hashed only if size or mtime moved)."""
+        """Whether ``path`` still holds the same bytes (hashed only if its size, mtime or
+        inode moved)."""
         try:
             stat = path.stat()
         except OSError:
             return False
-        if (stat.st_size, stat.st_mtime_ns) == (self.size, self.mtime_ns):
+        if (stat.st_size, stat.st_mtime_ns, stat.st_ino) == (self.size, self.mtime_ns, self.inode):
             return True
         found = FileStamp.now(path)
         return found is not None and found.sha256 == self.sha256
@@ -91,8 +97,11 @@ class Replayable(BaseModel):
 
     format: int = _FORMAT
     run_id: str
-    #: Every file the run's results depend on (see the module's docstring), by path.
+    #: Every file the run's results depend on (see the module's docstring), by path as
+    #: named (not through its symlinks).
     files: dict[str, FileStamp]
+    #: ``[module, suite folder, file]`` for each module the suite named: what it meant.
+    modules: list[tuple[str, str, str]]
     summary: RunSummary
     #: Whether the run repeated cases (its pass@k table is then computed again).
     repeated: bool
@@ -110,15 +119,14 @@ class Replay:
     run: RunRecord
     record: Replayable
 
-    def report_for(self, wanted: Path | None, gates: str) -> Path | None:
-        """The stored run's report, if it is the one asked for (``wanted``, or the default:
-        None) and still as written for these gates' verdicts; None: render it again."""
-        path = self.record.report
-        if path is None or self.record.report_stamp is None or gates != self.record.gates:
-            return None
-        if wanted is not None and wanted.resolve() != Path(path):
-            return None
-        return Path(path) if self.record.report_stamp.matches(Path(path)) else None
+    def report_for(self, wanted: Path, gates: str) -> bool:
+        """Whether the stored run's report is the one asked for (``wanted``: ``--report``, or
+        ``reports/RUN.html`` here) and still as written for these gates' verdicts; if not,
+        it is written again."""
+        stamp, path = self.record.report_stamp, self.record.report
+        if stamp is None or path is None or gates != self.record.gates:
+            return False
+        return wanted.resolve() == Path(path) and stamp.matches(wanted)
 
 
 @dataclass
@@ -133,14 +141,14 @@ class Inputs:
     def add_user_code(self) -> None:
         """Stamp the user's modules loaded by now that are not stamped yet."""
         for path in _user_code():
-            if str(path) not in self.files and (stamp := FileStamp.now(path)) is not None:
-                self.files[str(path)] = stamp
+            if path not in self.files and (stamp := FileStamp.now(Path(path))) is not None:
+                self.files[path] = stamp
 
 
-def inputs(suite_path: Path, repeat: int | None) -> Inputs:
-    """The key of a plain run of the suite at ``suite_path``: the suite loaded and its
-    providers and judges built as the run builds them (``.env`` read, keys checked), but no
-    case planned."""
+def inputs(suite_path: Path, repeat: int | None, store: ResultStore) -> Inputs:
+    """The key of a plain run of the suite at ``suite_path`` into ``store``: the suite loaded
+    and its providers and judges built as the run builds them (``.env`` read, keys checked),
+    but no case planned."""
     from harness.providers.from_suite import prepare_models  # as the run builds them
 
     loaded = load_suite(suite_path)
@@ -150,9 +158,10 @@ def inputs(suite_path: Path, repeat: int | None) -> Inputs:
         "format": _FORMAT,
         "harness": _harness_code(),
         "packages": _installed_packages(),
-        "suite": str(loaded.path.resolve()),
+        "store": store.url,
+        "suite": str(loaded.path.absolute()),
         "config": loaded.suite.model_dump(mode="json"),
-        "repeat": repeat,
+        "repeat": loaded.suite.repeat if repeat is None else repeat,
         "models": [m.identity() for m in [*providers, *judges]],
     }
     key = _sha256(json.dumps(made_of, sort_keys=True, default=str).encode())
@@ -164,7 +173,7 @@ def watch(found: Inputs) -> Iterator[None]:
     """Record into ``found`` every file the suite's loading and planning read meanwhile."""
 
     def read(path: Path, stat: os.stat_result, data: bytes) -> None:
-        found.files.setdefault(str(path.resolve()), FileStamp.of(stat, data))
+        found.files.setdefault(os.path.abspath(path), FileStamp.of(stat, data))
 
     with watching_reads(read):
         yield
@@ -182,12 +191,25 @@ def find(cache: ResponseCache, store: ResultStore, key: str) -> Replay | None:
         return None
     if record.format != _FORMAT or not all(s.matches(Path(p)) for p, s in record.files.items()):
         return None
+    if any(module_file(name, Path(folder)) != file for name, folder, file in record.modules):
+        return None  # a name the suite gives now imports another file
     if not store.has_run(record.run_id):
         return None
     run = store.get_run(record.run_id)
     if run.status != "complete" or store.count_results(run.run_id) != run.n_cases:
         return None
+    if any(_later(r, run) for r in store.list_runs()):
+        return None  # a later run (since reverted to these inputs) is what gates compare with
     return Replay(key, run, record)
+
+
+def _later(other: RunRecord, run: RunRecord) -> bool:
+    return other.suite_name == run.suite_name and other.created_at > run.created_at
+
+
+def modules_named() -> list[tuple[str, str, str]]:
+    """What each module a suite named meant in this process (see :func:`find`)."""
+    return [(name, folder, file) for (name, folder), file in sorted(RESOLVED.items())]
 
 
 def remember(cache: ResponseCache, found: Inputs, record: Replayable) -> None:
@@ -206,42 +228,32 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _library_roots() -> list[Path]:
-    """Where installed code lives (the standard library, site-packages), and harness itself."""
-    paths = sysconfig.get_paths()
-    roots = {paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths}
-    roots |= {sys.prefix, sys.base_prefix, sys.exec_prefix}
-    roots.add(str(Path(__file__).resolve().parent))
-    return [Path(r).resolve() for r in roots]
-
-
-def _user_code() -> Iterator[Path]:
-    """The source files of loaded modules that are neither installed nor harness's."""
-    roots = _library_roots()
+def _user_code() -> Iterator[str]:
+    """The source files (absolute paths) of loaded modules that are not library code."""
     for module in list(sys.modules.values()):
         name = getattr(module, "__file__", None)
-        if not name or not name.endswith(".py"):
-            continue
-        path = Path(name).resolve()
-        if not any(path.is_relative_to(root) for root in roots):
-            yield path
+        if name and name.endswith(".py") and not is_library(name):
+            yield os.path.abspath(name)
 
 
 def _harness_code() -> list[Any]:
-    """harness's version and each of its files' size and mtime: an edited checkout (an
-    editable install keeps the version) is other code."""
+    """harness's version and each of its files' size and mtime (code, templates, rubrics):
+    an edited checkout (an editable install keeps the version) is other code."""
     root = Path(__file__).resolve().parent
-    files = sorted(root.rglob("*.py"))
+    files = sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
     return [__version__, [[str(p.relative_to(root)), *_size_mtime(p)] for p in files]]
 
 
 def _installed_packages() -> list[str]:
-    """The installed distributions and their versions (their ``*.dist-info`` folders):
-    an upgraded scorer library may score differently."""
+    """The installed distributions and their versions (the ``*.dist-info`` folders of every
+    site-packages folder on the path): an upgraded scorer library may score differently."""
     found: set[str] = set()
-    for folder in {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}:
+    places = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"], *sys.path}
+    for folder in places:
+        if Path(folder).name not in ("site-packages", "dist-packages"):
+            continue
         try:
-            found.update(n for n in os.listdir(folder) if n.endswith(".dist-info"))
+            found.update(f"{folder}/{n}" for n in os.listdir(folder) if n.endswith(".dist-info"))
         except OSError:
             continue
     return sorted(found)

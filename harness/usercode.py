@@ -16,6 +16,7 @@ import hashlib
 import importlib
 import importlib.util
 import inspect
+import os
 import sys
 import sysconfig
 import threading
@@ -132,12 +133,38 @@ def load_function(
     return UserFunction(fn, label, n_args, Path(source) if source else None)
 
 
+#: ``(module name, suite folder) -> file`` for each module a suite named and this process
+#: imported: what the name meant (:mod:`harness.replay` checks it still means that).
+RESOLVED: dict[tuple[str, str], str] = {}
+
+
 def import_module(name: str, suite_dir: Path, *key: str | int) -> ModuleType:
     """``name.py`` next to the suite (loaded from that file), else an importable module;
     errors point at the suite key ``key``."""
     beside = suite_dir / f"{name}.py"
     if "." not in name and beside.is_file():
-        return _load_file(beside.resolve(), *key)
+        module = _load_file(beside.resolve(), *key)
+    else:
+        module = _import(name, suite_dir, *key)
+    RESOLVED[(name, str(suite_dir))] = str(getattr(module, "__file__", None))
+    return module
+
+
+def module_file(name: str, suite_dir: Path) -> str:
+    """The file :func:`import_module` would take ``name`` from now, without running it (a
+    dotted name's packages are imported to find it)."""
+    beside = suite_dir / f"{name}.py"
+    if "." not in name and beside.is_file():
+        return str(beside.resolve())
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return "None"
+    return str(spec.origin if spec is not None else None)
+
+
+def _import(name: str, suite_dir: Path, *key: str | int) -> ModuleType:
+    beside = suite_dir / f"{name}.py"
     try:
         return importlib.import_module(name)
     except ModuleNotFoundError as e:
@@ -177,7 +204,7 @@ def describe_error(exc: BaseException) -> str:
     if isinstance(exc, SyntaxError) and exc.filename:
         return f"{text} ({Path(exc.filename).name}:{exc.lineno})"
     frames = traceback.extract_tb(exc.__traceback__)
-    own = [f for f in frames if not _is_library(f.filename)]
+    own = [f for f in frames if not is_library(f.filename)]
     if not own:
         return text
     frame = own[-1]
@@ -195,7 +222,15 @@ _LIBRARY_DIRS = tuple(
 )
 
 
-def _is_library(filename: str) -> bool:
+#: The same folders as text, for the common case that needs no resolving.
+_LIBRARY_PREFIXES = tuple(str(d) + os.sep for d in _LIBRARY_DIRS)
+
+
+def is_library(filename: str) -> bool:
+    """Whether ``filename`` is not the user's code (the harness, the standard library, an
+    installed package)."""
+    if filename.startswith(_LIBRARY_PREFIXES):
+        return True
     path = Path(filename).resolve()
     return path.name.startswith("<") or any(path.is_relative_to(d) for d in _LIBRARY_DIRS)
 

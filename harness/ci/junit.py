@@ -31,16 +31,30 @@ from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, TextIO
+from xml.sax.saxutils import escape
 
 from harness.ci._format import failure_details, failure_summary
+from harness.jsontext import model_of
 from harness.results.models import CaseResult, RunRecord
-from harness.results.store import StoredResults, reiterable
+from harness.results.store import StoredResults, read_as, reiterable
 
 #: Characters XML 1.0 does not allow anywhere, even escaped.
 _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 #: Longest ``message`` attribute; the full text is in the element body.
 _MAX_MESSAGE = 500
 _DECLARATION = "<?xml version='1.0' encoding='utf-8'?>\n"
+#: What ElementTree escapes in an attribute value besides ``&``, ``<`` and ``>``.
+_ATTRIBUTE = {'"': "&quot;", "\r": "&#13;", "\n": "&#10;", "\t": "&#09;"}
+#: What the first pass reads of a case: where it sorts and its verdict, never its texts.
+_ENTRY = model_of(
+    CaseResult, "case_id", "case_set", "prompt_id", "provider_id", "row_id", "model",
+    "passed", "error", "latency_s",
+)  # fmt: skip
+#: What a failure's text reads of a case that did not pass.
+_FAILED = model_of(
+    CaseResult, "case_set", "prompt_id", "provider_id", "row_id", "description", "model",
+    "messages", "error", "output", "expected", "score", "threshold", "scores", "passed",
+)  # fmt: skip
 
 
 class GateOutcome(Protocol):
@@ -126,13 +140,19 @@ class _Suite:
         }
         return counts, seconds
 
-    def children(self, failed: Iterator[CaseResult]) -> Iterator[ET.Element]:
-        """Its testcases; the full result of each case that did not pass comes from
-        ``failed``, in order (a passed case's testcase needs only what the entry keeps)."""
+    def children(self, failed: Iterator[CaseResult]) -> Iterator[str]:
+        """Its testcases as written; the full result of each case that did not pass comes
+        from ``failed``, in order (a passed case's testcase needs only what the entry keeps,
+        and is written without building an element: most cases pass)."""
+        classname = _attribute(self.classname)
         for entry in self.entries:
-            yield _case(entry, self.classname, None if entry.status == "pass" else next(failed))
+            if entry.status == "pass":
+                name = _attribute(entry.key[4])  # the time is digits: nothing to escape
+                yield f'<testcase classname={classname} name={name} time="{entry.time}" />'
+            else:
+                yield _xml(_case(entry, self.classname, next(failed)))
         for gate in self.gates:
-            yield _gate(gate, self.classname)
+            yield _xml(_gate(gate, self.classname))
 
 
 def _write(
@@ -171,7 +191,7 @@ def _write(
             _el("property", properties, name=name, value=value)
         out.write(f"\n  {suite_start}\n    {_xml(properties)}")
         for child in suite.children(failed):
-            out.write(f"\n    {_xml(child)}")
+            out.write(f"\n    {child}")
         out.write(f"\n  {suite_end}")
     out.write(f"\n{end}\n")
 
@@ -183,7 +203,7 @@ def _suites(run: RunRecord, results: Iterable[CaseResult]) -> list[_Suite]:
     prompts = {p: i for i, p in enumerate(run.prompts)}
     providers = {p.get("id"): i for i, p in enumerate(run.providers)}
     entries: list[tuple[_Entry, str, str]] = []
-    for i, r in enumerate(results):
+    for i, r in enumerate(read_as(results, _ENTRY)):
         key = (
             r.case_set != "main",
             r.case_set,
@@ -214,7 +234,7 @@ def _suites(run: RunRecord, results: Iterable[CaseResult]) -> list[_Suite]:
 def _in_order(results: Collection[CaseResult], entries: list[_Entry]) -> Iterator[CaseResult]:
     """The results of ``entries``, in that order (a stored run's fetched by case id)."""
     if isinstance(results, StoredResults):
-        return results.by_case_ids([e.case_id for e in entries])
+        return results.by_case_ids([e.case_id for e in entries], _FAILED)
     items = results if isinstance(results, Sequence) else list(results)
     return (items[e.position] for e in entries)
 
@@ -230,6 +250,11 @@ def _tags(element: ET.Element) -> tuple[str, str]:
     element.text = "\0"  # in no tag: every attribute value went through xml_safe
     start, _, end = ET.tostring(element, encoding="unicode").partition("\0")
     return start, end
+
+
+def _attribute(value: str) -> str:
+    """An attribute's value, quoted, as ElementTree writes it."""
+    return f'"{escape(xml_safe(value), _ATTRIBUTE)}"'
 
 
 def _xml(element: ET.Element) -> str:
@@ -248,14 +273,13 @@ def _el(
     return el
 
 
-def _case(entry: _Entry, classname: str, failed: CaseResult | None) -> ET.Element:
-    """A case's testcase (its name the row id); ``failed``: the result of a case that did
-    not pass, whose failure or error it describes."""
+def _case(entry: _Entry, classname: str, failed: CaseResult) -> ET.Element:
+    """The testcase (its name the row id) of a case that did not pass, whose failure or
+    error it describes."""
     case = _el("testcase", classname=classname, name=entry.key[4], time=entry.time)
-    if failed is not None:
-        tag, kind = ("error", "case_error") if failed.error is not None else ("failure", "score")
-        text, summary = failure_details(failed), failure_summary(failed)
-        _el(tag, case, text, message=_message(summary), type=kind)
+    tag, kind = ("error", "case_error") if failed.error is not None else ("failure", "score")
+    text, summary = failure_details(failed), failure_summary(failed)
+    _el(tag, case, text, message=_message(summary), type=kind)
     return case
 
 

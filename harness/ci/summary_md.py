@@ -18,12 +18,15 @@ from pathlib import Path
 from harness.analysis.summary import GroupSummary, RunSummary, summarize
 from harness.ci._format import case_label, failure_summary
 from harness.ci.junit import GateOutcome
+from harness.jsontext import model_of
 from harness.results.models import CaseResult, RunRecord
-from harness.results.store import reiterable
+from harness.results.store import StoredResults, read_as, reiterable
 
 #: Failed cases listed at most (the rest are counted).
 MAX_FAILURES = 10
 _CONTROL = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
+#: What the counts read of a case (the few failed cases shown are read whole).
+_COUNTED = model_of(CaseResult, "case_id", "passed", "error")
 
 
 def summary_markdown(
@@ -40,7 +43,7 @@ def summary_markdown(
         results = reiterable(results)
         summary = summarize(results)
     counts = _Counts(max_failures)
-    for r in results:
+    for r in read_as(results, _COUNTED):
         counts.add(r)
     verdict = ""
     if gates:
@@ -66,7 +69,7 @@ def summary_markdown(
             mark = "✅" if g.passed else "❌"
             lines.append(f"| {mark} | {_cell(g.name)} | {_cell(g.message, 300)} |")
     if counts.failed:
-        lines += ["", *_failures(counts.first_failed, counts.failed)]
+        lines += ["", *_failures(_whole(results, counts.first_failed), counts.failed)]
     return "\n".join(lines) + "\n"
 
 
@@ -87,6 +90,13 @@ class _Counts:
             self.failed += 1
             if len(self.first_failed) < self.limit:
                 self.first_failed.append(r)
+
+
+def _whole(results: Iterable[CaseResult], cases: list[CaseResult]) -> list[CaseResult]:
+    """``cases`` of ``results`` as full results: a stored run's read again, by case id."""
+    if isinstance(results, StoredResults):
+        return list(results.by_case_ids([c.case_id for c in cases]))
+    return cases
 
 
 def write_summary_md(

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from operator import attrgetter
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from harness.compare.records import CaseRecord, RecordSet
 from harness.errors import CompareError
 from harness.suite.loader import did_you_mean
+
+if TYPE_CHECKING:
+    import numpy as np
 
 Key = tuple[str, ...]
 
@@ -89,6 +91,8 @@ def cluster_labels(pairs: list[Pair]) -> np.ndarray | None:
     for ``repeat``), for statistics that resample cases; None when no case was repeated."""
     if not any(p.a.repeat or p.b.repeat for p in pairs):
         return None
+    import numpy as np  # on first use: `harness run` reads records (repeats) without numpy
+
     labels: dict[tuple[str, ...], int] = {}
     of_case = attrgetter("case_set", "row_id", "prompt_id", "provider_id")
     return np.array(

@@ -22,7 +22,7 @@ from itertools import islice
 from typing import Any
 
 from harness.jsontext import utf8_safe
-from harness.report.page import Strings, clip, rounded
+from harness.report.page import Strings, Written, clip, json_text, rounded
 from harness.results.models import CaseResult, Score
 
 #: The statuses in table order (the island carries each case's index into this).
@@ -48,7 +48,8 @@ def case_table(results: Iterable[CaseResult], budget: int = BUDGET) -> dict[str,
     table = CaseTable(budget)
     for r in results:
         table.add(r)
-    return table.island()
+    island = table.island()
+    return {**island, "texts": island["texts"].values()}
 
 
 _KINDS = ("sets", "prompts", "providers", "models", "tags", "assertions")
@@ -69,21 +70,23 @@ class CaseTable:
     def __init__(self, budget: int = BUDGET) -> None:
         self.budget = budget
         self._parts = {s: _Part() for s in STATUSES}
+        #: Per status, the parts of the statuses before it in table order.
+        self._ahead = {s: [self._parts[a] for a in STATUSES[:i]] for i, s in enumerate(STATUSES)}
 
     def add(self, r: CaseResult) -> None:
         kind = status(r)
         part = self._parts[kind]
         part.add(r)
-        ahead = [self._parts[s] for s in STATUSES[: STATUSES.index(kind)]]
+        ahead = self._ahead[kind]
         if part.full or any(p.full for p in ahead):
             return  # past the budget, whatever comes before it
-        entry = _texts(r)
-        size = _size(entry)
+        text = json_text(_texts(r))  # written once: its size, then the island's text
+        size = len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
         if sum(p.spent for p in ahead) + part.spent + size > self.budget:
             part.full = True
             return
         part.spent += size
-        part.texts.append((entry, size))
+        part.texts.append((text, size))
 
     def island(self) -> dict[str, Any]:
         """The island: every case's columns in table order, and the texts within budget.
@@ -107,19 +110,19 @@ class CaseTable:
                 columns[name] += getattr(part, name)
         return {"strings": strings.tables(), "cases": columns, "texts": texts}
 
-    def _kept(self) -> list[dict[str, Any]]:
+    def _kept(self) -> Written:
         """The texts of the first cases in table order whose sizes add up to the budget."""
-        texts: list[dict[str, Any]] = []
+        texts: list[str] = []
         spent = 0
         for part in self._parts.values():
-            for entry, size in part.texts:
+            for text, size in part.texts:
                 spent += size
                 if spent > self.budget:
-                    return texts
-                texts.append(entry)
+                    return Written(texts)
+                texts.append(text)
             if part.full:
                 break
-        return texts
+        return Written(texts)
 
 
 class _Part:
@@ -141,10 +144,13 @@ class _Part:
         self.latency: list[float | None] = []
         self.cost: list[float | None] = []
         self.cached: list[int] = []
-        #: The texts kept (with their sizes), their bytes, and whether no more can fit.
-        self.texts: list[tuple[dict[str, Any], int]] = []
+        #: The texts kept (as JSON, with their sizes), their bytes, and whether no more fit.
+        self.texts: list[tuple[str, int]] = []
         self.spent = 0
         self.full = False
+        #: Per score's (name, inverted, weight, threshold, higher_is_better): its assertion
+        #: as first made in this part, for the many cases that share it.
+        self._assertions: dict[tuple[Any, ...], tuple[str, float | None, str]] = {}
 
     def add(self, r: CaseResult) -> None:
         code = self.strings.code
@@ -156,20 +162,27 @@ class _Part:
         self.tags.append(tuple(code("tags", t) for t in r.tags))
         self.n_scores.append(len(r.scores))
         for s in r.scores:
-            # an assertion is (its label, threshold, how a value passes: "≥"/"≤", or for an
-            # inverted one the strict "<"/">", since the scorer's own boundary now fails)
-            op = (
-                ("≥" if s.higher_is_better else "≤")
-                if not s.inverted
-                else (">" if s.higher_is_better else "<")
-            )
-            kind = (s.label, rounded(s.threshold, 3), op)
-            self.kinds.append(code("assertions", kind))
+            self.kinds.append(code("assertions", self._assertion(s)))
             self.values.append(rounded(s.value, 3))
             self.verdicts.append(_VERDICT[s.passed])
         self.latency.append(rounded(r.latency_s, 3))
         self.cost.append(rounded(r.cost_usd, 6))
         self.cached.append(int(r.cached))
+
+    def _assertion(self, s: Score) -> tuple[str, float | None, str]:
+        """An assertion as the table names it: (its label, threshold, how a value passes:
+        "≥"/"≤", or for an inverted one the strict "<"/">", since the scorer's own boundary
+        now fails)."""
+        key = (s.name, s.inverted, s.weight, s.threshold, s.higher_is_better)
+        found = self._assertions.get(key)
+        if found is None:
+            op = (
+                ("≥" if s.higher_is_better else "≤")
+                if not s.inverted
+                else (">" if s.higher_is_better else "<")
+            )
+            found = self._assertions[key] = (s.label, rounded(s.threshold, 3), op)
+        return found
 
     def scores(self, codes: list[int]) -> list[list[list[Any]]]:
         """[assertion, value, verdict] per score of each case, ``codes`` mapping its own
@@ -247,9 +260,3 @@ def _long(text: str | None) -> str | None:
         return text
     rest = len(text) - MAX_TEXT
     return f"{text[:MAX_TEXT]}\n… [{rest:,} more characters not kept in this report]"
-
-
-def _size(value: Any) -> int:
-    """What ``value`` adds to the island, in UTF-8 bytes of JSON."""
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    return len(text.encode("utf-8", "surrogatepass"))

@@ -26,16 +26,24 @@ from harness.analysis.errors import ErrorTally
 from harness.analysis.repeats import RepeatSummary
 from harness.analysis.summary import GroupSummary, RunSummary, summarize
 from harness.ci.junit import GateOutcome
-from harness.jsontext import utf8_safe
+from harness.jsontext import model_of, utf8_safe
 from harness.report.analyses import analysis_views
 from harness.report.case_table import BUDGET, CaseTable
 from harness.report.page import clip, environment, json_island
 from harness.results.models import CaseResult, RunRecord
-from harness.results.store import reiterable
+from harness.results.store import read_as, reiterable
 
 MAIN_SET = "main"
 #: Characters of an error message shown in the list of errors at the top.
 _ERROR_CHARS = 500
+#: What the report reads of a case: all but its request key, tokens, case score and
+#: timestamps (a stored run's are never built).
+_READ = model_of(
+    CaseResult, "case_id", "case_set", "prompt_id", "provider_id", "model", "row_id",
+    "description", "tags", "vars", "messages", "expected", "output", "error", "latency_s",
+    "cost_usd", "cached", "judge_calls", "judge_cached", "judge_cost_usd", "scores", "passed",
+    "perturbation", "contexts", "tool_calls",
+)  # fmt: skip
 
 
 class ReportedGate(GateOutcome, Protocol):
@@ -114,7 +122,7 @@ def _case_island(results: Iterable[CaseResult], facts: _Facts, budget: int) -> d
     """The case table's island, from one pass over ``results`` that also fills ``facts``;
     the table is gone before the page is made."""
     table = CaseTable(budget)
-    for r in results:
+    for r in read_as(results, _READ):
         facts.add(r)
         table.add(r)
     return table.island()

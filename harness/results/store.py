@@ -175,7 +175,7 @@ class ResultStore:
                 "run_id": r.run_id,
                 "case_id": r.case_id,
                 "errored": int(r.error is not None),
-                "digest": json.dumps(digest(r.model_dump(include=_DIGESTED))),
+                "digest": json.dumps(_digest_of(r)),
                 "record": dump_model(r),
             }
             for r in results
@@ -259,13 +259,17 @@ class ResultStore:
             return set(c.scalars(_FINISHED, {"run_id": run_id}))
 
     def iter_results(
-        self, run_id: str, case_ids: Sequence[str] | None = None
+        self,
+        run_id: str,
+        case_ids: Sequence[str] | None = None,
+        model: type[CaseResult] = CaseResult,
     ) -> Iterator[CaseResult]:
         """A run's results one at a time, by case id (the order every reader of a run shares);
-        ``case_ids``: only these, in this order (JUnit's), read 500 at a time."""
+        ``case_ids``: only these, in this order (JUnit's), read 500 at a time; ``model``: a
+        :func:`~harness.jsontext.model_of` ``CaseResult``, for a pass that reads few fields."""
         if case_ids is None:
             for (record,) in self._stream(_RESULT_RECORDS, {"run_id": run_id}):
-                yield load_model(CaseResult, record)
+                yield load_model(model, record)
             return
         for i in range(0, len(case_ids), _CHUNK):
             chunk = case_ids[i : i + _CHUNK]
@@ -273,7 +277,7 @@ class ResultStore:
                 rows = dict(c.execute(_RESULTS_OF, {"run_id": run_id, "case_ids": chunk}).all())
             for case_id in chunk:
                 if case_id in rows:
-                    yield load_model(CaseResult, rows[case_id])
+                    yield load_model(model, rows[case_id])
 
     def results(self, run_id: str) -> list[CaseResult]:
         """Every result of a run as one list (~6 KB a case); :class:`StoredResults` reads
@@ -361,9 +365,22 @@ class StoredResults(Collection[CaseResult]):
     def __contains__(self, item: object) -> bool:
         return any(r == item for r in self)
 
-    def by_case_ids(self, case_ids: Sequence[str]) -> Iterator[CaseResult]:
-        """The results of these cases, in this order."""
-        return self.store.iter_results(self.run_id, case_ids)
+    def by_case_ids(
+        self, case_ids: Sequence[str], model: type[CaseResult] = CaseResult
+    ) -> Iterator[CaseResult]:
+        """The results of these cases, in this order (read into ``model``)."""
+        return self.store.iter_results(self.run_id, case_ids, model)
+
+    def read(self, model: type[CaseResult]) -> Iterator[CaseResult]:
+        """The results read into ``model``: only the fields a pass needs are built."""
+        return self.store.iter_results(self.run_id, model=model)
+
+
+def read_as(results: Iterable[CaseResult], model: type[CaseResult]) -> Iterable[CaseResult]:
+    """``results`` for a pass that reads only the fields of ``model`` (a
+    :func:`~harness.jsontext.model_of` ``CaseResult``): a stored run's are read into it,
+    results at hand are used as they are."""
+    return results.read(model) if isinstance(results, StoredResults) else results
 
 
 def reiterable(results: Iterable[CaseResult]) -> Collection[CaseResult]:
@@ -401,10 +418,8 @@ def _alive(owner: str) -> bool:
     return not start or _start_time(int(pid)) in ("", start)
 
 
-_DIGESTED = {
-    "case_set", "row_id", "prompt_id", "provider_id", "tags", "passed", "error", "scores",
-    "repeat",
-}  # fmt: skip
+#: The fields a digest starts with, before its scores and repeat.
+_DIGEST_KEYS = ("case_set", "row_id", "prompt_id", "provider_id", "tags", "passed", "error")
 
 
 def digest(result: dict[str, Any]) -> list[Any]:
@@ -422,5 +437,11 @@ def digest(result: dict[str, Any]) -> list[Any]:
         ]
         for s in result.get("scores") or ()
     ]
-    keys = ("case_set", "row_id", "prompt_id", "provider_id", "tags", "passed", "error")
-    return [*(result.get(k) for k in keys), scores, result.get("repeat") or 0]
+    return [*(result.get(k) for k in _DIGEST_KEYS), scores, result.get("repeat") or 0]
+
+
+def _digest_of(result: CaseResult) -> list[Any]:
+    """:func:`digest` of a result at hand, read off its fields: dumping the model for it
+    (besides its record) cost as much as the digest itself."""
+    scores = [[s.name or s.scorer, s.value, s.passed, s.higher_is_better] for s in result.scores]
+    return [*(getattr(result, k) for k in _DIGEST_KEYS), scores, result.repeat]

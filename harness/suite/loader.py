@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -38,8 +39,9 @@ class LoadedSuite:
         return SuiteError(message, self.path, self.line(*loc))
 
     def resolve(self, relative: str) -> Path:
-        """A path from the suite, relative to the suite file's folder."""
-        return (self.base_dir / relative).resolve()
+        """A path from the suite, relative to the suite file's folder: absolute, its symlinks
+        kept (a link pointed elsewhere is another file: :mod:`harness.replay`)."""
+        return Path(os.path.abspath(self.base_dir / relative))
 
 
 def load_suite(path: str | Path) -> LoadedSuite:

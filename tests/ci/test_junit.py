@@ -118,6 +118,18 @@ def test_any_model_output_makes_well_formed_xml() -> None:
     assert "\x1b" not in text and "\x00" not in text
 
 
+def test_a_passed_case_is_written_as_elementtree_writes_it() -> None:
+    """Passed cases skip building an element: their odd names still come out as ElementTree
+    escapes them."""
+    odd = "a&b<c>d\"e'f\r\ng\th\x1b\ud800"
+    text = junit_xml(run_record(suite=odd), [result(odd), result("b", "wrong", passed=False)])
+    body = text.partition("\n")[2]
+    root = ET.fromstring(body)
+    ET.indent(root)
+    assert ET.tostring(root, encoding="unicode") + "\n" == body
+    assert [c.get("name") for c in root.iter("testcase")] == [xml_safe(odd), "b"]
+
+
 def test_xml_safe_keeps_what_xml_allows() -> None:
     assert xml_safe("a\tb\nc\rd é 北 \U0001f600") == "a\tb\nc\rd é 北 \U0001f600"
     assert xml_safe("\x00\x1f\ud83d\uffff") == "\\x00\\x1f\\ud83d\\uffff"

@@ -83,7 +83,7 @@ def test_an_unchanged_suite_shows_its_finished_run_again(
     assert _runs(suite) == [run_id]  # no new run
     assert _table(again) == _table(first) and _table(first)
     assert "PASS gates[0] pass rate ≥ 0.5 (v1 · stored): pass rate 66.7% (2/3)" in again
-    assert f"Report: {report}" in again and report.stat().st_mtime_ns == written
+    assert f"Report: reports/{run_id}.html" in again and report.stat().st_mtime_ns == written
 
 
 def test_the_same_bytes_with_a_new_mtime_are_unchanged(
@@ -218,3 +218,63 @@ def test_a_missing_report_and_ci_files_are_written(
     assert "3 cases · 2 passed" in (suite.parent / "s.md").read_text()
     other = suite.parent / "other.html"
     assert _run(suite, capsys, "--report", str(other))[0] == 0 and other.is_file()
+
+
+def test_inputs_reverted_after_a_later_run_run_again(
+    suite: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Gates look back on the runs before theirs (bad cases that passed before fail now): a
+    revert to older inputs is a new run, compared with the later one, not the old run again."""
+    _run(suite, capsys)
+    _write_rows(suite.parent, ROWS[:2])
+    _run(suite, capsys)
+    _write_rows(suite.parent, ROWS)  # back as the first run had it
+    assert "Unchanged since run" not in _run(suite, capsys)[1]
+    assert len(_runs(suite)) == 3
+    assert "Unchanged since run" in _run(suite, capsys)[1]  # the newest run, again
+
+
+def test_a_symlink_pointed_at_another_file_runs_again(
+    suite: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = suite.parent
+    (folder / "rows.jsonl").rename(folder / "v1.jsonl")
+    (folder / "v2.jsonl").write_text((folder / "v1.jsonl").read_text().replace("Rome", "Oslo"))
+    (folder / "rows.jsonl").symlink_to("v1.jsonl")
+    _run(suite, capsys)
+    (folder / "rows.jsonl").unlink()
+    (folder / "rows.jsonl").symlink_to("v2.jsonl")
+    assert "Unchanged since run" not in _run(suite, capsys)[1]
+
+
+def test_a_module_name_that_imports_another_file_now_runs_again(
+    suite: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`function: mychecks:short` is whatever `mychecks` imports: another folder first on
+    the path (or a file beside the suite) is other code."""
+    folder = suite.parent
+    for lib in ("lib_a", "lib_b"):
+        (folder / lib).mkdir()
+        (folder / lib / "mychecks.py").write_text(CHECKS.replace("LIMIT = 10", ""))
+    suite.write_text(SUITE.replace("file: checks.py, function: short", "function: mychecks:short"))
+    monkeypatch.syspath_prepend(str(folder / "lib_a"))
+    monkeypatch.delitem(sys.modules, "mychecks", raising=False)
+    _run(suite, capsys)
+    assert "Unchanged since run" in _run(suite, capsys)[1]
+    monkeypatch.syspath_prepend(str(folder / "lib_b"))
+    del sys.modules["mychecks"]  # as a new `harness run` process has it
+    assert "Unchanged since run" not in _run(suite, capsys)[1]
+
+
+def test_a_replay_writes_its_report_where_a_run_from_here_would(
+    suite: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _run(suite, capsys)
+    (run_id,) = _runs(suite)
+    elsewhere = suite.parent / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    code, again = _run(suite, capsys)
+    assert code == 0 and "Unchanged since run" in again
+    assert f"Report: reports/{run_id}.html" in again
+    assert (elsewhere / "reports" / f"{run_id}.html").is_file()

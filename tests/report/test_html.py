@@ -297,3 +297,27 @@ def test_analyses_in_chromium(browser: Chromium, tmp_path: Path) -> None:
     assert shown == [f"unsupported {MALICIOUS[2]}{MALICIOUS[3]}"]
     assert console_errors(browser.events) == []
     assert all(u.startswith("file://") for u in requested_urls(browser.events))
+
+
+def test_compiled_templates_are_kept_and_an_unwritable_cache_is_no_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reports compile their templates once per machine (Jinja's bytecode cache, in a
+    folder of the user's own in the temp dir); a cache that cannot be written only means
+    compiling again."""
+    from harness.report import page
+
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    kept = page._bytecode_cache()
+    assert kept is not None and Path(kept.directory).parent == tmp_path
+    assert Path(kept.directory).stat().st_mode & 0o777 == 0o700
+    fresh = page.environment().overlay(bytecode_cache=kept, cache_size=0)
+    fresh.get_template("report.html.j2")
+    assert len(list(Path(kept.directory).glob("__harness_report_*.cache"))) >= 1
+    again = page.environment().overlay(bytecode_cache=kept, cache_size=0)
+    monkeypatch.setattr(again, "compile", lambda *a, **k: pytest.fail("compiled again"))
+    assert again.get_template("report.html.j2")  # read back from the cache
+    gone = page._KeptTemplates(directory=str(tmp_path / "missing"))  # every write fails
+    assert (
+        page.environment().overlay(bytecode_cache=gone, cache_size=0).get_template("report.html.j2")
+    )
