@@ -45,6 +45,8 @@ class RunOutcome:
     analyses: list[AnalysisResult]
     #: The suite's allowance of errored cases (``max_error_rate``).
     max_error_rate: float = 0.0
+    #: Whether scoring used an embedder (its weights are not part of a replay's inputs).
+    used_embedders: bool = False
 
     @cached_property
     def results(self) -> list[CaseResult]:
@@ -74,7 +76,7 @@ def prepare(
     API keys come from the environment, or from a ``.env`` file beside the suite or in the
     working directory (the environment wins). ``require_keys=False`` (``harness validate``)
     plans the cases of a provider whose key is unset instead of refusing it:
-    :func:`missing_keys` says which."""
+    :func:`harness.providers.from_suite.missing_keys` says which."""
     loaded = load_suite(suite_path)
     providers, judges = prepare_models(loaded, require_keys=require_keys)
     times = loaded.suite.repeat if repeat is None else repeat
@@ -161,7 +163,9 @@ def run_suite(
         store.unlock_run(lock)
     max_error_rate = prepared.loaded.suite.max_error_rate
     stored = StoredResults(store, run.run_id)
-    return RunOutcome(run, stored, stats, resumed, store.analyses(run.run_id), max_error_rate)
+    analyses = store.analyses(run.run_id)
+    embedded = bool(runner.scoring.embedders)
+    return RunOutcome(run, stored, stats, resumed, analyses, max_error_rate, embedded)
 
 
 def _event_loop_run(coro: Coroutine[Any, Any, RunStats]) -> RunStats:

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from harness.analysis.errors import ErrorBudget, Outcome
     from harness.analysis.repeats import RepeatSummary, Sample
     from harness.analysis.summary import GroupSummary, RunSummary
+    from harness.api import RunOutcome
     from harness.ci.junit import GateOutcome
     from harness.compare import Comparison, GateResult, RecordSet
     from harness.compare.corpus import CorpusRow
@@ -191,20 +192,14 @@ def _options_as_env(args: argparse.Namespace) -> Iterator[None]:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from harness.bench.command import run_suite_benchmarks
-    from harness.locations import default_cache, default_store
+    from harness.locations import default_store
 
     if run_suite_benchmarks(args.suite, use_cache=not args.no_cache):  # benchmarks only
         return EXIT_OK
     store = default_store()
     inputs = _replay_inputs(args, store)
     if inputs is not None and inputs.cacheable and not (args.no_cache or args.rerun):
-        from harness.replay import find
-
-        cache = default_cache()
-        try:
-            found = find(cache, store, inputs.key)
-        finally:
-            cache.close()
+        found = _find_replay(inputs, store)
         if found is not None:
             return _show_replay(args, store, found)
     from rich.progress import (
@@ -296,7 +291,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     out.print(f"Report: [bold]{path}[/]")
     checks = [*gates, *outcome.analyses]
     _write_ci_outputs(args, run, results, checks, summary)
-    if inputs is not None and _replayable(run, summary, outcome.analyses, inputs):
+    if inputs is not None and _replayable(run, summary, outcome, inputs):
         _remember(inputs, run, summary, bool(repeats), gates, path)
     return EXIT_GATE if any(not c.passed for c in checks) else EXIT_OK
 
@@ -327,14 +322,31 @@ def _watching(inputs: Inputs | None) -> Iterator[None]:
         yield
 
 
-def _replayable(
-    run: RunRecord, summary: RunSummary, analyses: list[AnalysisResult], inputs: Inputs
-) -> bool:
+def _find_replay(inputs: Inputs, store: ResultStore) -> Replay | None:
+    """The stored run a plain run of ``inputs`` would repeat; a replay that cannot be looked
+    up (an unreadable cache) only means running the cases."""
+    from harness.locations import default_cache
+    from harness.replay import find
+
+    try:
+        cache = default_cache()
+        try:
+            return find(cache, store, inputs.key)
+        finally:
+            cache.close()
+    except Exception as e:  # the run itself does not depend on it
+        console.print(f"[yellow]note:[/] not replayed: {_escape(f'{type(e).__name__}: {e}')}")
+        return None
+
+
+def _replayable(run: RunRecord, summary: RunSummary, outcome: RunOutcome, inputs: Inputs) -> bool:
     """Whether a new run of the same inputs would only repeat ``run``: it finished, every
-    answer can come from the cache, and nothing errored (errors are tried again)."""
+    answer can come from the cache, nothing errored (errors are tried again), no input
+    changed while it ran, and no embedder scored it (its weights are not tracked)."""
     clean = all(g.n_errors == 0 and g.n_score_errors == 0 for g in summary.groups)
-    analysed = all(a.error is None for a in analyses)
-    return run.status == "complete" and inputs.cacheable and clean and analysed
+    analysed = all(a.error is None for a in outcome.analyses)
+    tracked = inputs.cacheable and inputs.settled() and not outcome.used_embedders
+    return run.status == "complete" and clean and analysed and tracked
 
 
 def _remember(
@@ -352,18 +364,22 @@ def _remember(
     record = Replayable(
         run_id=run.run_id,
         files=inputs.files,
-        modules=modules_named(),
+        modules=modules_named(inputs.folder),
         summary=summary,
         repeated=repeated,
         gates=gates_digest(list(gates)),
         report=str(report.resolve()),
         report_stamp=FileStamp.now(report),
     )
-    cache = default_cache()
     try:
-        remember(cache, inputs, record)
-    finally:
-        cache.close()
+        cache = default_cache()
+        try:
+            remember(cache, inputs, record)
+        finally:
+            cache.close()
+    except Exception as e:  # the run and its outputs are done: only a later replay is lost
+        why = _escape(f"{type(e).__name__}: {e}")
+        console.print(f"[yellow]note:[/] not kept for replay: {why}")
 
 
 def _show_replay(args: argparse.Namespace, store: ResultStore, found: Replay) -> int:

@@ -34,6 +34,7 @@ import json
 import os
 import sys
 import sysconfig
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -55,19 +56,29 @@ from harness.usercode import RESOLVED, is_library, module_file
 _FORMAT = 1
 
 
+#: A file modified this close to its stamp may have changed again within the same mtime
+#: tick (coarse on some file systems): it is hashed, never trusted by its stat (git's rule).
+_RACY_NS = 2_000_000_000
+
+
 class FileStamp(BaseModel):
     """A file as the run read it: its size, modification time and inode (a symlink pointed
-    elsewhere is another inode), and its bytes' hash."""
+    elsewhere is another inode), its bytes' hash, and when it was stamped."""
 
     size: int
     mtime_ns: int
     inode: int
     sha256: str
+    taken_ns: int
 
     @classmethod
     def of(cls, stat: os.stat_result, data: bytes) -> FileStamp:
         return cls(
-            size=stat.st_size, mtime_ns=stat.st_mtime_ns, inode=stat.st_ino, sha256=_sha256(data)
+            size=stat.st_size,
+            mtime_ns=stat.st_mtime_ns,
+            inode=stat.st_ino,
+            sha256=_sha256(data),
+            taken_ns=time.time_ns(),
         )
 
     @classmethod
@@ -86,10 +97,14 @@ class FileStamp(BaseModel):
             stat = path.stat()
         except OSError:
             return False
-        if (stat.st_size, stat.st_mtime_ns, stat.st_ino) == (self.size, self.mtime_ns, self.inode):
+        now = (stat.st_size, stat.st_mtime_ns, stat.st_ino)
+        if now == (self.size, self.mtime_ns, self.inode) and not self._racy():
             return True
         found = FileStamp.now(path)
         return found is not None and found.sha256 == self.sha256
+
+    def _racy(self) -> bool:
+        return self.mtime_ns >= self.taken_ns - _RACY_NS
 
 
 class Replayable(BaseModel):
@@ -136,7 +151,16 @@ class Inputs:
     key: str
     #: Whether every provider and judge answers from the cache (no ``cache: false``).
     cacheable: bool
+    #: The suite's folder, which the names of its modules are resolved from.
+    folder: str = ""
     files: dict[str, FileStamp] = field(default_factory=dict)
+    #: When the run began: a file modified since may not be what the run used.
+    started_ns: int = field(default_factory=time.time_ns)
+
+    def settled(self) -> bool:
+        """Whether no stamped file changed after the run began (an edit during a long run:
+        the stamp may be of the new text, the results of the old)."""
+        return all(stamp.mtime_ns < self.started_ns for stamp in self.files.values())
 
     def add_user_code(self) -> None:
         """Stamp the user's modules loaded by now that are not stamped yet."""
@@ -165,7 +189,8 @@ def inputs(suite_path: Path, repeat: int | None, store: ResultStore) -> Inputs:
         "models": [m.identity() for m in [*providers, *judges]],
     }
     key = _sha256(json.dumps(made_of, sort_keys=True, default=str).encode())
-    return Inputs(key, cacheable=all(getattr(c, "cache", True) for c in configs))
+    cacheable = all(getattr(c, "cache", True) for c in configs)
+    return Inputs(key, cacheable, folder=str(loaded.base_dir))
 
 
 @contextmanager
@@ -207,9 +232,11 @@ def _later(other: RunRecord, run: RunRecord) -> bool:
     return other.suite_name == run.suite_name and other.created_at > run.created_at
 
 
-def modules_named() -> list[tuple[str, str, str]]:
-    """What each module a suite named meant in this process (see :func:`find`)."""
-    return [(name, folder, file) for (name, folder), file in sorted(RESOLVED.items())]
+def modules_named(folder: str) -> list[tuple[str, str, str]]:
+    """What each module a suite in ``folder`` named meant in this process (see :func:`find`;
+    a long-lived process, such as a test session, has resolved other suites' too)."""
+    named = sorted(dict(RESOLVED).items())
+    return [(name, where, file) for (name, where), file in named if where == folder]
 
 
 def remember(cache: ResponseCache, found: Inputs, record: Replayable) -> None:

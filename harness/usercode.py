@@ -12,11 +12,11 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
+import functools
 import hashlib
 import importlib
 import importlib.util
 import inspect
-import os
 import sys
 import sysconfig
 import threading
@@ -110,6 +110,7 @@ def load_function(
     to accept ``params`` positionally (the last ``optional`` of them may be left out)."""
     if file is not None:
         path = (suite_dir / file).resolve()
+        RESOLVED[(_FILE + file, str(suite_dir))] = str(path)  # a symlink may point elsewhere later
         if not path.is_file():
             raise SuiteKeyError(f"file not found: {path}", "file")
         if ":" in function:
@@ -133,9 +134,11 @@ def load_function(
     return UserFunction(fn, label, n_args, Path(source) if source else None)
 
 
-#: ``(module name, suite folder) -> file`` for each module a suite named and this process
-#: imported: what the name meant (:mod:`harness.replay` checks it still means that).
+#: ``(module name or "file:" + file, suite folder) -> file`` for each module a suite named
+#: and this process imported: what the name meant (:mod:`harness.replay` checks it still
+#: means that).
 RESOLVED: dict[tuple[str, str], str] = {}
+_FILE = "file:"
 
 
 def import_module(name: str, suite_dir: Path, *key: str | int) -> ModuleType:
@@ -146,19 +149,23 @@ def import_module(name: str, suite_dir: Path, *key: str | int) -> ModuleType:
         module = _load_file(beside.resolve(), *key)
     else:
         module = _import(name, suite_dir, *key)
-    RESOLVED[(name, str(suite_dir))] = str(getattr(module, "__file__", None))
+    RESOLVED[(name, str(suite_dir))] = module_file(name, suite_dir)
     return module
 
 
 def module_file(name: str, suite_dir: Path) -> str:
-    """The file :func:`import_module` would take ``name`` from now, without running it (a
-    dotted name's packages are imported to find it)."""
+    """The file :func:`import_module` (or a function's ``file:`` when ``name`` is
+    ``"file:" + file``) would take ``name`` from now, without running it (a dotted name's
+    packages are imported to find it); ``"None"`` when it finds none."""
+    if name.startswith(_FILE):
+        path = (suite_dir / name.removeprefix(_FILE)).resolve()
+        return str(path) if path.is_file() else "None"
     beside = suite_dir / f"{name}.py"
     if "." not in name and beside.is_file():
         return str(beside.resolve())
     try:
         spec = importlib.util.find_spec(name)
-    except (ImportError, ValueError):
+    except Exception:  # a package's own __init__ may raise anything
         return "None"
     return str(spec.origin if spec is not None else None)
 
@@ -222,15 +229,11 @@ _LIBRARY_DIRS = tuple(
 )
 
 
-#: The same folders as text, for the common case that needs no resolving.
-_LIBRARY_PREFIXES = tuple(str(d) + os.sep for d in _LIBRARY_DIRS)
-
-
+@functools.cache
 def is_library(filename: str) -> bool:
     """Whether ``filename`` is not the user's code (the harness, the standard library, an
-    installed package)."""
-    if filename.startswith(_LIBRARY_PREFIXES):
-        return True
+    installed package); a file symlinked into site-packages is the user's. Cached: a
+    module's file does not move while the process runs."""
     path = Path(filename).resolve()
     return path.name.startswith("<") or any(path.is_relative_to(d) for d in _LIBRARY_DIRS)
 

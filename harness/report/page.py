@@ -16,10 +16,12 @@ import math
 from collections.abc import Hashable, Iterable
 from typing import Any
 
+import jinja2
 from jinja2 import Environment, FileSystemBytecodeCache, PackageLoader
 from jinja2.bccache import Bucket
 from markupsafe import Markup
 
+from harness import __version__
 from harness.jsontext import utf8_safe
 
 MISSING = "—"
@@ -132,10 +134,19 @@ class _KeptTemplates(FileSystemBytecodeCache):
         with contextlib.suppress(OSError):
             super().dump_bytecode(bucket)
 
+    def load_bytecode(self, bucket: Bucket) -> None:
+        """A cache file that does not read back (cut short, corrupt) is a miss."""
+        try:
+            super().load_bytecode(bucket)
+        except Exception:  # marshal and pickle raise what they like on bad bytes
+            bucket.reset()
+
 
 def _bytecode_cache() -> FileSystemBytecodeCache | None:
-    """Jinja keys a compiled template by its file and source; the options compile it too."""
-    options = hashlib.sha256(json.dumps(_OPTIONS, sort_keys=True).encode()).hexdigest()[:12]
+    """Jinja keys a compiled template by its file and source, and checks only Python's
+    version: the options, Jinja's version and harness's compile it too."""
+    made_by = json.dumps([_OPTIONS, jinja2.__version__, __version__], sort_keys=True)
+    options = hashlib.sha256(made_by.encode()).hexdigest()[:12]
     try:
         return _KeptTemplates(pattern=f"__harness_report_{options}_%s.cache")
     except (OSError, RuntimeError):  # no usable temp dir, or one that is not ours alone

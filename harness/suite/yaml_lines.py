@@ -64,7 +64,7 @@ def read_text(path: Path, what: str = "file") -> str:
     try:
         before = path.stat()
         data = path.read_bytes()
-        for hook in _READ_HOOKS:
+        for hook in tuple(_READ_HOOKS):  # another thread may add or drop one meanwhile
             hook(path, before, data)
         # Text mode's universal newlines, as Path.read_text reads: \r\n and \r are \n.
         text = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")

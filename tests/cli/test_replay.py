@@ -278,3 +278,55 @@ def test_a_replay_writes_its_report_where_a_run_from_here_would(
     assert code == 0 and "Unchanged since run" in again
     assert f"Report: reports/{run_id}.html" in again
     assert (elsewhere / "reports" / f"{run_id}.html").is_file()
+
+
+def test_a_checks_file_symlink_pointed_at_other_code_runs_again(
+    suite: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = suite.parent
+    (folder / "checks.py").rename(folder / "checks_v1.py")
+    (folder / "checks_v2.py").write_text(CHECKS.replace("<= LIMIT", "< 5"))
+    (folder / "checks.py").symlink_to("checks_v1.py")
+    _run(suite, capsys)
+    assert "Unchanged since run" in _run(suite, capsys)[1]
+    (folder / "checks.py").unlink()
+    (folder / "checks.py").symlink_to("checks_v2.py")
+    code, again = _run(suite, capsys)
+    assert "Unchanged since run" not in again and code == 1  # "Paris" fails the new check
+
+
+def test_a_broken_replay_record_or_a_deleted_run_only_means_running(
+    suite: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sqlite3
+
+    _run(suite, capsys)
+    cache = sqlite3.connect(suite.parent / "home" / "cache.db")
+    with cache:
+        cache.execute("UPDATE replays SET run = '{not json'")
+    code, again = _run(suite, capsys)
+    assert code == 0 and "Unchanged since run" not in again and len(_runs(suite)) == 2
+    (record,) = cache.execute("SELECT run FROM replays").fetchone()
+    named = json.loads(record)["run_id"]
+    store = sqlite3.connect(suite.parent / "home" / "results.db")
+    with store:  # the run the replay names is gone from the store
+        store.execute("DELETE FROM results WHERE run_id = ?", (named,))
+        store.execute("DELETE FROM runs WHERE run_id = ?", (named,))
+    code, again = _run(suite, capsys)
+    assert (code, "Unchanged since run" in again, len(_runs(suite))) == (0, False, 2), again
+
+
+def test_an_unreadable_cache_is_a_note_not_a_traceback(
+    suite: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from harness.runner.cache import ResponseCache
+
+    _run(suite, capsys)
+
+    def unreadable(self: ResponseCache, key: str) -> None:
+        raise OSError("disk I/O error")
+
+    monkeypatch.setattr(ResponseCache, "get_replay", unreadable)
+    code, again = _run(suite, capsys)
+    assert code == 0 and "not replayed: OSError: disk I/O error" in again
+    assert len(_runs(suite)) == 2

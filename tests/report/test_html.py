@@ -317,6 +317,11 @@ def test_compiled_templates_are_kept_and_an_unwritable_cache_is_no_error(
     again = page.environment().overlay(bytecode_cache=kept, cache_size=0)
     monkeypatch.setattr(again, "compile", lambda *a, **k: pytest.fail("compiled again"))
     assert again.get_template("report.html.j2")  # read back from the cache
+    for cached in Path(kept.directory).glob("__harness_report_*.cache"):
+        cached.write_bytes(cached.read_bytes()[:40])  # cut short: read back as a miss
+    assert (
+        page.environment().overlay(bytecode_cache=kept, cache_size=0).get_template("report.html.j2")
+    )
     gone = page._KeptTemplates(directory=str(tmp_path / "missing"))  # every write fails
     assert (
         page.environment().overlay(bytecode_cache=gone, cache_size=0).get_template("report.html.j2")
