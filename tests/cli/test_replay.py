@@ -330,3 +330,29 @@ def test_an_unreadable_cache_is_a_note_not_a_traceback(
     code, again = _run(suite, capsys)
     assert code == 0 and "not replayed: OSError: disk I/O error" in again
     assert len(_runs(suite)) == 2
+
+
+def test_a_no_cache_run_is_kept_and_replayed_by_the_next_plain_run(
+    suite: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--no-cache asks afresh and caches what it got: the next plain run would only repeat it."""
+    _run(suite, capsys, "--no-cache")
+    (run_id,) = _runs(suite)
+    assert f"Unchanged since run {run_id}" in _run(suite, capsys)[1]
+
+
+def test_a_run_scored_by_an_embedder_is_not_kept(
+    suite: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An embedder's weights are not among the inputs: its scores are computed each run."""
+    from tests.fakeserver import FakeOpenAIServer
+
+    with FakeOpenAIServer() as url:
+        emb = f"{{id: emb, type: openai, model: e, base_url: {url}, api_key_env: null}}"
+        embedder = f"embeddings:\n  - {emb}\n"
+        similar = "    - {type: similar, threshold: 0}\ngates:"
+        suite.write_text(embedder + SUITE.replace("gates:", similar))
+        for _ in range(2):
+            code, again = _run(suite, capsys)
+            assert code == 0 and "Unchanged since run" not in again, again
+    assert len(_runs(suite)) == 2
