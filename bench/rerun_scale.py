@@ -47,5 +47,6 @@ def main() -> None:
         f"{renamed:.1f} s ({renamed / first:.0%})"
     )
 
+
 if __name__ == "__main__":
     main()
