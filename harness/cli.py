@@ -291,8 +291,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     out.print(f"Report: [bold]{path}[/]")
     checks = [*gates, *outcome.analyses]
     _write_ci_outputs(args, run, results, checks, summary)
-    if inputs is not None and _replayable(run, summary, outcome, inputs):
-        _remember(inputs, run, summary, bool(repeats), gates, path)
+    if inputs is not None:
+        _remember(inputs, run, summary, outcome, bool(repeats), gates, path)
     return EXIT_GATE if any(not c.passed for c in checks) else EXIT_OK
 
 
@@ -325,61 +325,37 @@ def _watching(inputs: Inputs | None) -> Iterator[None]:
 def _find_replay(inputs: Inputs, store: ResultStore) -> Replay | None:
     """The stored run a plain run of ``inputs`` would repeat; a replay that cannot be looked
     up (an unreadable cache) only means running the cases."""
-    from harness.locations import default_cache
     from harness.replay import find
 
     try:
-        cache = default_cache()
-        try:
-            return find(cache, store, inputs.key)
-        finally:
-            cache.close()
+        return find(store, inputs.key)
     except Exception as e:  # the run itself does not depend on it
-        console.print(f"[yellow]note:[/] not replayed: {_escape(f'{type(e).__name__}: {e}')}")
+        _replay_note("not replayed", e)
         return None
-
-
-def _replayable(run: RunRecord, summary: RunSummary, outcome: RunOutcome, inputs: Inputs) -> bool:
-    """Whether a new run of the same inputs would only repeat ``run``: it finished, every
-    answer can come from the cache, nothing errored (errors are tried again), no input
-    changed while it ran, and no embedder scored it (its weights are not tracked)."""
-    clean = all(g.n_errors == 0 and g.n_score_errors == 0 for g in summary.groups)
-    analysed = all(a.error is None for a in outcome.analyses)
-    tracked = inputs.cacheable and inputs.settled() and not outcome.used_embedders
-    return run.status == "complete" and clean and analysed and tracked
 
 
 def _remember(
     inputs: Inputs,
     run: RunRecord,
     summary: RunSummary,
+    outcome: RunOutcome,
     repeated: bool,
     gates: Sequence[GateOutcome],
     report: Path,
 ) -> None:
-    from harness.locations import default_cache
-    from harness.replay import FileStamp, Replayable, gates_digest, modules_named, remember
+    """Keep a replayable run for the next plain run; failing to only loses that replay."""
+    from harness.replay import remember, replayable
 
-    inputs.add_user_code()  # modules first imported while scoring
-    record = Replayable(
-        run_id=run.run_id,
-        files=inputs.files,
-        modules=modules_named(inputs.folder),
-        summary=summary,
-        repeated=repeated,
-        gates=gates_digest(list(gates)),
-        report=str(report.resolve()),
-        report_stamp=FileStamp.now(report),
-    )
+    if not replayable(run, summary, outcome, inputs):
+        return
     try:
-        cache = default_cache()
-        try:
-            remember(cache, inputs, record)
-        finally:
-            cache.close()
-    except Exception as e:  # the run and its outputs are done: only a later replay is lost
-        why = _escape(f"{type(e).__name__}: {e}")
-        console.print(f"[yellow]note:[/] not kept for replay: {why}")
+        remember(inputs, run, summary, repeated, gates, report)
+    except Exception as e:  # the run and its outputs are done
+        _replay_note("not kept for replay", e)
+
+
+def _replay_note(what: str, error: Exception) -> None:
+    console.print(f"[yellow]note:[/] {what}: {_escape(f'{type(error).__name__}: {error}')}")
 
 
 def _show_replay(args: argparse.Namespace, store: ResultStore, found: Replay) -> int:

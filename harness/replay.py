@@ -8,23 +8,18 @@ plain run of the suite looks there first (:func:`find`) and, when nothing differ
 shows the stored run's summary, checks its gates again (baselines may have moved) and
 reuses its report, without running a case.
 
-What a run is made from, which is what the response cache keys on plus what scoring reads:
-
-- the suite as loaded (prompts, cases, assertions, gates, settings), its path and
-  ``--repeat``; each provider's and judge's identity (model, weights' fingerprint, a
-  Python function's file); harness's own code and the installed packages;
-- every file its cases were read from (suite, datasets, templates, stored outputs, bad
-  cases: whatever :func:`harness.suite.yaml_lines.read_text` read) and every module of the
-  user's own Python code the run had loaded (providers, assertions and what they import),
-  each by size and modification time and, where those differ, by the hash of its bytes.
+What a run is made from (:func:`inputs`, :func:`watch`) is what the response cache keys on
+plus what scoring reads: the suite as loaded, the store and the effective ``--repeat``; each
+provider's and judge's identity; every file :func:`harness.suite.yaml_lines.read_text` read
+for it (suite, datasets, templates, stored outputs, bad cases), by the path the suite names;
+the user's modules the run loaded and the file each module name the suite gives points to;
+harness's own files and the installed packages. Files are compared by size, mtime and inode,
+and by their bytes' hash where those moved or the stamp is "racy" (git's rule).
 
 It is the cache's own promise applied to a whole run (the same request gets the same answer),
-so nothing is replayed where the cache would not answer everything: under ``--no-cache``,
-with a provider or judge that has ``cache: false``, after a run with an errored case, a
-score that could not be computed or an analysis that could not run (those are tried
-again), or for a run that picks its cases or its run (a selection, ``--repeat``'s are
-fine, ``--shard``, ``--run-id``, ``--resume``, ``--retry-errors``). ``--rerun`` runs every
-case again (the answers still come from the cache).
+so a run is kept only when the cache would answer all of it (:func:`replayable`), and the CLI
+looks up none under ``--no-cache`` or ``--rerun`` or for a run that picks its cases or its
+run (a selection, ``--shard``, ``--run-id``, ``--resume``, ``--retry-errors``).
 """
 
 from __future__ import annotations
@@ -35,22 +30,26 @@ import os
 import sys
 import sysconfig
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
 from harness import __version__
 from harness.analysis.summary import RunSummary
+from harness.locations import default_cache
 from harness.results.models import RunRecord
 from harness.results.store import ResultStore
 from harness.runner.cache import ResponseCache
 from harness.suite.loader import load_suite
 from harness.suite.yaml_lines import watching_reads
 from harness.usercode import RESOLVED, is_library, module_file
+
+if TYPE_CHECKING:
+    from harness.api import RunOutcome
 
 #: Bumped when what a record holds changes: an older record is then simply not found.
 _FORMAT = 1
@@ -130,7 +129,6 @@ class Replayable(BaseModel):
 class Replay:
     """A stored run that a new run of the same inputs would only repeat."""
 
-    key: str
     run: RunRecord
     record: Replayable
 
@@ -152,7 +150,7 @@ class Inputs:
     #: Whether every provider and judge answers from the cache (no ``cache: false``).
     cacheable: bool
     #: The suite's folder, which the names of its modules are resolved from.
-    folder: str = ""
+    folder: str
     files: dict[str, FileStamp] = field(default_factory=dict)
     #: When the run began: a file modified since may not be what the run used.
     started_ns: int = field(default_factory=time.time_ns)
@@ -190,7 +188,7 @@ def inputs(suite_path: Path, repeat: int | None, store: ResultStore) -> Inputs:
     }
     key = _sha256(json.dumps(made_of, sort_keys=True, default=str).encode())
     cacheable = all(getattr(c, "cache", True) for c in configs)
-    return Inputs(key, cacheable, folder=str(loaded.base_dir))
+    return Inputs(key, cacheable, str(loaded.base_dir))
 
 
 @contextmanager
@@ -204,10 +202,20 @@ def watch(found: Inputs) -> Iterator[None]:
         yield
 
 
-def find(cache: ResponseCache, store: ResultStore, key: str) -> Replay | None:
+@contextmanager
+def _cache() -> Iterator[ResponseCache]:
+    cache = default_cache()
+    try:
+        yield cache
+    finally:
+        cache.close()
+
+
+def find(store: ResultStore, key: str) -> Replay | None:
     """The finished run recorded under ``key`` whose files are all unchanged and which the
     store still holds whole, or None."""
-    text = cache.get_replay(key)
+    with _cache() as cache:
+        text = cache.get_replay(key)
     if text is None:
         return None
     try:
@@ -225,7 +233,7 @@ def find(cache: ResponseCache, store: ResultStore, key: str) -> Replay | None:
         return None
     if any(_later(r, run) for r in store.list_runs()):
         return None  # a later run (since reverted to these inputs) is what gates compare with
-    return Replay(key, run, record)
+    return Replay(run, record)
 
 
 def _later(other: RunRecord, run: RunRecord) -> bool:
@@ -239,12 +247,41 @@ def modules_named(folder: str) -> list[tuple[str, str, str]]:
     return [(name, where, file) for (name, where), file in named if where == folder]
 
 
-def remember(cache: ResponseCache, found: Inputs, record: Replayable) -> None:
+def replayable(run: RunRecord, summary: RunSummary, outcome: RunOutcome, found: Inputs) -> bool:
+    """Whether a new run of the same inputs would only repeat ``run``: it finished, every
+    answer can come from the cache, nothing errored (errors are tried again), no input
+    changed while it ran, and no embedder scored it (its weights are not tracked)."""
+    clean = all(g.n_errors == 0 and g.n_score_errors == 0 for g in summary.groups)
+    analysed = all(a.error is None for a in outcome.analyses)
+    tracked = found.cacheable and found.settled() and not outcome.used_embedders
+    return run.status == "complete" and clean and analysed and tracked
+
+
+def remember(
+    found: Inputs,
+    run: RunRecord,
+    summary: RunSummary,
+    repeated: bool,
+    gates: Sequence[Any],
+    report: Path,
+) -> None:
     """Record a finished run under its inputs' key (a later run of the same replaces it)."""
-    cache.put_replay(found.key, record.model_dump_json())
+    found.add_user_code()  # modules first imported while scoring
+    record = Replayable(
+        run_id=run.run_id,
+        files=found.files,
+        modules=modules_named(found.folder),
+        summary=summary,
+        repeated=repeated,
+        gates=gates_digest(gates),
+        report=str(report.resolve()),
+        report_stamp=FileStamp.now(report),
+    )
+    with _cache() as cache:
+        cache.put_replay(found.key, record.model_dump_json())
 
 
-def gates_digest(gates: list[Any]) -> str:
+def gates_digest(gates: Sequence[Any]) -> str:
     """A hash of the gates' verdicts and messages: a report shows them, so a change in
     any means writing the report again."""
     verdicts = [[g.name, g.passed, g.message, getattr(g, "details", None)] for g in gates]
