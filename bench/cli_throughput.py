@@ -38,22 +38,41 @@ from runner_throughput import SERVE, SUITE  # noqa: E402
 #: The CLI, timing the run loop itself too (Runner.run: from the first case to the last
 #: commit): what start-up, the summary and the report add is the rest of the wall time.
 LAUNCH = """
-import sys, time
-from harness.runner.run import Runner
+import importlib.abc, importlib.util, sys, time
 
 spent = []
-run = Runner.run
 
 
-async def timed(self, cases):
-    started = time.perf_counter()
-    try:
-        return await run(self, cases)
-    finally:
-        spent.append(time.perf_counter() - started)
+def timed(run):
+    async def timed_run(self, cases):
+        started = time.perf_counter()
+        try:
+            return await run(self, cases)
+        finally:
+            spent.append(time.perf_counter() - started)
+
+    return timed_run
 
 
-Runner.run = timed
+class TimeRunner(importlib.abc.MetaPathFinder):
+    # Patches Runner.run when harness.runner.run is first imported, so that a command that
+    # never runs cases (a replay) imports no more than it would.
+    def find_spec(self, name, path, target=None):
+        if name != "harness.runner.run":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        load = spec.loader.exec_module
+
+        def exec_module(module):
+            load(module)
+            module.Runner.run = timed(module.Runner.run)
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+
+sys.meta_path.insert(0, TimeRunner())
 from harness.__main__ import main
 
 sys.argv = ["harness", *sys.argv[1:]]

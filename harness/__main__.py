@@ -1,19 +1,29 @@
 """The ``harness`` command (and ``python -m harness``).
 
 Imports nothing before it can catch Ctrl-C, so an interrupt while the CLI is still
-loading ends with a one-line message and exit 130, not a traceback.
+loading ends with a one-line message and exit 130, not a traceback. A command that only
+shows a replay again answers before the CLI is loaded (:mod:`harness.quick_replay`).
 """
 
 import sys
+from collections.abc import Sequence
 
 
-def main() -> int:
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        from harness.cli import main as cli_main
+        from harness.quick_replay import invoked, replayed
+
+        with invoked(argv) as invocation:
+            code = replayed(invocation)
+            if code is not None:
+                return code
+            from harness.cli import main as cli_main
+
+            return cli_main(argv)
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         return 130
-    return cli_main()
 
 
 if __name__ == "__main__":

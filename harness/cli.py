@@ -40,7 +40,8 @@ if TYPE_CHECKING:
     from harness.ci.junit import GateOutcome
     from harness.compare import Comparison, GateResult, RecordSet
     from harness.compare.corpus import CorpusRow
-    from harness.replay import Inputs, Replay
+    from harness.quick_replay import Invocation, Recording
+    from harness.replay import Inputs, Replay, Replayable
     from harness.results.models import CaseResult, RunRecord
     from harness.results.store import ResultStore, StoredResults
     from harness.selection import Selection
@@ -51,6 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     terminated = _on_sigterm_interrupt()
     try:
         args = _parser().parse_args(argv)
+        args.command_line = tuple(sys.argv[1:] if argv is None else argv)
         with _options_as_env(args):
             return args.func(args)
     except HarnessError as e:
@@ -198,7 +200,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return EXIT_OK
     store = default_store()
     inputs = _replay_inputs(args, store)
-    if inputs is not None and inputs.cacheable and not (args.no_cache or args.rerun):
+    looks_up = inputs is not None and inputs.cacheable and not (args.no_cache or args.rerun)
+    if looks_up:
         found = _find_replay(inputs, store)
         if found is not None:
             return _show_replay(args, store, found)
@@ -291,8 +294,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
     out.print(f"Report: [bold]{path}[/]")
     checks = [*gates, *outcome.analyses]
     _write_ci_outputs(args, run, results, checks, summary)
-    if inputs is not None:
-        _remember(inputs, run, summary, outcome, bool(repeats), gates, path)
+    kept = _remember(inputs, run, summary, outcome, bool(repeats), gates, path) if inputs else None
+    if kept is not None and looks_up:  # what its replay will show, for this command again
+        from harness.replay import Replay
+
+        try:
+            _show_replay(args, store, Replay(run, kept), echo=False)
+        except Exception as e:  # the run and its outputs are done
+            _replay_note("not kept for a quick replay", e)
     return EXIT_GATE if any(not c.passed for c in checks) else EXIT_OK
 
 
@@ -342,25 +351,49 @@ def _remember(
     repeated: bool,
     gates: Sequence[GateOutcome],
     report: Path,
-) -> None:
-    """Keep a replayable run for the next plain run; failing to only loses that replay."""
+) -> Replayable | None:
+    """Keep a replayable run for the next plain run (returns what is kept); failing to only
+    loses that replay."""
     from harness.replay import remember, replayable
 
     if not replayable(run, summary, outcome, inputs):
-        return
+        return None
     try:
-        remember(inputs, run, summary, repeated, gates, report)
+        return remember(inputs, run, summary, repeated, gates, report)
     except Exception as e:  # the run and its outputs are done
         _replay_note("not kept for replay", e)
+        return None
 
 
 def _replay_note(what: str, error: Exception) -> None:
     console.print(f"[yellow]note:[/] {what}: {_escape(f'{type(error).__name__}: {error}')}")
 
 
-def _show_replay(args: argparse.Namespace, store: ResultStore, found: Replay) -> int:
-    """What `harness run` shows for a run of unchanged inputs: the stored run, its gates
-    checked again, its report (written again only where it is missing or its gates moved)."""
+def _show_replay(
+    args: argparse.Namespace, store: ResultStore, found: Replay, *, echo: bool = True
+) -> int:
+    """What `harness run` shows for a run of unchanged inputs, recorded for the same command
+    next time where a quick replay can check it (harness.quick_replay). ``echo``: printed
+    too (a run just finished records what its replay will show, printing nothing). Only
+    for a command that looks a replay up: never under --rerun or --no-cache, which run."""
+    from harness.quick_replay import Recording, current
+    from harness.replay import quickly_replayable
+
+    invocation = current(args.command_line)
+    ci_files = args.junit_xml is not None or args.summary_md is not None
+    if invocation is None or ci_files or not quickly_replayable(found, store, args.suite):
+        return _print_replay(args, store, found)[0] if echo else EXIT_OK
+    recording = Recording()
+    with recording.capturing(echo=echo):
+        code, rewrote = _print_replay(args, store, found)
+    if not rewrote:  # the report is the one recorded with the run
+        _keep_quick(invocation, store, args.suite.parent, found, recording, code)
+    return code
+
+
+def _print_replay(args: argparse.Namespace, store: ResultStore, found: Replay) -> tuple[int, bool]:
+    """The stored run, its gates checked again, its report (written again only where it is
+    missing or its gates moved); the exit code, and whether the report was written."""
     from harness.compare.records import iter_records
     from harness.replay import gates_digest
     from harness.results.store import StoredResults
@@ -380,12 +413,34 @@ def _show_replay(args: argparse.Namespace, store: ResultStore, found: Replay) ->
     _print_analyses(analyses)
     gates: list[GateOutcome] = list(_check_gates(args.suite, run, store))
     path = args.report or Path("reports") / f"{run.run_id}.html"  # where a run writes it
-    if not found.report_for(path, gates_digest(gates)):
+    rewrite = not found.report_for(path, gates_digest(gates))
+    if rewrite:
         path = _write_report(run, results, path, analyses, gates, summary, repeats)
     out.print(f"Report: [bold]{path}[/]")
     checks = [*gates, *analyses]
     _write_ci_outputs(args, run, results, checks, summary)
-    return EXIT_GATE if any(not c.passed for c in checks) else EXIT_OK
+    return EXIT_GATE if any(not c.passed for c in checks) else EXIT_OK, rewrite
+
+
+def _keep_quick(
+    invocation: Invocation,
+    store: ResultStore,
+    suite_dir: Path,
+    found: Replay,
+    recording: Recording,
+    code: int,
+) -> None:
+    """Record a replay's output for the quick replay; failing to only loses that shortcut.
+    Closes ``store`` (its files are stamped closed)."""
+    from harness.quick_replay import keep
+    from harness.replay import quick_files
+
+    try:
+        files = quick_files(found, store, suite_dir)
+        if files:
+            keep(invocation, recording, files, code)
+    except Exception as e:  # the run and its outputs are done
+        _replay_note("not kept for a quick replay", e)
 
 
 def _check_errors(results: Iterable[Outcome], max_error_rate: float) -> ErrorBudget:

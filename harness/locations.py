@@ -1,13 +1,18 @@
 """Where the results store and the response cache are: ``$HARNESS_DB_URL`` /
-``$HARNESS_CACHE_URL`` (``--db``), else files in ``$HARNESS_HOME``."""
+``$HARNESS_CACHE_URL`` (``--db``), else files in ``$HARNESS_HOME``.
+
+The stores are imported when opened: :mod:`harness.quick_replay` looks for the cache file
+before SQLAlchemy is loaded."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from harness.results.store import ResultStore
-from harness.runner.cache import ResponseCache
+if TYPE_CHECKING:
+    from harness.results.store import ResultStore
+    from harness.runner.cache import ResponseCache
 
 
 def harness_home() -> Path:
@@ -19,10 +24,20 @@ def default_store(*, existing: bool = False) -> ResultStore:
     """The results store at ``$HARNESS_DB_URL`` (a database URL, e.g. a team's PostgreSQL,
     or a SQLite file's path; ``--db``), else ``$HARNESS_HOME/results.db``. ``existing``: for
     commands that only read; a SQLite file that is not there is an error, not a new store."""
+    from harness.results.store import ResultStore
+
     target = os.environ.get("HARNESS_DB_URL") or harness_home() / "results.db"
     return ResultStore(target, create=not existing)
 
 
 def default_cache() -> ResponseCache:
     """The response cache at ``$HARNESS_CACHE_URL``, else ``$HARNESS_HOME/cache.db``."""
-    return ResponseCache(os.environ.get("HARNESS_CACHE_URL") or harness_home() / "cache.db")
+    from harness.runner.cache import ResponseCache
+
+    return ResponseCache(cache_file() or os.environ["HARNESS_CACHE_URL"])
+
+
+def cache_file() -> Path | None:
+    """The response cache's SQLite file in ``$HARNESS_HOME``; None when ``$HARNESS_CACHE_URL``
+    names another."""
+    return None if os.environ.get("HARNESS_CACHE_URL") else harness_home() / "cache.db"

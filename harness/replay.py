@@ -24,11 +24,9 @@ run (a selection, ``--shard``, ``--run-id``, ``--resume``, ``--retry-errors``).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sys
-import sysconfig
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -38,12 +36,12 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
-from harness import __version__
 from harness.analysis.summary import RunSummary
 from harness.locations import default_cache
 from harness.results.models import RunRecord
 from harness.results.store import ResultStore
 from harness.runner.cache import ResponseCache
+from harness.stamps import FileStamp, harness_code, installed_packages, sha256
 from harness.suite.loader import load_suite
 from harness.suite.yaml_lines import watching_reads
 from harness.usercode import RESOLVED, is_library, module_file
@@ -53,57 +51,6 @@ if TYPE_CHECKING:
 
 #: Bumped when what a record holds changes: an older record is then simply not found.
 _FORMAT = 1
-
-
-#: A file modified this close to its stamp may have changed again within the same mtime
-#: tick (coarse on some file systems): it is hashed, never trusted by its stat (git's rule).
-_RACY_NS = 2_000_000_000
-
-
-class FileStamp(BaseModel):
-    """A file as the run read it: its size, modification time and inode (a symlink pointed
-    elsewhere is another inode), its bytes' hash, and when it was stamped."""
-
-    size: int
-    mtime_ns: int
-    inode: int
-    sha256: str
-    taken_ns: int
-
-    @classmethod
-    def of(cls, stat: os.stat_result, data: bytes) -> FileStamp:
-        return cls(
-            size=stat.st_size,
-            mtime_ns=stat.st_mtime_ns,
-            inode=stat.st_ino,
-            sha256=_sha256(data),
-            taken_ns=time.time_ns(),
-        )
-
-    @classmethod
-    def now(cls, path: Path) -> FileStamp | None:
-        """The file as it is now, or None when it cannot be read."""
-        try:
-            stat = path.stat()
-            return cls.of(stat, path.read_bytes())
-        except OSError:
-            return None
-
-    def matches(self, path: Path) -> bool:
-        """Whether ``path`` still holds the same bytes (hashed only if its size, mtime or
-        inode moved)."""
-        try:
-            stat = path.stat()
-        except OSError:
-            return False
-        now = (stat.st_size, stat.st_mtime_ns, stat.st_ino)
-        if now == (self.size, self.mtime_ns, self.inode) and not self._racy():
-            return True
-        found = FileStamp.now(path)
-        return found is not None and found.sha256 == self.sha256
-
-    def _racy(self) -> bool:
-        return self.mtime_ns >= self.taken_ns - _RACY_NS
 
 
 class Replayable(BaseModel):
@@ -149,7 +96,7 @@ class Inputs:
     key: str
     #: Whether every provider and judge answers from the cache (no ``cache: false``).
     cacheable: bool
-    #: The suite's folder, which the names of its modules are resolved from.
+    #: The suite's folder (absolute), which the names of its modules are resolved from.
     folder: str
     files: dict[str, FileStamp] = field(default_factory=dict)
     #: When the run began: a file modified since may not be what the run used.
@@ -178,17 +125,17 @@ def inputs(suite_path: Path, repeat: int | None, store: ResultStore) -> Inputs:
     configs = [*loaded.suite.providers, *loaded.suite.judges]
     made_of = {
         "format": _FORMAT,
-        "harness": _harness_code(),
-        "packages": _installed_packages(),
+        "harness": harness_code(),
+        "packages": installed_packages(),
         "store": store.url,
         "suite": str(loaded.path.absolute()),
         "config": loaded.suite.model_dump(mode="json"),
         "repeat": loaded.suite.repeat if repeat is None else repeat,
         "models": [m.identity() for m in [*providers, *judges]],
     }
-    key = _sha256(json.dumps(made_of, sort_keys=True, default=str).encode())
+    key = sha256(json.dumps(made_of, sort_keys=True, default=str).encode())
     cacheable = all(getattr(c, "cache", True) for c in configs)
-    return Inputs(key, cacheable, str(loaded.base_dir))
+    return Inputs(key, cacheable, os.path.abspath(loaded.base_dir))
 
 
 @contextmanager
@@ -226,14 +173,19 @@ def find(store: ResultStore, key: str) -> Replay | None:
         return None
     if any(module_file(name, Path(folder)) != file for name, folder, file in record.modules):
         return None  # a name the suite gives now imports another file
-    if not store.has_run(record.run_id):
+    run = _standing(store, record.run_id)
+    return None if run is None else Replay(run, record)
+
+
+def _standing(store: ResultStore, run_id: str) -> RunRecord | None:
+    """The stored run if the store still holds it whole and no later run of its suite
+    followed (a later run, since reverted to these inputs, is what gates compare with)."""
+    if not store.has_run(run_id):
         return None
-    run = store.get_run(record.run_id)
+    run = store.get_run(run_id)
     if run.status != "complete" or store.count_results(run.run_id) != run.n_cases:
         return None
-    if any(_later(r, run) for r in store.list_runs()):
-        return None  # a later run (since reverted to these inputs) is what gates compare with
-    return Replay(run, record)
+    return None if any(_later(r, run) for r in store.list_runs()) else run
 
 
 def _later(other: RunRecord, run: RunRecord) -> bool:
@@ -264,8 +216,9 @@ def remember(
     repeated: bool,
     gates: Sequence[Any],
     report: Path,
-) -> None:
-    """Record a finished run under its inputs' key (a later run of the same replaces it)."""
+) -> Replayable:
+    """Record a finished run under its inputs' key (a later run of the same replaces it);
+    returns what is recorded."""
     found.add_user_code()  # modules first imported while scoring
     record = Replayable(
         run_id=run.run_id,
@@ -279,17 +232,14 @@ def remember(
     )
     with _cache() as cache:
         cache.put_replay(found.key, record.model_dump_json())
+    return record
 
 
 def gates_digest(gates: Sequence[Any]) -> str:
     """A hash of the gates' verdicts and messages: a report shows them, so a change in
     any means writing the report again."""
     verdicts = [[g.name, g.passed, g.message, getattr(g, "details", None)] for g in gates]
-    return _sha256(json.dumps(verdicts, default=str).encode())
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+    return sha256(json.dumps(verdicts, default=str).encode())
 
 
 def _user_code() -> Iterator[str]:
@@ -300,29 +250,55 @@ def _user_code() -> Iterator[str]:
             yield os.path.abspath(name)
 
 
-def _harness_code() -> list[Any]:
-    """harness's version and each of its files' size and mtime (code, templates, rubrics):
-    an edited checkout (an editable install keeps the version) is other code."""
-    root = Path(__file__).resolve().parent
-    files = sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
-    return [__version__, [[str(p.relative_to(root)), *_size_mtime(p)] for p in files]]
+# --- what the quick replay (harness.quick_replay) checks beyond the files read ---
+
+#: A results store larger than this is not hashed for a quick replay (its stamp is racy
+#: right after a run): such a run is replayed the long way.
+_QUICK_STORE_BYTES = 256 * 2**20
 
 
-def _installed_packages() -> list[str]:
-    """The installed distributions and their versions (the ``*.dist-info`` folders of every
-    site-packages folder on the path): an upgraded scorer library may score differently."""
-    found: set[str] = set()
-    places = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"], *sys.path}
-    for folder in places:
-        if Path(folder).name not in ("site-packages", "dist-packages"):
-            continue
-        try:
-            found.update(f"{folder}/{n}" for n in os.listdir(folder) if n.endswith(".dist-info"))
-        except OSError:
-            continue
-    return sorted(found)
+def quickly_replayable(found: Replay, store: ResultStore, suite_path: Path) -> bool:
+    """Whether file stamps alone can tell that this replay still holds (see
+    :mod:`harness.quick_replay`): SQLite store and cache, no module names, providers and
+    judges whose identity is their configuration, the report where it was written."""
+    from harness.locations import cache_file
+    from harness.quick_replay import CONFIG_IDENTITY
+
+    record = found.record
+    if record.modules or record.report_stamp is None or store.path is None or not cache_file():
+        return False
+    loaded = load_suite(suite_path)
+    return all(c.type in CONFIG_IDENTITY for c in [*loaded.suite.providers, *loaded.suite.judges])
 
 
-def _size_mtime(path: Path) -> tuple[int, int]:
-    stat = path.stat()
-    return stat.st_size, stat.st_mtime_ns
+def quick_files(found: Replay, store: ResultStore, suite_dir: Path) -> dict[str, FileStamp | None]:
+    """The files a replay of ``found`` depends on, stamped (None: must not exist), for the
+    quick replay: those the run read, its report, the ``.env`` files and the results
+    store's SQLite files. ``store`` is closed first (its last writes checkpointed into its
+    file), then the stamped store checked to hold the run still (:func:`_standing`); empty
+    when it does not, or another process wrote to it meanwhile, or it is too large to hash."""
+    from harness.providers.from_suite import dotenv_paths
+
+    assert store.path is not None and found.record.report is not None
+    store.close()
+    if store.path.stat().st_size > _QUICK_STORE_BYTES:
+        return {}
+    files: dict[str, FileStamp | None] = dict(found.record.files)
+    files[found.record.report] = found.record.report_stamp
+    for path in [*dotenv_paths(suite_dir), *_sqlite_files(store.path)]:
+        files[str(path.absolute())] = FileStamp.now(path) if os.path.lexists(path) else None
+    again = ResultStore(store.path, create=False)
+    try:
+        standing = _standing(again, found.run.run_id) is not None
+    finally:
+        again.close()
+    unmoved = all(_unmoved(path, files[str(path.absolute())]) for path in _sqlite_files(store.path))
+    return files if standing and unmoved else {}
+
+
+def _sqlite_files(db: Path) -> list[Path]:
+    return [db, *(db.with_name(db.name + suffix) for suffix in ("-wal", "-shm", "-journal"))]
+
+
+def _unmoved(path: Path, stamp: FileStamp | None) -> bool:
+    return not os.path.lexists(path) if stamp is None else stamp.same_stat(path)

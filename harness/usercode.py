@@ -17,6 +17,7 @@ import hashlib
 import importlib
 import importlib.util
 import inspect
+import os
 import sys
 import sysconfig
 import threading
@@ -110,7 +111,8 @@ def load_function(
     to accept ``params`` positionally (the last ``optional`` of them may be left out)."""
     if file is not None:
         path = (suite_dir / file).resolve()
-        RESOLVED[(_FILE + file, str(suite_dir))] = str(path)  # a symlink may point elsewhere later
+        # a symlink may point elsewhere later
+        RESOLVED[(_FILE + file, os.path.abspath(suite_dir))] = str(path)
         if not path.is_file():
             raise SuiteKeyError(f"file not found: {path}", "file")
         if ":" in function:
@@ -134,7 +136,7 @@ def load_function(
     return UserFunction(fn, label, n_args, Path(source) if source else None)
 
 
-#: ``(module name or "file:" + file, suite folder) -> file`` for each module a suite named
+#: ``(module name or "file:" + file, suite folder, absolute) -> file`` for each module a suite named
 #: and this process imported: what the name meant (:mod:`harness.replay` checks it still
 #: means that).
 RESOLVED: dict[tuple[str, str], str] = {}
@@ -149,7 +151,7 @@ def import_module(name: str, suite_dir: Path, *key: str | int) -> ModuleType:
         module = _load_file(beside.resolve(), *key)
     else:
         module = _import(name, suite_dir, *key)
-    RESOLVED[(name, str(suite_dir))] = module_file(name, suite_dir)
+    RESOLVED[(name, os.path.abspath(suite_dir))] = module_file(name, suite_dir)
     return module
 
 

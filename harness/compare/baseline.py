@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from harness import __version__
 from harness.compare.records import CaseRecord, RecordSet
 from harness.errors import CompareError
+from harness.suite.yaml_lines import read_watched
 
 if TYPE_CHECKING:
     from harness.suite.loader import LoadedSuite
@@ -132,7 +133,7 @@ def load_baseline(path: str | Path, run_id: str = "RUN_ID") -> Baseline:
     path = Path(path)
     remake = f"make it with `harness baseline save {run_id} -o {path}`"
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_watched(path).decode("utf-8")  # a quick replay checks it is unchanged
     except FileNotFoundError:
         raise CompareError(f"baseline file not found: {path}; {remake}") from None
     except (OSError, UnicodeDecodeError) as e:

@@ -34,10 +34,16 @@ def load_dotenv_files(suite_dir: Path) -> None:
     environment does not set already. Only read into this process; never written."""
     from dotenv import dotenv_values
 
-    for folder in dict.fromkeys([suite_dir.resolve(), Path.cwd().resolve()]):
-        for name, value in dotenv_values(folder / ".env").items():
+    for path in dotenv_paths(suite_dir):
+        for name, value in dotenv_values(path).items():
             if value is not None:
                 os.environ.setdefault(name, value)
+
+
+def dotenv_paths(suite_dir: Path) -> list[Path]:
+    """The ``.env`` files a run reads, there or not: beside the suite, in the working directory."""
+    folders = dict.fromkeys([suite_dir.resolve(), Path.cwd().resolve()])
+    return [folder / ".env" for folder in folders]
 
 
 def secret_variables(config: Any) -> list[str]:

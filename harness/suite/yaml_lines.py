@@ -58,14 +58,20 @@ def watching_reads(hook: ReadHook) -> Iterator[None]:
         _READ_HOOKS.remove(hook)
 
 
+def read_watched(path: Path) -> bytes:
+    """A file's bytes, shown to the hooks of :func:`watching_reads`."""
+    before = path.stat()
+    data = path.read_bytes()
+    for hook in tuple(_READ_HOOKS):  # another thread may add or drop one meanwhile
+        hook(path, before, data)
+    return data
+
+
 def read_text(path: Path, what: str = "file") -> str:
     """Read a UTF-8 file (a leading BOM dropped), turning OS and encoding errors into
     SuiteErrors."""
     try:
-        before = path.stat()
-        data = path.read_bytes()
-        for hook in tuple(_READ_HOOKS):  # another thread may add or drop one meanwhile
-            hook(path, before, data)
+        data = read_watched(path)
         # Text mode's universal newlines, as Path.read_text reads: \r\n and \r are \n.
         text = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
         return text.removeprefix("\ufeff")
