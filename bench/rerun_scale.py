@@ -3,12 +3,12 @@
 bench/run_scale.py's suite and rows (N cases: 2 prompt versions x N/2 rows of stored
 outputs), its `f1` assertion swapped for ``--scorer``, each run a fresh `harness run`
 process (start-up, run, summary, gate and report included). Prints the first run's wall
-time, then two re-runs': the same suite again (nothing changed: the finished run is shown
-again, see harness/replay.py; target under 10 s at 100k cases), and the same outputs in a
-renamed suite (a new run: every case scored again, where with `rougeL` (the default) or
-`bleu`/`chrf` each case's stored scores are read back from the cache db instead of
-computed, harness/runner/memo.py; with `f1` it scores again, cheaper than the lookup on
-short answers).
+time, then two re-runs': the same suite again (nothing changed: the finished run's replay
+is printed as recorded, see harness/quick_replay.py; target under 10 s at 100k cases), and
+the same outputs in a renamed suite (a new run: every case scored again, where with
+`rougeL` (the default) or `bleu`/`chrf` each case's stored scores are read back from the
+cache db instead of computed, harness/runner/memo.py; with `f1` it scores again, cheaper
+than the lookup on short answers).
 
     .venv/bin/python bench/rerun_scale.py --n 20000
     .venv/bin/python bench/rerun_scale.py --n 100000 --scorer f1

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from harness.compare import Comparison, GateResult, RecordSet
     from harness.compare.corpus import CorpusRow
     from harness.quick_replay import Invocation, Recording
-    from harness.replay import Inputs, Replay, Replayable
+    from harness.replay import Inputs, Replay, Replayable, StampedStore
     from harness.results.models import CaseResult, RunRecord
     from harness.results.store import ResultStore, StoredResults
     from harness.selection import Selection
@@ -204,7 +204,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if looks_up:
         found = _find_replay(inputs, store)
         if found is not None:
-            return _show_replay(args, store, found)
+            return _show_replay(args, store, inputs, found)
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -299,7 +299,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         from harness.replay import Replay
 
         try:
-            _show_replay(args, store, Replay(run, kept), echo=False)
+            again = Replay(store.get_run(run.run_id), kept)
+            _show_replay(args, store, inputs, again, echo=False)
         except Exception as e:  # the run and its outputs are done
             _replay_note("not kept for a quick replay", e)
     return EXIT_GATE if any(not c.passed for c in checks) else EXIT_OK
@@ -370,24 +371,29 @@ def _replay_note(what: str, error: Exception) -> None:
 
 
 def _show_replay(
-    args: argparse.Namespace, store: ResultStore, found: Replay, *, echo: bool = True
+    args: argparse.Namespace,
+    store: ResultStore,
+    inputs: Inputs,
+    found: Replay,
+    *,
+    echo: bool = True,
 ) -> int:
     """What `harness run` shows for a run of unchanged inputs, recorded for the same command
     next time where a quick replay can check it (harness.quick_replay). ``echo``: printed
     too (a run just finished records what its replay will show, printing nothing). Only
     for a command that looks a replay up: never under --rerun or --no-cache, which run."""
     from harness.quick_replay import Recording, current
-    from harness.replay import quickly_replayable
+    from harness.replay import quickly_replayable, stamped_store
 
     invocation = current(args.command_line)
     ci_files = args.junit_xml is not None or args.summary_md is not None
     if invocation is None or ci_files or not quickly_replayable(found, store, args.suite):
         return _print_replay(args, store, found)[0] if echo else EXIT_OK
     recording = Recording()
-    with recording.capturing(echo=echo):
-        code, rewrote = _print_replay(args, store, found)
+    with stamped_store(store, found.run) as stamped, recording.capturing(echo=echo):
+        code, rewrote = _print_replay(args, stamped.store, found)
     if not rewrote:  # the report is the one recorded with the run
-        _keep_quick(invocation, store, args.suite.parent, found, recording, code)
+        _keep_quick(invocation, stamped, inputs, found, recording, code)
     return code
 
 
@@ -424,19 +430,18 @@ def _print_replay(args: argparse.Namespace, store: ResultStore, found: Replay) -
 
 def _keep_quick(
     invocation: Invocation,
-    store: ResultStore,
-    suite_dir: Path,
+    stamped: StampedStore,
+    inputs: Inputs,
     found: Replay,
     recording: Recording,
     code: int,
 ) -> None:
-    """Record a replay's output for the quick replay; failing to only loses that shortcut.
-    Closes ``store`` (its files are stamped closed)."""
+    """Record a replay's output for the quick replay; failing to only loses that shortcut."""
     from harness.quick_replay import keep
     from harness.replay import quick_files
 
     try:
-        files = quick_files(found, store, suite_dir)
+        files = quick_files(found, stamped, inputs)
         if files:
             keep(invocation, recording, files, code)
     except Exception as e:  # the run and its outputs are done

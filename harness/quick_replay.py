@@ -24,13 +24,13 @@ import json
 import os
 import sys
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, redirect_stderr, redirect_stdout
+from contextlib import closing, contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO
 
 from harness.locations import cache_file
-from harness.stamps import FileStamp, harness_code, installed_packages, sha256
+from harness.stamps import FileStamp, harness_code, installed_packages, sha256, stamping
 
 #: Bumped when what a record holds changes: an older record is then simply not found.
 _FORMAT = 1
@@ -74,33 +74,42 @@ def current(argv: Sequence[str]) -> Invocation | None:
 def replayed(invocation: Invocation) -> int | None:
     """Print what this invocation printed when it last showed a replay, and return its
     exit code; None (the command runs) when there is no record or anything it read moved."""
-    if not invocation.key or (path := cache_file()) is None or not path.is_file():
+    if not invocation.key or sys.stdout is None or sys.stderr is None:
         return None
-    record = _read(path, invocation.key)
-    if record is None:
+    found = _read(invocation.key)
+    if found is None:
         return None
-    for fd, text in record["output"]:
-        stream = sys.stdout if fd == 1 else sys.stderr
-        stream.write(text)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    return int(record["exit"])
+    output, code = found
+    try:
+        for fd, text in output:  # in order, as the two streams interleaved (2>&1)
+            stream = sys.stdout if fd == 1 else sys.stderr
+            stream.write(text)
+            stream.flush()
+    except BrokenPipeError:  # `| head`: as rich's console ends, quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    return code
 
 
-def _read(cache: Path, key: str) -> dict | None:
-    """The record under ``key`` if every file it names is as stamped."""
+def _read(key: str) -> tuple[list[tuple[int, str]], int] | None:
+    """The output and exit code recorded under ``key`` if every file the record names is
+    as stamped; None for anything else (no cache, no table yet, another format)."""
     import sqlite3  # here: `harness --help` does without
 
     try:
-        with sqlite3.connect(f"file:{cache}?mode=rw", uri=True) as db:
-            row = db.execute(_SELECT, (key,)).fetchone()
-        db.close()
-        record = json.loads(row[0]) if row is not None else None
-        if record is None or record.get("format") != _FORMAT:
+        cache = cache_file()
+        if cache is None or not cache.is_file():
             return None
+        with closing(sqlite3.connect(f"file:{cache}?mode=rw", uri=True)) as db:
+            row = db.execute(_SELECT, (key,)).fetchone()
+        record = json.loads(row[0]) if row is not None else None
+        if not isinstance(record, dict) or record.get("format") != _FORMAT:
+            return None
+        output = [(int(fd), str(text)) for fd, text in record["output"]]
+        code = int(record["exit"])
         files: Mapping[str, dict | None] = record["files"]
-        return record if all(_unchanged(Path(p), s) for p, s in files.items()) else None
-    except (sqlite3.Error, ValueError, KeyError, TypeError):  # no table yet, another format
+        return (output, code) if all(_unchanged(Path(p), s) for p, s in files.items()) else None
+    except (sqlite3.Error, OSError, ValueError, KeyError, TypeError):
         return None
 
 
@@ -111,17 +120,26 @@ def _unchanged(path: Path, stamp: dict | None) -> bool:
 
 
 def _key(argv: Sequence[str]) -> str:
-    made_of = {
+    """What the command's output is made of beside its files; "" (no quick replay) when
+    it cannot be told (a working folder deleted, harness's files moving meanwhile)."""
+    try:
+        return sha256(json.dumps(_made_of(argv)).encode())
+    except (OSError, ValueError):
+        return ""
+
+
+def _made_of(argv: Sequence[str]) -> dict[str, object]:
+    return {
         "format": _FORMAT,
         "argv": list(argv),
         "cwd": os.getcwd(),
+        "path": sys.path,  # `python -m harness` puts the working folder first
         "env": sorted(os.environ.items()),  # hashed: no value is stored
         "terminal": [_terminal(fd) for fd in (0, 1, 2)],
         "python": [sys.executable, sys.version],
         "harness": harness_code(),
         "packages": installed_packages(),
     }
-    return sha256(json.dumps(made_of).encode())
 
 
 def _terminal(fd: int) -> list[object]:
@@ -171,12 +189,9 @@ class Recording:
         """Record the output (printed too when ``echo``) and the files read meanwhile."""
         from harness.suite.yaml_lines import watching_reads
 
-        def read(path: Path, stat: os.stat_result, data: bytes) -> None:
-            self.files.setdefault(os.path.abspath(path), FileStamp.of(stat, data))
-
         stdout = _Recorder(sys.stdout, 1, self.output, echo)
         stderr = _Recorder(sys.stderr, 2, self.output, echo)
-        with redirect_stdout(stdout), redirect_stderr(stderr), watching_reads(read):  # type: ignore[type-var]
+        with redirect_stdout(stdout), redirect_stderr(stderr), watching_reads(stamping(self.files)):  # type: ignore[type-var]
             yield
 
 

@@ -41,7 +41,7 @@ from harness.locations import default_cache
 from harness.results.models import RunRecord
 from harness.results.store import ResultStore
 from harness.runner.cache import ResponseCache
-from harness.stamps import FileStamp, harness_code, installed_packages, sha256
+from harness.stamps import FileStamp, harness_code, installed_packages, sha256, stamping
 from harness.suite.loader import load_suite
 from harness.suite.yaml_lines import watching_reads
 from harness.usercode import RESOLVED, is_library, module_file
@@ -98,6 +98,9 @@ class Inputs:
     cacheable: bool
     #: The suite's folder (absolute), which the names of its modules are resolved from.
     folder: str
+    #: The files read to make the key (the ``.env`` files this process read among them).
+    looked_up: dict[str, FileStamp]
+    #: The files the run read (see :func:`watch`).
     files: dict[str, FileStamp] = field(default_factory=dict)
     #: When the run began: a file modified since may not be what the run used.
     started_ns: int = field(default_factory=time.time_ns)
@@ -120,8 +123,10 @@ def inputs(suite_path: Path, repeat: int | None, store: ResultStore) -> Inputs:
     but no case planned."""
     from harness.providers.from_suite import prepare_models  # as the run builds them
 
-    loaded = load_suite(suite_path)
-    providers, judges = prepare_models(loaded)
+    looked_up: dict[str, FileStamp] = {}
+    with watching_reads(stamping(looked_up)):
+        loaded = load_suite(suite_path)
+        providers, judges = prepare_models(loaded)
     configs = [*loaded.suite.providers, *loaded.suite.judges]
     made_of = {
         "format": _FORMAT,
@@ -135,17 +140,13 @@ def inputs(suite_path: Path, repeat: int | None, store: ResultStore) -> Inputs:
     }
     key = sha256(json.dumps(made_of, sort_keys=True, default=str).encode())
     cacheable = all(getattr(c, "cache", True) for c in configs)
-    return Inputs(key, cacheable, os.path.abspath(loaded.base_dir))
+    return Inputs(key, cacheable, os.path.abspath(loaded.base_dir), looked_up)
 
 
 @contextmanager
 def watch(found: Inputs) -> Iterator[None]:
     """Record into ``found`` every file the suite's loading and planning read meanwhile."""
-
-    def read(path: Path, stat: os.stat_result, data: bytes) -> None:
-        found.files.setdefault(os.path.abspath(path), FileStamp.of(stat, data))
-
-    with watching_reads(read):
+    with watching_reads(stamping(found.files)):
         yield
 
 
@@ -271,29 +272,60 @@ def quickly_replayable(found: Replay, store: ResultStore, suite_path: Path) -> b
     return all(c.type in CONFIG_IDENTITY for c in [*loaded.suite.providers, *loaded.suite.judges])
 
 
-def quick_files(found: Replay, store: ResultStore, suite_dir: Path) -> dict[str, FileStamp | None]:
+@dataclass
+class StampedStore:
+    """A SQLite results store closed (its last writes checkpointed into its file), its
+    files stamped, and opened again (``store``) for a replay to print from."""
+
+    store: ResultStore
+    #: Its files' stamps (None: must not exist); empty when too large to hash.
+    files: dict[str, FileStamp | None]
+    #: Whether, once printed, it still held the run as found and nothing wrote to it.
+    held: bool = False
+
+
+@contextmanager
+def stamped_store(store: ResultStore, run: RunRecord) -> Iterator[StampedStore]:
+    """``store`` closed and stamped, then opened again while the block prints from it;
+    afterwards ``held`` says whether the stamps are of what was printed: the run still
+    as found (:func:`_standing`) and the files unmoved (another process writing)."""
+    assert store.path is not None
+    store.close()
+    names = _sqlite_files(store.path)
+    small = store.path.stat().st_size <= _QUICK_STORE_BYTES
+    files = {str(p.absolute()): FileStamp.now(p) if os.path.lexists(p) else None for p in names}
+    stamped = StampedStore(ResultStore(store.path, create=False), files if small else {})
+    try:
+        yield stamped
+        standing = _standing(stamped.store, run.run_id) == run
+    finally:
+        stamped.store.close()
+    unmoved = all(_unmoved(Path(p), stamp) for p, stamp in files.items())
+    stamped.held = bool(stamped.files) and standing and unmoved
+
+
+def quick_files(
+    found: Replay, stamped: StampedStore, inputs: Inputs
+) -> dict[str, FileStamp | None]:
     """The files a replay of ``found`` depends on, stamped (None: must not exist), for the
-    quick replay: those the run read, its report, the ``.env`` files and the results
-    store's SQLite files. ``store`` is closed first (its last writes checkpointed into its
-    file), then the stamped store checked to hold the run still (:func:`_standing`); empty
-    when it does not, or another process wrote to it meanwhile, or it is too large to hash."""
+    quick replay: those the run read, its report, the results store's files and the
+    ``.env`` files as this process read them (``inputs``) or as absent; empty when the
+    store did not hold (see :func:`stamped_store`) or a ``.env`` appeared meanwhile."""
     from harness.providers.from_suite import dotenv_paths
 
-    assert store.path is not None and found.record.report is not None
-    store.close()
-    if store.path.stat().st_size > _QUICK_STORE_BYTES:
+    assert found.record.report is not None
+    if not stamped.held:
         return {}
-    files: dict[str, FileStamp | None] = dict(found.record.files)
+    files: dict[str, FileStamp | None] = {**found.record.files, **stamped.files}
     files[found.record.report] = found.record.report_stamp
-    for path in [*dotenv_paths(suite_dir), *_sqlite_files(store.path)]:
-        files[str(path.absolute())] = FileStamp.now(path) if os.path.lexists(path) else None
-    again = ResultStore(store.path, create=False)
-    try:
-        standing = _standing(again, found.run.run_id) is not None
-    finally:
-        again.close()
-    unmoved = all(_unmoved(path, files[str(path.absolute())]) for path in _sqlite_files(store.path))
-    return files if standing and unmoved else {}
+    for path in map(str, dotenv_paths(Path(inputs.folder))):
+        if path in inputs.looked_up:
+            files[path] = inputs.looked_up[path]
+        elif os.path.lexists(path):
+            return {}
+        else:
+            files[path] = None
+    return files
 
 
 def _sqlite_files(db: Path) -> list[Path]:

@@ -12,6 +12,7 @@ import os
 import sys
 import sysconfig
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,16 @@ class FileStamp:
 
     def racy(self) -> bool:
         return self.mtime_ns >= self.taken_ns - RACY_NS
+
+
+def stamping(files: dict[str, FileStamp]) -> Callable[[Path, os.stat_result, bytes], None]:
+    """A read hook (:func:`harness.suite.yaml_lines.watching_reads`) that stamps each file
+    into ``files`` by its absolute name as given, the first read of it kept."""
+
+    def read(path: Path, stat: os.stat_result, data: bytes) -> None:
+        files.setdefault(os.path.abspath(path), FileStamp.of(stat, data))
+
+    return read
 
 
 def sha256(data: bytes) -> str:

@@ -7,10 +7,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+from harness.errors import SuiteError
 from harness.providers.base import Provider
 from harness.providers.registry import create_providers
 from harness.suite.loader import LoadedSuite
 from harness.suite.schema import ENV_VAR, EnvRef
+from harness.suite.yaml_lines import read_watched
 
 
 def prepare_models(
@@ -32,18 +34,27 @@ def prepare_models(
 def load_dotenv_files(suite_dir: Path) -> None:
     """Variables of ``.env`` beside the suite, then in the working directory, that the
     environment does not set already. Only read into this process; never written."""
+    import io
+
     from dotenv import dotenv_values
 
     for path in dotenv_paths(suite_dir):
-        for name, value in dotenv_values(path).items():
+        try:  # read as the suite's files are, so a replay knows it is unchanged
+            text = read_watched(path).decode("utf-8")
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            continue  # as python-dotenv does: no file, no variables
+        except (OSError, UnicodeDecodeError) as e:
+            raise SuiteError(f"cannot read the .env file: {e}", path) from None
+        for name, value in dotenv_values(stream=io.StringIO(text)).items():
             if value is not None:
                 os.environ.setdefault(name, value)
 
 
 def dotenv_paths(suite_dir: Path) -> list[Path]:
-    """The ``.env`` files a run reads, there or not: beside the suite, in the working directory."""
-    folders = dict.fromkeys([suite_dir.resolve(), Path.cwd().resolve()])
-    return [folder / ".env" for folder in folders]
+    """The ``.env`` files a run reads, there or not: beside the suite, in the working
+    directory (by the names given: a folder's symlink pointed elsewhere is another file)."""
+    folders = dict.fromkeys([os.path.abspath(suite_dir), os.getcwd()])
+    return [Path(folder) / ".env" for folder in folders]
 
 
 def secret_variables(config: Any) -> list[str]:

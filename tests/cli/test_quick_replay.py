@@ -4,7 +4,6 @@ by a file's stamp goes the long way (harness/replay.py), which may still replay.
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import subprocess
@@ -16,6 +15,7 @@ import pytest
 import harness.cli
 from harness.__main__ import main
 from harness.results.store import ResultStore
+from tests.cli.test_replay import ROWS, _write_rows
 
 SUITE = """name: quick
 prompts:
@@ -31,11 +31,6 @@ defaults:
 gates:
   - min_pass_rate: 0.5
 """
-ROWS = [
-    {"id": "a", "q": "one", "out": "Paris", "expected": "Paris"},
-    {"id": "b", "q": "two", "out": "Rome", "expected": "Paris"},
-    {"id": "c", "q": "three", "out": "Paris", "expected": "Paris"},
-]
 
 
 @pytest.fixture
@@ -45,10 +40,6 @@ def suite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "suite.yaml").write_text(SUITE)
     _write_rows(tmp_path, ROWS)
     return tmp_path / "suite.yaml"
-
-
-def _write_rows(folder: Path, rows: list[dict[str, str]]) -> None:
-    (folder / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
 class Command:
@@ -127,6 +118,32 @@ def test_a_quick_replay_loads_neither_the_store_nor_the_cli(suite: Path) -> None
     assert first.returncode == again.returncode == 0, first.stderr
     assert "Running run" in first.stderr and "Unchanged since run" in again.stderr
     assert "loaded: []" in again.stderr, again.stderr
+
+
+def test_one_pipe_for_both_streams_gets_them_in_the_long_way_s_order(suite: Path) -> None:
+    """`harness run ... 2>&1` (a CI log): a failing gate's lines go to stdout and stderr."""
+    suite.write_text(SUITE.replace("min_pass_rate: 0.5", "min_pass_rate: 0.9"))
+    env, folder = {**os.environ}, suite.parent
+
+    def run(*code: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, *(code or ("-m", "harness")), "run", "suite.yaml"]
+        options = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, "text": True}
+        return subprocess.run(command, cwd=folder, env=env, **options)  # type: ignore[call-overload]
+
+    assert run().returncode == 1
+    quick = run()
+    long = run("-c", "import sys; from harness.cli import main; sys.exit(main(sys.argv[1:]))")
+    assert quick.returncode == long.returncode == 1
+    assert "Unchanged since run" in quick.stdout and quick.stdout == long.stdout
+
+
+def test_a_dotenv_file_is_checked_as_the_run_read_it(suite: Path, harness_cmd: Command) -> None:
+    dotenv = suite.parent / ".env"
+    dotenv.write_text("SOME_KEY=1\n")
+    harness_cmd("run", "suite.yaml")
+    assert harness_cmd("run", "suite.yaml")[2]
+    dotenv.write_text("SOME_KEY=2\n")
+    assert not harness_cmd("run", "suite.yaml")[2]
 
 
 @pytest.mark.parametrize("change", ["dataset", "environment", "another run", "report", ".env"])
