@@ -7,6 +7,8 @@ before SQLAlchemy is loaded."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,6 +37,16 @@ def default_cache() -> ResponseCache:
     from harness.runner.cache import ResponseCache
 
     return ResponseCache(cache_file() or os.environ["HARNESS_CACHE_URL"])
+
+
+@contextmanager
+def opened_cache() -> Iterator[ResponseCache]:
+    """The default response cache, closed when the block ends."""
+    cache = default_cache()
+    try:
+        yield cache
+    finally:
+        cache.close()
 
 
 def cache_file() -> Path | None:

@@ -191,7 +191,8 @@ class Recording:
 
         stdout = _Recorder(sys.stdout, 1, self.output, echo)
         stderr = _Recorder(sys.stderr, 2, self.output, echo)
-        with redirect_stdout(stdout), redirect_stderr(stderr), watching_reads(stamping(self.files)):  # type: ignore[type-var]
+        reads = watching_reads(stamping(self.files))
+        with redirect_stdout(stdout), redirect_stderr(stderr), reads:  # type: ignore[type-var]
             yield
 
 
@@ -203,12 +204,9 @@ def keep(
 ) -> None:
     """Record ``recording`` (and ``files``: None for one that must not exist) as what
     ``invocation`` prints while all of them stay as they are."""
-    from harness.locations import default_cache
+    from harness.locations import opened_cache
 
     stamps = {path: asdict(s) if s else None for path, s in {**recording.files, **files}.items()}
     record = {"format": _FORMAT, "files": stamps, "output": recording.output, "exit": exit_code}
-    cache = default_cache()
-    try:
+    with opened_cache() as cache:
         cache.put_replay(invocation.key, json.dumps(record))
-    finally:
-        cache.close()

@@ -37,10 +37,9 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ValidationError
 
 from harness.analysis.summary import RunSummary
-from harness.locations import default_cache
+from harness.locations import opened_cache
 from harness.results.models import RunRecord
 from harness.results.store import ResultStore
-from harness.runner.cache import ResponseCache
 from harness.stamps import FileStamp, harness_code, installed_packages, sha256, stamping
 from harness.suite.loader import load_suite
 from harness.suite.yaml_lines import watching_reads
@@ -150,19 +149,10 @@ def watch(found: Inputs) -> Iterator[None]:
         yield
 
 
-@contextmanager
-def _cache() -> Iterator[ResponseCache]:
-    cache = default_cache()
-    try:
-        yield cache
-    finally:
-        cache.close()
-
-
 def find(store: ResultStore, key: str) -> Replay | None:
     """The finished run recorded under ``key`` whose files are all unchanged and which the
     store still holds whole, or None."""
-    with _cache() as cache:
+    with opened_cache() as cache:
         text = cache.get_replay(key)
     if text is None:
         return None
@@ -231,7 +221,7 @@ def remember(
         report=str(report.resolve()),
         report_stamp=FileStamp.now(report),
     )
-    with _cache() as cache:
+    with opened_cache() as cache:
         cache.put_replay(found.key, record.model_dump_json())
     return record
 
@@ -291,10 +281,11 @@ def stamped_store(store: ResultStore, run: RunRecord) -> Iterator[StampedStore]:
     as found (:func:`_standing`) and the files unmoved (another process writing)."""
     assert store.path is not None
     store.close()
-    names = _sqlite_files(store.path)
-    small = store.path.stat().st_size <= _QUICK_STORE_BYTES
-    files = {str(p.absolute()): FileStamp.now(p) if os.path.lexists(p) else None for p in names}
-    stamped = StampedStore(ResultStore(store.path, create=False), files if small else {})
+    files: dict[str, FileStamp | None] = {}
+    if store.path.stat().st_size <= _QUICK_STORE_BYTES:  # else not hashed: never quick
+        for path in _sqlite_files(store.path):
+            files[str(path.absolute())] = FileStamp.now(path) if os.path.lexists(path) else None
+    stamped = StampedStore(ResultStore(store.path, create=False), files)
     try:
         yield stamped
         standing = _standing(stamped.store, run.run_id) == run

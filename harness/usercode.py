@@ -136,9 +136,9 @@ def load_function(
     return UserFunction(fn, label, n_args, Path(source) if source else None)
 
 
-#: ``(module name or "file:" + file, suite folder, absolute) -> file`` for each module a suite named
-#: and this process imported: what the name meant (:mod:`harness.replay` checks it still
-#: means that).
+#: ``(module name or "file:" + file, absolute suite folder) -> file`` for each module a
+#: suite named and this process imported: what the name meant (:mod:`harness.replay` checks
+#: it still means that).
 RESOLVED: dict[tuple[str, str], str] = {}
 _FILE = "file:"
 
