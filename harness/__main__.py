@@ -2,7 +2,8 @@
 
 Imports nothing before it can catch Ctrl-C, so an interrupt while the CLI is still
 loading ends with a one-line message and exit 130, not a traceback. A command that only
-shows a replay again answers before the CLI is loaded (:mod:`harness.quick_replay`).
+shows a replay again answers before the CLI is loaded (:mod:`harness.quick_replay`). The
+garbage collector stays off while the CLI loads (:mod:`harness.heap`).
 """
 
 import sys
@@ -12,9 +13,10 @@ from collections.abc import Sequence
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
+        from harness.heap import loading_modules
         from harness.quick_replay import invoked, replayed
 
-        with invoked(argv) as invocation:
+        with loading_modules(), invoked(argv) as invocation:
             code = replayed(invocation)
             if code is not None:
                 return code

@@ -28,6 +28,7 @@ from harness.console import (
 )
 from harness.console import escape as _escape
 from harness.errors import HarnessError
+from harness.heap import settle_heap
 
 # Imported where used, not here: `harness --help` and `validate` must not load rich's
 # progress and tables, pydantic models or pandas before they need them (start-up time).
@@ -53,6 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
         args.command_line = tuple(sys.argv[1:] if argv is None else argv)
+        if args.func is not _cmd_run:  # a run settles once its store loaded
+            settle_heap()
         with _options_as_env(args):
             return args.func(args)
     except HarnessError as e:
@@ -193,9 +196,11 @@ def _options_as_env(args: argparse.Namespace) -> Iterator[None]:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    import harness.results.store  # noqa: F401 - loaded before the collector is back on
     from harness.bench.command import run_suite_benchmarks
     from harness.locations import default_store
 
+    settle_heap()  # what a run, its replay or its benchmarks need is in (harness.heap)
     if run_suite_benchmarks(args.suite, use_cache=not args.no_cache):  # benchmarks only
         return EXIT_OK
     store = default_store()

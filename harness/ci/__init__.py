@@ -4,20 +4,34 @@ The pytest plugin lives in :mod:`harness.pytest_plugin` (registered as a ``pytes
 entry point).
 """
 
-from harness.ci.badcases import (
-    BadCaseCandidate,
-    BadCaseRegression,
-    HarvestReport,
-    bad_case_regressions,
-    earlier_runs,
-    harvest,
-    harvest_candidates,
-    regressions_since,
-    review,
-    target_file,
-)
-from harness.ci.junit import GateOutcome, junit_xml, write_junit, xml_safe
-from harness.ci.summary_md import github_step_summary_path, summary_markdown, write_summary_md
+from harness.lazy import lazy_exports as _lazy_exports
+
+#: Public name -> the module that defines it, imported on first use: the report needs only
+#: junit's GateOutcome, not the bad-case loop's suite loading and reviews.
+_EXPORTS = {
+    **dict.fromkeys(
+        [
+            "BadCaseCandidate",
+            "BadCaseRegression",
+            "HarvestReport",
+            "bad_case_regressions",
+            "earlier_runs",
+            "harvest",
+            "harvest_candidates",
+            "regressions_since",
+            "review",
+            "target_file",
+        ],
+        "harness.ci.badcases",
+    ),
+    **dict.fromkeys(["GateOutcome", "junit_xml", "write_junit", "xml_safe"], "harness.ci.junit"),
+    **dict.fromkeys(
+        ["github_step_summary_path", "summary_markdown", "write_summary_md"],
+        "harness.ci.summary_md",
+    ),
+}
+
+__getattr__, __dir__ = _lazy_exports(__name__, globals(), _EXPORTS)
 
 __all__ = [
     "BadCaseCandidate",

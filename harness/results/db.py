@@ -178,21 +178,21 @@ class Database:
             with conn.begin():
                 yield conn
 
-    def prepare(self, statement: Any) -> Callable[[dict[str, Any]], None]:
-        """``statement`` compiled once, as a write that commits at once and is made once
-        per case (a cached answer): run on the driver's own connection (of :meth:`begin`),
-        as SQLAlchemy's per-call work (its compiled cache, parameters, results,
-        transaction) cost as much as the one-row insert itself."""
+    def prepare(self, statement: Any) -> Callable[[Sequence[dict[str, Any]]], None]:
+        """``statement`` compiled once, as a write of some rows that commits at once and is
+        made every few cases (cached answers): run on the driver's own connection (of
+        :meth:`begin`), as SQLAlchemy's per-call work (its compiled cache, parameters,
+        results, transaction) cost as much as the insert itself."""
         compiled = statement.compile(dialect=self.engine.dialect)
         sql, order = str(compiled), compiled.positiontup  # order: a positional driver's
 
-        def run(values: dict[str, Any]) -> None:
-            params = tuple(values[name] for name in order) if order else values
+        def run(rows: Sequence[dict[str, Any]]) -> None:
+            params = [tuple(r[name] for name in order) for r in rows] if order else rows
             with self._lock:
                 driver = self._connection().connection.driver_connection
                 cursor = driver.cursor()
                 try:
-                    cursor.execute(sql, params)
+                    cursor.executemany(sql, params)
                     driver.commit()
                 except BaseException:
                     driver.rollback()

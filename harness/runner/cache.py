@@ -4,8 +4,9 @@ in a SQLite file or a shared database.
 
 The key (see :func:`harness.cases.request_key`) covers the provider's identity and
 the full request, and nothing operational or secret, so a re-run of a finished
-suite makes zero requests. Entries are written the moment a response arrives,
-before scoring, so a crash never makes anyone pay for the same call twice; a scorer that
+suite makes zero requests. Entries are committed the moment a response arrives (those
+arriving in one turn of the event loop together), before scoring, so a crash never makes
+anyone pay for the same call twice; a scorer that
 cannot use an answer has it forgotten (:meth:`ResponseCache.forget`), so the next run asks
 again. Any text is stored losslessly: a lone surrogate (``"\\ud800"`` is valid JSON from a
 server) is kept as an ASCII escape and comes back as the same character.
@@ -13,9 +14,11 @@ server) is kept as an ASCII escape and comes back as the same character.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 from pydantic import TypeAdapter, ValidationError
@@ -73,6 +76,7 @@ class ResponseCache:
         self.url = self._db.location
         self.engine = self._db.engine
         self._put = self._db.prepare(self._db.upsert(RESPONSES, "generation"))
+        self._batch: _Batch | None = None
         self._put_scores = self._db.upsert(SCORES, "score")
         self._put_vectors = self._db.upsert(EMBEDDINGS, "vector")
         self._put_replay = self._db.upsert(REPLAYS, "run")
@@ -115,7 +119,29 @@ class ResponseCache:
 
     def put(self, key: str, generation: Generation) -> None:
         """Commit ``generation`` at once: it was paid for, and a crash must not lose it."""
-        self._put({"key": key, "generation": dump_model(generation)})
+        self._put([{"key": key, "generation": dump_model(generation)}])
+
+    async def commit(self, key: str, generation: Generation) -> None:
+        """:meth:`put` for a caller in the event loop: returns once ``generation`` is
+        committed, as :meth:`put` does, but the answers that arrive in the same turn of the
+        loop share one commit (a commit per answer cost a local run ~0.05 ms a case)."""
+        if self._batch is None:
+            loop = asyncio.get_running_loop()
+            self._batch = _Batch([], loop.create_future())
+            loop.call_soon(self._commit_batch)
+        batch = self._batch
+        batch.rows.append({"key": key, "generation": dump_model(generation)})
+        await asyncio.shield(batch.committed)  # a cancelled caller leaves the others theirs
+
+    def _commit_batch(self) -> None:
+        batch, self._batch = self._batch, None
+        assert batch is not None
+        try:
+            self._put(batch.rows)
+        except Exception as e:
+            batch.committed.set_exception(e)
+        else:
+            batch.committed.set_result(None)
 
     def forget(self, key: str) -> None:
         """Drop the answer cached under ``key`` (one its reader could not use)."""
@@ -145,6 +171,14 @@ class ResponseCache:
 
     def close(self) -> None:
         self._db.close()
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """Answers to commit together, and the future their callers wait on."""
+
+    rows: list[dict[str, str]]
+    committed: asyncio.Future[None]
 
 
 def _legacy_revision(conn: Connection) -> str | None:

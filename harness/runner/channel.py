@@ -114,7 +114,7 @@ class Channel:
         generation = await with_retries(attempt, self.policy, retried)
         if self.caching:
             assert self.cache is not None
-            self.cache.put(key, generation)  # before scoring: never pay twice
+            await self.cache.commit(key, generation)  # before scoring: never pay twice
         return generation
 
     def cost(self, generation: Generation) -> float | None:

@@ -81,6 +81,76 @@ def test_forget_drops_one_answer(store_url: str) -> None:
     cache.close()
 
 
+def _spied(cache: ResponseCache, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The rows of each commit of answers ``cache`` makes."""
+    commits: list[int] = []
+    put = cache._put
+
+    def counted(rows: list[dict[str, str]]) -> None:
+        commits.append(len(rows))
+        put(rows)
+
+    monkeypatch.setattr(cache, "_put", counted)
+    return commits
+
+
+def test_answers_arriving_together_share_one_commit(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = ResponseCache(store_url)
+    commits = _spied(cache, monkeypatch)
+    reader = ResponseCache(store_url)  # another connection: sees only what is committed
+
+    async def answer(i: int) -> bool:
+        await cache.commit(f"k{i}", Generation(text=f"answer {i}"))
+        return reader.get(f"k{i}") == Generation(text=f"answer {i}")
+
+    async def go() -> list[bool]:
+        together = await asyncio.gather(*(answer(i) for i in range(20)))
+        return [*together, await answer(20)]  # a later answer: a commit of its own
+
+    assert all(asyncio.run(go()))  # each committed by the time its caller goes on
+    assert commits == [20, 1]
+    cache.close()
+    reader.close()
+
+
+def test_a_failed_commit_fails_every_answer_in_it(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = ResponseCache(store_url)
+
+    def full(rows: list[dict[str, str]]) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(cache, "_put", full)
+
+    async def go() -> list[BaseException | None]:
+        answers = (cache.commit(f"k{i}", Generation(text="x")) for i in range(3))
+        return await asyncio.gather(*answers, return_exceptions=True)
+
+    assert [str(e) for e in asyncio.run(go())] == ["disk full"] * 3
+    cache.close()
+
+
+def test_a_cancelled_answer_leaves_its_batch_committed(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = ResponseCache(store_url)
+    commits = _spied(cache, monkeypatch)
+
+    async def go() -> None:
+        tasks = [asyncio.create_task(cache.commit(f"k{i}", Generation(text="x"))) for i in range(3)]
+        await asyncio.sleep(0)  # every answer is in the batch
+        tasks[0].cancel()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        assert isinstance(results[0], asyncio.CancelledError) and results[1:] == [None, None]
+
+    asyncio.run(go())
+    assert commits == [3] and all(cache.get(f"k{i}") is not None for i in range(3))
+    cache.close()
+
+
 def test_many_answers_vectors_and_scores_round_trip(store_url: str) -> None:
     cache = ResponseCache(store_url)
     for i in range(1200):
