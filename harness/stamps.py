@@ -7,6 +7,7 @@ library only: the quick replay answers before anything heavier is imported.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import sys
@@ -84,9 +85,12 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+@functools.cache
 def harness_code() -> list[Any]:
     """harness's version and each of its files' size and mtime (code, templates, rubrics):
-    an edited checkout (an editable install keeps the version) is other code."""
+    an edited checkout (an editable install keeps the version) is other code. Read once a
+    process (the quick replay's key and the replay's both name it): the code that runs is
+    the code that was loaded, whatever is edited later."""
     from harness import __version__
 
     root = Path(__file__).resolve().parent
@@ -94,9 +98,11 @@ def harness_code() -> list[Any]:
     return [__version__, [[str(p.relative_to(root)), *_size_mtime(p)] for p in files]]
 
 
+@functools.cache
 def installed_packages() -> list[str]:
     """The installed distributions and their versions (the ``*.dist-info`` folders of every
-    site-packages folder on the path): an upgraded scorer library may score differently."""
+    site-packages folder on the path): an upgraded scorer library may score differently.
+    Read once a process, as :func:`harness_code`."""
     found: set[str] = set()
     places = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"], *sys.path}
     for folder in places:

@@ -48,13 +48,14 @@ class Channel:
             base_delay=getattr(self.config, "backoff", RetryPolicy.base_delay),
         )
         self.prices = price_for(self.config)
-
-    @property
-    def caching(self) -> bool:
-        """Whether answers are cached: not for stored outputs, nor for an application whose
-        suite entry says ``cache: false`` (its answers may differ from call to call)."""
-        wanted = getattr(self.config, "cache", True)
-        return self.cache is not None and self.provider.cacheable and wanted
+        #: Whether answers are cached: not for stored outputs, nor for an application whose
+        #: suite entry says ``cache: false`` (its answers may differ from call to call).
+        #: Read once: a config without the field answers getattr with a pydantic error.
+        self.caching = bool(
+            self.cache is not None
+            and self.provider.cacheable
+            and getattr(self.config, "cache", True)
+        )
 
     def cached(self, key: str) -> Generation | None:
         """The cached answer for ``key``, when reading the cache is allowed."""
