@@ -14,6 +14,11 @@ afterwards, so none of its CPU is counted).
 
     .venv/bin/python bench/cli_throughput.py                     # N=2000, L=100 ms, C=32
     .venv/bin/python bench/cli_throughput.py --n 4000 --repeat 3
+    .venv/bin/python bench/cli_throughput.py --baseline 2e07191 --repeat 3
+
+``--baseline REV`` measures only the CPU a case at zero latency, alternating between this
+tree and the ``harness/`` of git revision REV (first on ``PYTHONPATH``): this VM's speed
+drifts, so only figures taken back to back compare.
 """
 
 from __future__ import annotations
@@ -123,6 +128,35 @@ class Timing:
     runner: float
 
 
+@contextmanager
+def checked_out(revision: str) -> Iterator[Path]:
+    """``harness/`` as it was at ``revision``, in a folder to put first on ``PYTHONPATH``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = subprocess.run(
+            ["git", "archive", revision, "harness"], cwd=ROOT, capture_output=True, check=True
+        )
+        subprocess.run(["tar", "-x", "-C", tmp], input=archive.stdout, check=True)
+        yield Path(tmp)
+
+
+def compare_cpu(n: int, concurrency: int, revision: str, repeat: int) -> None:
+    """CPU a case at zero latency, this tree and ``revision`` alternating."""
+    found: dict[str, list[float]] = {"this tree": [], revision: []}
+    with checked_out(revision) as old, fake_server(0.0) as url:
+        for _ in range(repeat):
+            for name, path in (("this tree", None), (revision, old)):
+                with tempfile.TemporaryDirectory() as tmp:
+                    folder = Path(tmp)
+                    write_suite(folder, n, url, concurrency)
+                    found[name].append(
+                        cli_run(folder, *([f"PYTHONPATH={path}"] if path else [])).cpu
+                    )
+    for name, cpus in found.items():
+        each = ", ".join(f"{c / n * 1000:.2f}" for c in cpus)
+        best = min(cpus) / n * 1000
+        print(f"N={n}, L=0, C={concurrency}: {name}: {each} ms a case (best {best:.2f})")
+
+
 def cli_run(folder: Path, *options: str) -> Timing:
     """Wall, CPU (user + sys) and run-loop seconds of one fresh `harness run` in ``folder``
     (an option ``VAR=VALUE`` is set in its environment instead)."""
@@ -159,8 +193,13 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.1)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--repeat", type=int, default=1, help="runs of each; the best is shown")
+    parser.add_argument(
+        "--baseline", metavar="REV", help="compare the CPU a case with this revision"
+    )
     args = parser.parse_args()
     n, c = args.n, args.concurrency
+    if args.baseline:
+        return compare_cpu(n, c, args.baseline, args.repeat)
     ideal = n * args.latency / c
     again = ((), ("BENCH_OTHER_VARIABLE=1",), ("--rerun",))
     tries = (runs(n, args.latency, c, *again) for _ in range(args.repeat))

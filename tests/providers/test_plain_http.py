@@ -1,0 +1,275 @@
+"""The plain-HTTP wire (harness.providers.plain_http) against a server that answers with
+scripted bytes: connections are reused only when that is safe, every body framing HTTP/1.1
+allows is read whole, and whatever breaks is a TransientProviderError (or, for a header
+that could not be sent, a PermanentProviderError)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import pytest
+
+from harness.errors import PermanentProviderError, TransientProviderError
+from harness.providers.openai_http import JsonClient
+from harness.providers.plain_http import PlainHttp
+
+OK = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+#: Hold the reply back until the server closes.
+HANG = b"<hang>"
+
+
+@dataclass
+class Scripted:
+    """A TCP server on 127.0.0.1 that reads each request whole and answers it with the next
+    reply of ``replies`` (``(reply, "close")``: then closes the connection)."""
+
+    replies: list[bytes | tuple[bytes, str]]
+    connections: int = 0
+    requests: list[bytes] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self._sock.getsockname()[1]
+        self._stop = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._sock.close()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn:
+            reader = conn.makefile("rb")
+            while self.replies:
+                head = b""
+                while not head.endswith(b"\r\n\r\n"):
+                    line = reader.readline()
+                    if not line:
+                        return  # the client closed the connection
+                    head += line
+                length = int(
+                    next(
+                        h.split(b":")[1]
+                        for h in head.split(b"\r\n")
+                        if h.lower().startswith(b"content-length")
+                    )
+                )
+                self.requests.append(head + reader.read(length))
+                reply, then = self.replies.pop(0), ""
+                if isinstance(reply, tuple):
+                    reply, then = reply
+                if reply == HANG:
+                    self._stop.wait(10)
+                    return
+                conn.sendall(reply)
+                if then == "close":
+                    return
+
+
+@contextmanager
+def scripted(*replies: bytes | tuple[bytes, str]) -> Iterator[Scripted]:
+    server = Scripted(list(replies))
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def post_all(server: Scripted, n: int, timeout: float | None = 5.0, pause: float = 0) -> list:
+    """``n`` POSTs one after another (``pause`` seconds apart); each reply or error."""
+
+    async def go() -> list:
+        client = PlainHttp("127.0.0.1", server.port, f"127.0.0.1:{server.port}", timeout)
+        found: list = []
+        for i in range(n):
+            try:
+                found.append(await client.post("/v1/x", b"X-Try: %d\r\n" % i, b'{"i": %d}' % i))
+            except TransientProviderError as e:
+                found.append(e)
+            await asyncio.sleep(pause)
+        client.close()
+        return found
+
+    return asyncio.run(go())
+
+
+def test_one_connection_carries_every_request_it_may() -> None:
+    with scripted(OK, OK, OK) as server:
+        replies = post_all(server, 3)
+    assert [r[0] for r in replies] == [200, 200, 200] and replies[0][2] == b"{}"
+    assert replies[0][1] == {"content-type": "application/json", "content-length": "2"}
+    assert server.connections == 1
+    first = server.requests[0]
+    assert first.startswith(b"POST /v1/x HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n" % server.port)
+    assert b"X-Try: 0\r\nContent-Length: 8\r\n\r\n" in first and first.endswith(b'{"i": 0}')
+
+
+def test_a_reply_that_closes_or_ends_at_close_is_not_reused() -> None:
+    closing = b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\na"
+    until_close = b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nthe whole body"
+    with scripted((closing, "close"), (until_close, "close"), OK) as server:
+        replies = post_all(server, 3)
+    assert [r[2] for r in replies] == [b"a", b"the whole body", b"{}"]
+    assert server.connections == 3
+
+
+def test_an_informational_reply_is_passed_over() -> None:
+    hints = b"HTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\n"
+    with scripted(hints + OK, OK) as server:
+        replies = post_all(server, 2)
+    assert [r[0] for r in replies] == [200, 200] and "link" not in replies[0][1]
+    assert server.connections == 1
+
+
+def test_a_chunked_body_is_read_whole() -> None:
+    chunked = (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nSet-Cookie: a=1\r\nset-cookie: b=2\r\n"
+        b"\r\n4\r\nECHO\r\n3\r\n: h\r\n1\r\ni\r\n0\r\n\r\n"
+    )
+    with scripted(chunked, OK) as server:
+        replies = post_all(server, 2)
+    assert replies[0][2] == b"ECHO: hi" and replies[0][1]["set-cookie"] == "a=1, b=2"
+    assert server.connections == 1  # the connection stays in use after a chunked body
+
+
+@pytest.mark.parametrize(
+    ("reply", "message"),
+    [
+        ((b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort", "close"), "connection failed"),
+        ((b"", "close"), "connection failed (the server closed the connection)"),
+        (b"HTTP/1.1 abc\r\n\r\n", "malformed response"),
+    ],
+    ids=["truncated", "dropped", "malformed"],
+)
+def test_a_broken_reply_is_transient_and_its_connection_dropped(
+    reply: tuple[bytes, str] | bytes, message: str
+) -> None:
+    with scripted(reply, OK) as server:
+        broken, fine = post_all(server, 2)
+    assert isinstance(broken, TransientProviderError) and message in str(broken)
+    assert fine[0] == 200 and server.connections == 2
+
+
+def test_silence_times_out_and_closes_the_connection() -> None:
+    with scripted(HANG, OK) as server:
+        late, fine = post_all(server, 2, timeout=0.2)
+    assert isinstance(late, TransientProviderError) and "timed out" in str(late)
+    assert fine[0] == 200 and server.connections == 2
+
+
+def test_a_refused_connection_is_transient() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+
+    async def go() -> None:
+        await PlainHttp("127.0.0.1", port, f"127.0.0.1:{port}", 5.0).post("/", b"", b"")
+
+    with pytest.raises(TransientProviderError, match="connection failed"):
+        asyncio.run(go())
+
+
+def test_an_idle_connection_the_server_closed_is_never_taken() -> None:
+    with scripted((OK, "close"), OK) as server:
+        replies = post_all(server, 2, pause=0.2)  # the close arrives while the connection idles
+    assert [r[0] for r in replies] == [200, 200] and server.connections == 2
+
+
+def test_a_cancelled_exchange_leaves_no_connection_to_reuse() -> None:
+    with scripted(HANG, OK) as server:
+
+        async def go() -> tuple:
+            client = PlainHttp("127.0.0.1", server.port, "h", 5.0)
+            waiting = asyncio.create_task(client.post("/", b"", b"{}"))
+            await asyncio.sleep(0.1)
+            waiting.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await waiting
+            return await client.post("/", b"", b"{}")  # not the hung connection
+
+        assert asyncio.run(go())[0] == 200
+    assert server.connections == 2
+
+
+def test_json_client_reads_header_names_in_any_case() -> None:
+    shouty = (
+        b"HTTP/1.1 200 OK\r\nCONTENT-TYPE: Application/JSON; charset=utf-8\r\n"
+        b'Content-Length: 9\r\n\r\n{"a": 1}\n'
+    )
+    with scripted(shouty) as server:
+        client = JsonClient(f"http://127.0.0.1:{server.port}/v1", "key", 5.0)
+
+        async def go():
+            try:
+                return await client.post("/chat completions", {"q": 1})
+            finally:
+                await client.aclose()
+
+        reply = asyncio.run(go())
+    assert reply.content() == {"a": 1} and client.closed
+    request = server.requests[0]
+    assert request.startswith(b"POST /v1/chat%20completions HTTP/1.1")
+    assert b"Authorization: Bearer key\r\n" in request
+
+
+def test_a_key_with_a_line_break_is_never_sent() -> None:
+    with scripted(OK) as server:
+        client = JsonClient(f"http://127.0.0.1:{server.port}/v1", "key\n", 5.0)
+        with pytest.raises(PermanentProviderError, match="line break"):
+            asyncio.run(client.post("/chat/completions", {}))
+    assert server.requests == []
+
+
+def test_tls_and_proxies_go_through_aiohttp(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("NO_PROXY", "no_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    assert JsonClient("http://127.0.0.1:8000/v1", "k", None)._plain is not None
+    assert JsonClient("https://api.example.com/v1", "k", None)._plain is None
+    assert JsonClient("http://user:pw@127.0.0.1:8000/v1", "k", None)._plain is None
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.internal:3128")
+    assert JsonClient("http://model.internal/v1", "k", None)._plain is None
+
+
+#: A call in a fresh interpreter, then whether aiohttp was loaded for it.
+ONE_CALL = """
+import asyncio, sys
+from harness.providers.openai_http import JsonClient
+
+client = JsonClient(sys.argv[1], "k", 5.0)
+
+async def call():
+    try:
+        ask = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+        return await client.post("/chat/completions", ask)
+    finally:
+        await client.aclose()
+
+print(asyncio.run(call()).status, "aiohttp" in sys.modules)
+"""
+
+
+def test_a_local_server_is_asked_without_aiohttp() -> None:
+    """Importing aiohttp cost a run at zero latency ~0.09 s, its layers ~0.1 ms a request."""
+    from tests.fakeserver import FakeOpenAIServer
+
+    with FakeOpenAIServer() as url:
+        done = subprocess.run(
+            [sys.executable, "-c", ONE_CALL, url], capture_output=True, text=True, check=True
+        )
+    assert done.stdout.split() == ["200", "False"]
