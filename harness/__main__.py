@@ -11,12 +11,18 @@ from collections.abc import Sequence
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from_command_line = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
+        from contextlib import nullcontext
+
         from harness.heap import loading_modules
         from harness.quick_replay import invoked, replayed
 
-        with loading_modules(), invoked(argv) as invocation:
+        # The command's own process (argv from the command line) loads with the collector
+        # off; a caller passing argv (a test) keeps its collector as it was.
+        loading = loading_modules() if from_command_line else nullcontext()
+        with loading, invoked(argv) as invocation:
             code = replayed(invocation)
             if code is not None:
                 return code

@@ -139,12 +139,21 @@ def env_proxy(url: str) -> str | None:
 
 
 def _plain_http(base_url: str, timeout: float | None) -> PlainHttp | None:
-    """The plain-HTTP client for an ``http://`` URL; None for any other (TLS, or a URL
-    aiohttp must make sense of)."""
+    """The plain-HTTP client for an ``http://`` URL; None for any other: TLS, credentials
+    in the URL, or a port or host name that does not parse, which aiohttp then reports as
+    each call's error."""
     parts = urlsplit(base_url)
     if parts.scheme != "http" or not parts.hostname or parts.username or parts.password:
         return None
-    return PlainHttp(parts.hostname, parts.port or 80, parts.netloc, timeout)
+    try:
+        port = parts.port
+        host = parts.hostname.encode("idna")
+    except (ValueError, UnicodeError):
+        return None
+    if b":" in host:  # an IPv6 address
+        host = b"[%s]" % host
+    host_header = host if port is None else b"%s:%d" % (host, port)
+    return PlainHttp(parts.hostname, port or 80, host_header, timeout)
 
 
 def _target(url: str) -> str:

@@ -37,13 +37,13 @@ class _Response:
 
 
 class PlainHttp:
-    """Kept-alive connections to one ``host:port`` (``netloc``: as the URL names it, for the
-    Host header); ``timeout``: seconds to connect, and seconds of silence while a response
-    is awaited (the SDK's connect and read timeouts)."""
+    """Kept-alive connections to one ``host:port`` (``host_header``: the Host header's
+    value); ``timeout``: seconds to connect, and seconds of silence while a response is
+    awaited (the SDK's connect and read timeouts)."""
 
-    def __init__(self, host: str, port: int, netloc: str, timeout: float | None) -> None:
+    def __init__(self, host: str, port: int, host_header: bytes, timeout: float | None) -> None:
         self._host, self._port = host, port
-        self._host_header = netloc.encode("idna")
+        self._host_header = host_header
         self._timeout = timeout
         self._idle: list[_Connection] = []
         self._closed = False
@@ -134,7 +134,7 @@ class _Connection(asyncio.Protocol):
         self._restart_timer()
         try:
             self._parser.feed_data(data)
-        except httptools.HttpParserError as e:
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade) as e:
             self._fail(TransientProviderError(f"malformed response ({type(e).__name__}: {e})"))
             self.close()
 
@@ -148,6 +148,10 @@ class _Connection(asyncio.Protocol):
             self._fail(TransientProviderError(f"connection failed ({why})"))
 
     # --- llhttp's callbacks ---
+
+    def on_message_begin(self) -> None:
+        if self._done is None or self._done.done():  # more than was asked for: unusable
+            self.close()
 
     def on_header(self, name: bytes, value: bytes) -> None:
         key, text = name.decode("latin-1").lower(), value.decode("latin-1")
@@ -164,10 +168,9 @@ class _Connection(asyncio.Protocol):
         self._response.body.append(body)
 
     def on_message_complete(self) -> None:
-        if 100 <= self._response.status < 200:  # 103 Early Hints and the like: the reply follows
-            self._response = _Response()
-            return
-        self._finish(self._response)
+        response, self._response = self._response, _Response()  # what follows is not this one's
+        if not 100 <= response.status < 200:  # 103 Early Hints and the like: the reply follows
+            self._finish(response)
 
     # ---
 

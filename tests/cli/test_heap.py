@@ -1,6 +1,6 @@
 """The `harness` command loads with the garbage collector off and freezes what it loaded
-before a command's work; the library, and `harness.cli.main` called in a process of its
-own making, leave the collector as they found it."""
+before a command's work; the library, and the CLI's `main` called with its arguments in a
+process of its own making (a test), leave the collector as they found it."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from harness.__main__ import main as command_main
 from harness.cli import main
 from harness.heap import loading_modules, settle_heap
 
@@ -31,7 +32,7 @@ def probe(command):
 
 cli._cmd_run, cli._cmd_validate = map(probe, dispatched)
 from harness.__main__ import main
-code = main(sys.argv[1:])
+code = main()  # as the console script calls it: argv from sys.argv
 print(code, seen["frozen"] > 10_000, seen["on"], gc.isenabled(), gc.get_freeze_count() > 10_000)
 """
 
@@ -58,6 +59,7 @@ def test_settle_outside_the_command_changes_nothing(tmp_path: Path) -> None:
     settle_heap()
     (tmp_path / "suite.yaml").write_text("name: [unclosed\n")
     assert main(["validate", str(tmp_path / "suite.yaml")]) == 2
+    assert command_main(["validate", str(tmp_path / "suite.yaml")]) == 2  # argv passed in
     assert gc.isenabled() and gc.get_freeze_count() == frozen
 
 

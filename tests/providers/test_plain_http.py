@@ -95,7 +95,7 @@ def post_all(server: Scripted, n: int, timeout: float | None = 5.0, pause: float
     """``n`` POSTs one after another (``pause`` seconds apart); each reply or error."""
 
     async def go() -> list:
-        client = PlainHttp("127.0.0.1", server.port, f"127.0.0.1:{server.port}", timeout)
+        client = PlainHttp("127.0.0.1", server.port, b"127.0.0.1:%d" % server.port, timeout)
         found: list = []
         for i in range(n):
             try:
@@ -127,6 +127,30 @@ def test_a_reply_that_closes_or_ends_at_close_is_not_reused() -> None:
         replies = post_all(server, 3)
     assert [r[2] for r in replies] == [b"a", b"the whole body", b"{}"]
     assert server.connections == 3
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        b"HTTP/1.1 500 Oops\r\nX-Ghost: 1\r\nContent-Length: 5\r\n\r\nghost",
+        b"HTTP/",  # the start of one
+    ],
+    ids=["a whole response", "part of one"],
+)
+def test_bytes_after_a_reply_never_reach_it_or_the_next(extra: bytes) -> None:
+    with scripted(OK + extra, OK) as server:
+        first, second = post_all(server, 2)
+    assert first == (200, {"content-type": "application/json", "content-length": "2"}, b"{}")
+    assert second[0] == 200 and server.connections == 2  # the talkative connection is dropped
+
+
+def test_a_protocol_switch_is_transient() -> None:
+    switch = (
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+    )
+    with scripted(switch, OK) as server:
+        switched, fine = post_all(server, 2)
+    assert isinstance(switched, TransientProviderError) and fine[0] == 200
 
 
 def test_an_informational_reply_is_passed_over() -> None:
@@ -179,7 +203,7 @@ def test_a_refused_connection_is_transient() -> None:
         port = sock.getsockname()[1]
 
     async def go() -> None:
-        await PlainHttp("127.0.0.1", port, f"127.0.0.1:{port}", 5.0).post("/", b"", b"")
+        await PlainHttp("127.0.0.1", port, b"127.0.0.1", 5.0).post("/", b"", b"")
 
     with pytest.raises(TransientProviderError, match="connection failed"):
         asyncio.run(go())
@@ -195,7 +219,7 @@ def test_a_cancelled_exchange_leaves_no_connection_to_reuse() -> None:
     with scripted(HANG, OK) as server:
 
         async def go() -> tuple:
-            client = PlainHttp("127.0.0.1", server.port, "h", 5.0)
+            client = PlainHttp("127.0.0.1", server.port, b"h", 5.0)
             waiting = asyncio.create_task(client.post("/", b"", b"{}"))
             await asyncio.sleep(0.1)
             waiting.cancel()
@@ -234,6 +258,28 @@ def test_a_key_with_a_line_break_is_never_sent() -> None:
         with pytest.raises(PermanentProviderError, match="line break"):
             asyncio.run(client.post("/chat/completions", {}))
     assert server.requests == []
+
+
+@pytest.mark.parametrize(
+    ("url", "host"),
+    [
+        ("http://127.0.0.1:8000/v1", b"127.0.0.1:8000"),
+        ("http://Model.Local/v1", b"model.local"),
+        ("http://[::1]:8000/v1", b"[::1]:8000"),
+        ("http://exämple:8000/v1", b"xn--exmple-cua:8000"),
+    ],
+)
+def test_the_host_header_names_the_server_as_the_url_does(url: str, host: bytes) -> None:
+    plain = JsonClient(url, "k", None)._plain
+    assert plain is not None and plain._host_header == host
+
+
+@pytest.mark.parametrize(
+    "url", ["http://localhost:99999/v1", "http://localhost:abc/v1", "http://a..b/v1"]
+)
+def test_a_url_that_does_not_parse_is_left_to_aiohttp(url: str) -> None:
+    """Each call then fails with aiohttp's own message, as before; nothing fails at load."""
+    assert JsonClient(url, "k", None)._plain is None
 
 
 def test_tls_and_proxies_go_through_aiohttp(monkeypatch: pytest.MonkeyPatch) -> None:
