@@ -6,13 +6,16 @@ that could not be sent, a PermanentProviderError)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
@@ -319,3 +322,69 @@ def test_a_local_server_is_asked_without_aiohttp() -> None:
             [sys.executable, "-c", ONE_CALL, url], capture_output=True, text=True, check=True
         )
     assert done.stdout.split() == ["200", "False"]
+
+
+@contextmanager
+def uvicorn_server(http: str) -> Iterator[str]:
+    """An OpenAI-shaped chat endpoint on Starlette under uvicorn (vLLM's own server stack),
+    with ``http`` as its protocol implementation and idle connections closed after 0.5 s."""
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, StreamingResponse
+    from starlette.routing import Route
+
+    async def chat(request: Request) -> JSONResponse | StreamingResponse:
+        body = await request.json()
+        text = "ECHO: " + body["messages"][-1]["content"]
+        reply = {"choices": [{"index": 0, "message": {"role": "assistant", "content": text}}]}
+        if body.get("chunked"):  # no length: uvicorn sends it chunked
+
+            async def parts() -> Any:
+                data = json.dumps(reply).encode()
+                for i in range(0, len(data), 7):
+                    yield data[i : i + 7]
+
+            return StreamingResponse(parts(), media_type="application/json")
+        return JSONResponse(reply)
+
+    app = Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"])])
+    sock = socket.create_server(("127.0.0.1", 0))
+    config = uvicorn.Config(app, http=http, log_level="warning", timeout_keep_alive=0.5)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]})
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.02)
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.mark.parametrize("http", ["h11", "httptools"])
+def test_a_uvicorn_server_is_asked_across_its_idle_timeouts(http: str) -> None:
+    with uvicorn_server(http) as url:
+        client = JsonClient(url, "k", 5.0)
+
+        async def ask(text: str, **extra: object) -> Any:
+            body = {"model": "m", "messages": [{"role": "user", "content": text}], **extra}
+            reply = await client.post("/chat/completions", body)
+            return reply.status, reply.content()["choices"][0]["message"]["content"]
+
+        async def go() -> list:
+            try:
+                together = await asyncio.gather(*(ask(f"q{i}") for i in range(8)))
+                await asyncio.sleep(1.0)  # the server closes every idle connection meanwhile
+                later = [await ask("after"), await ask("chunked", chunked=True)]
+                return [*together, *later]
+            finally:
+                await client.aclose()
+
+        replies = asyncio.run(go())
+    assert replies == [(200, f"ECHO: q{i}") for i in range(8)] + [
+        (200, "ECHO: after"),
+        (200, "ECHO: chunked"),
+    ]
