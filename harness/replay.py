@@ -176,7 +176,7 @@ def _standing(store: ResultStore, run_id: str) -> RunRecord | None:
     run = store.get_run(run_id)
     if run.status != "complete" or store.count_results(run.run_id) != run.n_cases:
         return None
-    return None if any(_later(r, run) for r in store.list_runs()) else run
+    return None if any(_later(r, run) for r in store.runs_from(run.created_at)) else run
 
 
 def _later(other: RunRecord, run: RunRecord) -> bool:

@@ -97,6 +97,8 @@ _RUN_MATCHES = (
 )
 _HAS_RUN = sa.select(sa.literal(1)).where(RUNS.c.run_id == _run_id)
 _ALL_RUNS = sa.select(RUNS.c.record).order_by(RUNS.c.created_at.desc())
+#: Runs from an instant on (ISO text in UTC orders as the instants do).
+_RUNS_FROM = _ALL_RUNS.where(RUNS.c.created_at >= sa.bindparam("created_at"))
 _LATEST_RUN = (
     sa.select(RUNS.c.record)
     .where(RUNS.c.suite_hash == sa.bindparam("suite_hash"))
@@ -213,6 +215,13 @@ class ResultStore:
     def list_runs(self) -> list[RunRecord]:
         with self._db.begin() as c:
             records = c.scalars(_ALL_RUNS).all()
+        return [load_model(RunRecord, r) for r in records]
+
+    def runs_from(self, created_at: datetime) -> list[RunRecord]:
+        """The runs created at ``created_at`` or later, newest first: the records of a run's
+        successors read without the rest (the store may hold thousands)."""
+        with self._db.begin() as c:
+            records = c.scalars(_RUNS_FROM, {"created_at": created_at.isoformat()}).all()
         return [load_model(RunRecord, r) for r in records]
 
     def latest_unfinished(self, suite_hash: str) -> RunRecord | None:

@@ -7,8 +7,9 @@ the full request, and nothing operational or secret, so a re-run of a finished
 suite makes zero requests. Entries are committed the moment a response arrives (those
 arriving in one turn of the event loop together), before scoring, so a crash never makes
 anyone pay for the same call twice; a scorer that cannot use an answer has it forgotten
-(:meth:`ResponseCache.forget`), so the next run asks again. Any text is stored losslessly: a lone surrogate (``"\\ud800"`` is valid JSON from a
-server) is kept as an ASCII escape and comes back as the same character.
+(:meth:`ResponseCache.forget`), so the next run asks again. Any text is stored losslessly:
+a lone surrogate (``"\\ud800"`` is valid JSON from a server) is kept as an ASCII escape and
+comes back as the same character.
 """
 
 from __future__ import annotations

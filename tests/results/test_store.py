@@ -201,6 +201,9 @@ def test_runs_by_id_or_unique_prefix_newest_first(store: ResultStore) -> None:
     assert store.get_run("x_").run_id == "x_y"
     assert [r.run_id for r in store.list_runs()] == ["x_y", "20261102-b", "20261101-aa2",
                                                     "20261101-aa1"]  # fmt: skip
+    since = [r.run_id for r in store.runs_from(NOW + timedelta(1, microseconds=1))]
+    assert since == ["x_y", "20261102-b"]  # a whole second's ISO text sorts before its fractions
+    assert [r.run_id for r in store.runs_from(NOW + timedelta(1))][-1] == "20261101-aa2"
     latest = store.latest_run("h")
     assert latest is not None and latest.run_id == "20261102-b"
     assert store.has_run("x_y") and not store.has_run("x")
