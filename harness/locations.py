@@ -22,14 +22,18 @@ def harness_home() -> Path:
     return Path(os.environ.get("HARNESS_HOME", ".harness"))
 
 
+def store_target() -> str | Path:
+    """Where the results store is: ``$HARNESS_DB_URL`` (a database URL, e.g. a team's
+    PostgreSQL, or a SQLite file's path; ``--db``), else ``$HARNESS_HOME/results.db``."""
+    return os.environ.get("HARNESS_DB_URL") or harness_home() / "results.db"
+
+
 def default_store(*, existing: bool = False) -> ResultStore:
-    """The results store at ``$HARNESS_DB_URL`` (a database URL, e.g. a team's PostgreSQL,
-    or a SQLite file's path; ``--db``), else ``$HARNESS_HOME/results.db``. ``existing``: for
-    commands that only read; a SQLite file that is not there is an error, not a new store."""
+    """The results store at :func:`store_target`. ``existing``: for commands that only read;
+    a SQLite file that is not there is an error, not a new store."""
     from harness.results.store import ResultStore
 
-    target = os.environ.get("HARNESS_DB_URL") or harness_home() / "results.db"
-    return ResultStore(target, create=not existing)
+    return ResultStore(store_target(), create=not existing)
 
 
 def default_cache() -> ResponseCache:

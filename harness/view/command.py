@@ -76,10 +76,10 @@ def add_agreement_parser(
 def _store_target() -> str | Path:
     """The store ``--db`` or ``$HARNESS_DB_URL`` names, else ``$HARNESS_HOME``'s, which must
     exist already when it is a SQLite file (the view has nothing to show in a new one)."""
-    from harness.locations import harness_home
+    from harness.locations import store_target
     from harness.results.db import database_url
 
-    target: str | Path = os.environ.get("HARNESS_DB_URL") or harness_home() / "results.db"
+    target = store_target()
     url = database_url(target)
     path = Path(url.database or "") if url.get_backend_name() == "sqlite" else None
     if path is not None and not path.is_file():
